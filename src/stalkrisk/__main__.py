@@ -1,0 +1,5 @@
+import sys
+
+from stalkrisk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Training configuration: YAML files over built-in defaults.
+
+The defaults live here as data so a run without a config file is still fully
+described: the resolved config is logged to MLflow and stored with the model.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stalkrisk.contract import OUTCOME_BEHAVIOURS
+
+DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
+    "label": {"source": "events", "horizon_days": 90, "behaviours": list(OUTCOME_BEHAVIOURS)},
+    "split": {"train": 0.6, "valid": 0.2, "test": 0.2},
+    "model": {
+        "num_boost_round": 300,
+        "early_stopping_rounds": 30,
+        "params": {
+            "objective": "binary",
+            "learning_rate": 0.05,
+            "num_leaves": 15,
+            "max_depth": 4,
+            "min_data_in_leaf": 50,
+            "lambda_l2": 1.0,
+            "feature_fraction": 1.0,
+            "seed": 20190415,
+            "num_threads": 2,
+        },
+    },
+    "features": {"protected": []},
+    "flag": {"policy": "capacity", "capacity": 0.10, "recall": 0.80, "probability": 0.30},
+    "bands": {"quantiles": [0.50, 0.80, 0.95]},
+    "explain": {"method": "fast"},
+}
+
+DEFAULT_FAIRNESS_CONFIG: dict[str, Any] = {
+    "groups": ["victim_sex", "victim_age_band", "victim_ethnicity", "suspect_ethnicity"],
+    "min_group_size": 50,
+    "tolerances": {
+        "max_difference": {"flag_rate": 0.10, "false_negative_rate": 0.15, "false_positive_rate": 0.10},
+        "min_ratio": {"flag_rate": 0.60},
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used."""
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A copy of ``base`` with ``override`` merged in, recursively for nested dicts."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path: str | Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values")
+    return data
+
+
+def load_train_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """The resolved training config: defaults, then the file, then ``overrides``."""
+    config = deep_merge(DEFAULT_TRAIN_CONFIG, _read_yaml(path) if path else {})
+    config = deep_merge(config, overrides or {})
+    _check_train_config(config, path)
+    return config
+
+
+def load_fairness_config(path: str | Path | None = None) -> dict:
+    return deep_merge(DEFAULT_FAIRNESS_CONFIG, _read_yaml(path) if path else {})
+
+
+def _check_train_config(config: dict, path) -> None:
+    where = f"{path}: " if path else ""
+    if config["label"]["source"] not in ("events", "column"):
+        raise ConfigError(f"{where}label.source must be 'events' or 'column'")
+    split = config["split"]
+    if abs(split["train"] + split["valid"] + split["test"] - 1.0) > 1e-9:
+        raise ConfigError(f"{where}split fractions must add up to 1")
+    if config["flag"]["policy"] not in ("capacity", "recall", "probability"):
+        raise ConfigError(f"{where}flag.policy must be capacity, recall or probability")
+    if config["explain"]["method"] not in ("fast", "pred_contrib"):
+        raise ConfigError(f"{where}explain.method must be fast or pred_contrib")
+    quantiles = config["bands"]["quantiles"]
+    if len(quantiles) != 3 or sorted(quantiles) != list(quantiles):
+        raise ConfigError(f"{where}bands.quantiles must be three increasing numbers")

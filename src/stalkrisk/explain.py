@@ -1,0 +1,205 @@
+"""Exact explanations in calibrated log-odds, grouped into plain-English reasons.
+
+Contributions are exact path-dependent TreeSHAP values of the booster's margin
+(stalkrisk's fast implementation, or LightGBM's ``pred_contrib`` as the
+reference), scaled by the Platt slope ``a``; the base value is ``a * base + b``.
+So for every case ``base_value + sum(contributions) == logit(score)``.
+
+Reasons sum contributions by the registry's reason groups (threats in 7, 30,
+90 and 365 days are one reason) and describe each group by its strongest
+feature's template and value. Protected attributes never give a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from stalkrisk.contract import PROTECTED_ATTRIBUTES
+from stalkrisk.features.registry import FEATURES, FEATURES_BY_NAME, GROUPS, Feature
+from stalkrisk.model import RiskModel
+
+METHODS = ("fast", "pred_contrib")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Contributions for a batch of cases, in calibrated log-odds."""
+
+    feature_names: list[str]
+    contributions: np.ndarray  # (n, p)
+    base_value: float
+
+    def logit(self) -> np.ndarray:
+        return self.base_value + self.contributions.sum(axis=1)
+
+
+def raw_contributions(model: RiskModel, X: np.ndarray, method: str = "fast") -> np.ndarray:
+    """(n, p+1) TreeSHAP values of the margin; the last column is the expected value."""
+    if method not in METHODS:
+        raise ValueError(f"explanation method must be one of {METHODS}, not {method!r}")
+    if method == "fast":
+        return _fast_explainer(model).shap_values(X)
+    return np.asarray(model.booster.predict(X, pred_contrib=True), dtype=np.float64)
+
+
+_EXPLAINERS: dict[int, object] = {}
+
+
+def _fast_explainer(model: RiskModel):
+    from stalkrisk.treeshap import FastTreeShap
+
+    key = id(model.booster)
+    if key not in _EXPLAINERS:
+        _EXPLAINERS.clear()
+        _EXPLAINERS[key] = FastTreeShap(model.booster)
+    return _EXPLAINERS[key]
+
+
+def explain(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> Explanation:
+    """Calibrated contributions for every row of ``features``."""
+    X = model._matrix(features)
+    raw = raw_contributions(model, X, method)
+    base = float(raw[0, -1]) if len(raw) else float(model.booster.predict(X[:0], pred_contrib=True).sum())
+    return Explanation(
+        feature_names=list(model.feature_names),
+        contributions=model.platt_a * raw[:, :-1],
+        base_value=model.platt_a * base + model.platt_b,
+    )
+
+
+# -- grouping and reasons --------------------------------------------------------
+
+
+def feature_specs(feature_names: list[str]) -> list[Feature]:
+    """Registry entries for a model's features (protected ones get a placeholder group)."""
+    by_name = {f.name: f for f in FEATURES}
+    specs = []
+    for name in feature_names:
+        if name in by_name:
+            specs.append(by_name[name])
+        else:
+            specs.append(
+                Feature(name=name, group="protected", family="victim", description=name,
+                        template=name.replace("_", " ") + ": {value}")
+            )
+    return specs
+
+
+def group_index(feature_names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Group keys in registry order and each feature's group position."""
+    specs = feature_specs(feature_names)
+    keys = [g for g in GROUPS if any(s.group == g for s in specs)]
+    if any(s.group == "protected" for s in specs):
+        keys.append("protected")
+    pos = np.array([keys.index(s.group) for s in specs], dtype=np.int64)
+    return keys, pos
+
+
+def group_contributions(explanation: Explanation) -> tuple[list[str], np.ndarray]:
+    """(n, g) contributions summed per reason group; additive like the features."""
+    keys, pos = group_index(explanation.feature_names)
+    out = np.zeros((explanation.contributions.shape[0], len(keys)))
+    np.add.at(out.T, pos, explanation.contributions.T)
+    return keys, out
+
+
+def is_protected_feature(name: str) -> bool:
+    return any(name == p or name.startswith(p + "_") for p in PROTECTED_ATTRIBUTES)
+
+
+@lru_cache(maxsize=200_000)
+def _reason_text(group: str, feature_name: str, value: float, raises: bool) -> str:
+    """``Label: what the describing feature shows (raises concern)``."""
+    label = GROUPS.get(group, group.replace("_", " ").capitalize())
+    direction = "raises concern" if raises else "lowers concern"
+    spec = FEATURES_BY_NAME.get(feature_name)
+    detail = feature_name.replace("_", " ") if spec is None else spec.reason(value)
+    if detail.startswith(label + ": "):
+        detail = detail[len(label) + 2 :]
+    return f"{label}: {detail} ({direction})"
+
+
+def _describing_features(explanation: Explanation, values: np.ndarray, keys: list[str], pos: np.ndarray) -> np.ndarray:
+    """Per case and group, the feature that describes the group in its reason.
+
+    Usually the member with the largest absolute contribution. In a one-hot group
+    (every member a 0/1 indicator, such as the relationship categories) it is the
+    member that is 1, so the reason names what the case is, not what it is not.
+    """
+    specs = feature_specs(explanation.feature_names)
+    contrib = np.abs(explanation.contributions)
+    out = np.zeros((contrib.shape[0], len(keys)), dtype=np.int64)
+    for g in range(len(keys)):
+        members = np.flatnonzero(pos == g)
+        strongest = members[np.argmax(contrib[:, members], axis=1)]
+        one_hot = len(members) > 2 and all(specs[m].kind == "bool" for m in members)
+        if one_hot:
+            hot = values[:, members] == 1.0
+            strongest = np.where(hot.any(axis=1), members[np.argmax(hot, axis=1)], strongest)
+        out[:, g] = strongest
+    return out
+
+
+def group_reason_texts(explanation: Explanation, features: pd.DataFrame, which: np.ndarray) -> np.ndarray:
+    """Reason text for group ``which[i]`` of case ``i`` (an object array of strings).
+
+    Texts are formatted once per distinct (group, feature, value, direction):
+    caseload values repeat, so a million cases need a few thousand formats.
+    """
+    keys, grouped = group_contributions(explanation)
+    _, pos = group_index(explanation.feature_names)
+    values = features[explanation.feature_names].to_numpy(dtype=np.float64)
+    rows = np.arange(len(which))
+    j = _describing_features(explanation, values, keys, pos)[rows, which]
+    total = grouped[rows, which]
+    frame = pd.DataFrame({"g": which, "j": j, "v": values[rows, j], "up": total > 0})
+    unique = frame.drop_duplicates()
+    texts = [
+        _reason_text(keys[a], explanation.feature_names[b], float(v), bool(u))
+        for a, b, v, u in unique.itertuples(index=False)
+    ]
+    text = frame.merge(unique.assign(text=texts), on=["g", "j", "v", "up"], how="left")["text"]
+    return text.to_numpy(dtype=object)
+
+
+def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> list[np.ndarray]:
+    """The ``top`` strongest reason groups per case, strongest first, in plain English.
+
+    Groups are ranked by the absolute size of their summed contribution. Protected
+    attributes are never a reason. Returns ``top`` object arrays (``reason_1`` ...),
+    with empty strings where a case has fewer groups that move its score.
+    """
+    keys, grouped = group_contributions(explanation)
+    allowed = np.array([k != "protected" for k in keys])
+    strength = np.where(allowed[None, :], np.abs(grouped), -1.0)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
+    rows = np.arange(grouped.shape[0])
+    out = []
+    for k in range(min(top, len(keys))):
+        g = order[:, k]
+        text = group_reason_texts(explanation, features, g)
+        text[(~allowed[g]) | (grouped[rows, g] == 0.0)] = ""
+        out.append(text)
+    while len(out) < top:
+        out.append(np.full(grouped.shape[0], "", dtype=object))
+    return out
+
+
+def long_table(explanation: Explanation, case_ids: pd.Series, features: pd.DataFrame) -> pd.DataFrame:
+    """The long explanations table: one row per case and feature."""
+    n, p = explanation.contributions.shape
+    specs = feature_specs(explanation.feature_names)
+    return pd.DataFrame(
+        {
+            "case_id": np.repeat(case_ids.to_numpy(dtype=object), p),
+            "feature": np.tile(np.array(explanation.feature_names, dtype=object), n),
+            "group": np.tile(np.array([s.group for s in specs], dtype=object), n),
+            "value": features[explanation.feature_names].to_numpy(dtype=np.float64).reshape(-1),
+            "contribution": explanation.contributions.reshape(-1),
+            "base_value": np.full(n * p, explanation.base_value),
+        }
+    )

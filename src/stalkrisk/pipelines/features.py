@@ -1,0 +1,26 @@
+"""``stalkrisk features``: validated files in, the as-of feature table out (Parquet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stalkrisk.features import build_features
+from stalkrisk.io_utils import atomic_path
+from stalkrisk.validation import load_and_validate
+
+
+def run(cases: str | Path, events: str | Path, out: str | Path) -> str:
+    """One row per input case in input order; quarantined cases have empty features."""
+    validation = load_and_validate(cases, events)
+    feats = build_features(validation.cases, validation.events)
+    order = pd.DataFrame({"case_id": validation.cases_all["case_id"].astype(object).to_numpy()})
+    table = order.merge(feats, on="case_id", how="left", sort=False)
+    with atomic_path(out) as tmp:
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp, compression="zstd")
+    missing = len(validation.cases_all) - len(validation.cases)
+    note = f"; {missing} quarantined case(s) have empty features (see stalkrisk validate)" if missing else ""
+    return f"features: {out} ({len(table)} cases, {len(feats.columns) - 1} features{note})"

@@ -1,0 +1,147 @@
+"""Build the review pages' views from a scoring run and write them.
+
+The renderer (``stalkrisk.report``) sees only plain views; this module turns
+chunk results, the case rows and their known events into those views.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stalkrisk.explain import Explanation, group_contributions, group_reason_texts
+from stalkrisk.features.asof import cutoff_utc, known_by_cutoff
+from stalkrisk.features.registry import GROUPS
+from stalkrisk.model import BANDS
+from stalkrisk.report import (
+    CaseView,
+    FlaggedRow,
+    GroupContribution,
+    IndexView,
+    ModelInfo,
+    TimelineEvent,
+    case_page_link,
+    write_review,
+)
+
+YES_NO = {True: "Yes", False: "No"}
+
+
+def model_info(loaded) -> ModelInfo:
+    m = loaded.model
+    return ModelInfo(
+        name=loaded.name,
+        version=str(loaded.version),
+        trained_on=str(m.meta.get("trained_on", "")),
+        threshold=float(m.threshold),
+        band_edges=tuple(float(x) for x in m.band_edges),
+        label_description=str(m.meta.get("label_description", "")),
+    )
+
+
+def _text(value, none: str = "Not recorded") -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return none
+    if isinstance(value, (bool, np.bool_)):
+        return YES_NO[bool(value)]
+    return str(value).replace("_", " ").capitalize() if isinstance(value, str) else str(value)
+
+
+def case_facts(row: pd.Series) -> tuple[tuple[str, str], ...]:
+    """The facts a reviewer checks against the record (no protected attributes beyond need)."""
+    return (
+        ("Relationship to the victim", _text(row.get("relationship"))),
+        ("Suspect's earlier stalking or harassment offences", _text(row.get("suspect_prior_stalking"))),
+        ("Suspect's earlier violent offences", _text(row.get("suspect_prior_violence"))),
+        ("Suspect's domestic-abuse history", _text(row.get("suspect_prior_domestic_abuse"))),
+        ("Suspect's substance misuse", _text(row.get("suspect_substance_misuse"))),
+        ("Protective order in force", _text(row.get("protective_order_in_force"))),
+        ("Victim's fear (own account)", _text(row.get("victim_fear"))),
+    )
+
+
+def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> list[CaseView]:
+    """Views for the chunk's cases to page (flagged only, or all)."""
+    scores = result.scores
+    pick = np.flatnonzero(scores["consider_spo"].to_numpy()) if only_flagged else np.arange(len(scores))
+    if len(pick) == 0:
+        return []
+    sub = Explanation(result.explanation.feature_names, result.explanation.contributions[pick], result.explanation.base_value)
+    sub_features = result.features.iloc[pick].reset_index(drop=True)
+    keys, grouped = group_contributions(sub)
+    texts = np.stack([group_reason_texts(sub, sub_features, np.full(len(pick), g)) for g in range(len(keys))], axis=1)
+    info = model_info(loaded)
+    cutoff = cutoff_utc(cases["assessment_date"])
+    by_case = cases.assign(_cutoff=cutoff.to_numpy()).set_index("case_id")
+    wanted = set(scores["case_id"].iloc[pick])
+    ev = events.loc[events["case_id"].isin(wanted)]
+    ev = ev.assign(_cutoff=ev["case_id"].map(by_case["_cutoff"]))
+    recorded = ev["recorded_at"] if "recorded_at" in ev.columns else None
+    ev = ev.loc[known_by_cutoff(ev["event_time"], recorded, ev["_cutoff"])].sort_values(["case_id", "event_time"], kind="stable")
+    ev_groups = {cid: frame for cid, frame in ev.groupby("case_id", sort=False)}
+    views = []
+    for n, i in enumerate(pick):
+        s = scores.iloc[i]
+        cid = s["case_id"]
+        row = by_case.loc[cid]
+        reasons = tuple(r for r in (s["reason_1"], s["reason_2"], s["reason_3"]) if r)
+        groups = tuple(
+            GroupContribution(group=k, label=GROUPS.get(k, k), contribution=float(grouped[n, g]), reason=str(texts[n, g]))
+            for g, k in enumerate(keys)
+        )
+        frame = ev_groups.get(cid)
+        timeline = () if frame is None else tuple(
+            TimelineEvent(event_time=t, behaviour=b, channel=None if pd.isna(c) else c)
+            for t, b, c in zip(frame["event_time"], frame["behaviour"], frame["channel"])
+        )
+        views.append(
+            CaseView(
+                case_id=str(cid),
+                assessment_date=str(pd.Timestamp(row["assessment_date"]).date()),
+                score=float(s["score"]),
+                risk_band=str(s["risk_band"]),
+                consider_spo=bool(s["consider_spo"]),
+                course_of_conduct=bool(s["course_of_conduct"]),
+                base_value=float(result.explanation.base_value),
+                groups=groups,
+                reasons=reasons,
+                events=timeline,
+                facts=case_facts(row),
+                model=info,
+            )
+        )
+    return views
+
+
+def write(review_dir: Path, loaded, scores: pd.DataFrame, views: list[CaseView]) -> Path:
+    """Write ``index.html`` and the case pages; returns the index path."""
+    paged = {v.case_id for v in views}
+    scored = scores.loc[scores["status"] == "scored"]
+    flagged = scored.loc[scored["consider_spo"].fillna(False).astype(bool)].sort_values(
+        "score", ascending=False, kind="stable"
+    )
+    index = IndexView(
+        title="stalkrisk caseload review",
+        counts_by_status={k: int(v) for k, v in scores["status"].value_counts().items()},
+        counts_by_band={b: int((scored["risk_band"] == b).sum()) for b in BANDS},
+        counts_by_flag={
+            "true": int(scored["consider_spo"].fillna(False).astype(bool).sum()),
+            "false": int((~scored["consider_spo"].fillna(False).astype(bool)).sum()),
+        },
+        scores=scored["score"].to_numpy(dtype=float),
+        flagged=tuple(
+            FlaggedRow(
+                case_id=str(r.case_id), score=float(r.score), risk_band=str(r.risk_band),
+                reason_1=str(r.reason_1), page=case_page_link(str(r.case_id)) if r.case_id in paged else None,
+            )
+            for r in flagged.itertuples(index=False)
+        ),
+        not_scored=tuple(
+            (str(c), str(r)) for c, r in scores.loc[scores["status"] == "not_scored", ["case_id", "not_scored_reason"]].itertuples(index=False)
+        ),
+        model=model_info(loaded),
+    )
+    write_review(review_dir, index, views)
+    return review_dir / "index.html"

@@ -1,0 +1,175 @@
+"""The training pipeline: validate, train, evaluate, log to MLflow, register.
+
+``stalkrisk train`` and the MLproject ``train`` entry point call ``run``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from stalkrisk import __version__, plots, tracking
+from stalkrisk.config import load_fairness_config, load_train_config
+from stalkrisk.explain import explain
+from stalkrisk.features.registry import registry_markdown
+from stalkrisk.io_utils import atomic_write_text
+from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
+from stalkrisk.training import TrainResult, train_model
+from stalkrisk.validation import load_and_validate, write_report
+
+log = logging.getLogger(__name__)
+
+SHAP_SAMPLE = 2000
+
+
+@dataclass
+class TrainSummary:
+    run_id: str
+    name: str
+    version: str
+    metrics: dict[str, float]
+    baselines: pd.DataFrame
+    warnings: list[str]
+    fairness_warnings: list[str]
+    model_card: Path
+    tracking_uri: str
+    quarantined: int
+    censored: int
+
+    def table(self) -> str:
+        """The metrics table with the baselines, for the terminal."""
+        rows = [f"{'score':<22}{'ROC-AUC':>9}{'PR-AUC':>9}{'Brier':>9}"]
+        for r in self.baselines.itertuples(index=False):
+            brier = "" if pd.isna(r.brier) else f"{r.brier:.3f}"
+            rows.append(f"{r.score:<22}{r.roc_auc:>9.3f}{r.pr_auc:>9.3f}{brier:>9}")
+        m = self.metrics
+        rows.append(
+            f"at threshold: precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+            f"flag rate {m['flag_rate']:.3f}  recall@10% {m['recall_at_10pct']:.3f}"
+        )
+        if "ceiling_roc_auc" in m:
+            rows.append(f"ceiling ROC-AUC {m['ceiling_roc_auc']:.3f}; model reaches {m['share_of_ceiling']:.1%} of it")
+        return "\n".join(rows)
+
+
+def _figures(result: TrainResult) -> dict[str, object]:
+    test = result.test
+    y = test["label"].to_numpy()
+    figs = {
+        "roc_pr.png": plots.roc_pr_curves(
+            y, {"stalkrisk": test["score"].to_numpy(), "S-DASH count": test["sdash_count"].to_numpy(),
+                "logistic regression": test["logistic"].to_numpy()}
+        ),
+        "calibration.png": plots.calibration_plot(y, test["score"].to_numpy()),
+        "score_distribution.png": plots.score_distribution(test["score"].to_numpy(), y, result.model.threshold),
+        "fairness.png": plots.fairness_chart(result.fairness),
+    }
+    sample = result.test_features.head(SHAP_SAMPLE)
+    exp = explain(result.model, sample, method="pred_contrib")
+    figs["shap_summary.png"] = plots.shap_summary(exp.contributions, sample)
+    figs["shap_importance.png"] = plots.shap_importance(exp.contributions, sample)
+    return figs
+
+
+def run(
+    cases: str | Path,
+    events: str | Path,
+    *,
+    config: str | Path | None = None,
+    fairness_config: str | Path | None = None,
+    experiment: str = "stalkrisk",
+    register: str = "stalkrisk",
+    truth: str | Path | None = None,
+    out: str | Path | None = None,
+) -> TrainSummary:
+    """Train on two contract files, log everything to MLflow and register a ``candidate``."""
+    import mlflow
+
+    started = datetime.now(timezone.utc)
+    uri = tracking.configure()
+    cfg = load_train_config(config)
+    fair = load_fairness_config(fairness_config)
+    validation = load_and_validate(cases, events)
+    truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
+    result = train_model(validation.cases, validation.events, cfg, truth=truth_frame, fairness_config=fair)
+
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run_id = active.info.run_id
+        mlflow.log_params(tracking.flatten("", cfg))
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        tags = {
+            "stalkrisk.version": __version__,
+            "git_commit": tracking.git_commit(),
+            "input.cases.sha256": validation.inputs["cases"]["sha256"],
+            "input.events.sha256": validation.inputs["events"]["sha256"],
+            "rows.cases": str(len(validation.cases_all)),
+            "rows.events": str(validation.counts.get("events", "")),
+            "cases.quarantined": str(len(validation.quarantine)),
+            "cases.censored": str(result.counts["censored"]),
+            "beats_baselines": str(not result.warnings).lower(),
+            "fairness_warnings": str(len(result.fairness_warnings)),
+            "synthetic": str(truth is not None).lower(),
+        }
+        for name, s in result.split.items():
+            tags[f"dates.{name}"] = f"{s['from']}..{s['to']}"
+        tags.update({f"package.{k}": v for k, v in tracking.package_versions().items()})
+        mlflow.set_tags(tags)
+
+        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+        write_report(validation, tmp / "validation_report.json")
+        (tmp / "features.md").write_text(registry_markdown(), encoding="utf-8")
+        metrics_doc = {
+            "metrics": result.metrics,
+            "baselines": result.baselines.to_dict(orient="records"),
+            "split": result.split,
+            "counts": result.counts,
+            "warnings": result.warnings,
+            "fairness": result.fairness.to_dict(),
+            "fairness_warnings": result.fairness_warnings,
+        }
+        (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
+        result.baselines.to_csv(tmp / "baselines.csv", index=False)
+        for name, fig in _figures(result).items():
+            plots.save_figure(fig, tmp / "plots" / name)
+
+        info = tracking.log_pyfunc(result.model, result.test_features.head(5), register)
+        version = str(info.registered_model_version)
+        tracking.set_alias(register, "candidate", version)
+        client = mlflow.MlflowClient()
+        client.set_model_version_tag(register, version, "beats_baselines", tags["beats_baselines"])
+        client.set_model_version_tag(register, version, "fairness_warnings", tags["fairness_warnings"])
+
+        context = card_context(
+            model=result.model, name=register, version=version, run_id=run_id,
+            trained_at=started.strftime("%Y-%m-%d %H:%M UTC"), metrics=result.metrics,
+            baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
+            fairness_warnings=result.fairness_warnings, warnings=result.warnings,
+            inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
+            synthetic=truth is not None, stalkrisk_version=__version__,
+        )
+        card_md = render_markdown(context)
+        card_dir = Path(out) if out else Path(f"train-output/{register}-v{version}")
+        atomic_write_text(card_dir / "model_card.md", card_md)
+        atomic_write_text(card_dir / "model_card.html", render_html(card_md, f"Model card: {register} v{version}"))
+        atomic_write_text(card_dir / "features.md", registry_markdown())
+        mlflow.log_artifacts(str(tmp), artifact_path=None)
+        mlflow.log_artifact(str(card_dir / "model_card.md"), artifact_path="model_card")
+        mlflow.log_artifact(str(card_dir / "model_card.html"), artifact_path="model_card")
+
+    for warning in result.warnings:
+        log.warning(warning)
+    return TrainSummary(
+        run_id=run_id, name=register, version=version, metrics=result.metrics,
+        baselines=result.baselines, warnings=result.warnings,
+        fairness_warnings=result.fairness_warnings, model_card=card_dir / "model_card.html",
+        tracking_uri=uri, quarantined=len(validation.quarantine), censored=result.counts["censored"],
+    )

@@ -1,0 +1,488 @@
+"""Read the two input tables (CSV, gzipped CSV, Parquet) into normalised frames.
+
+Why: every stage — features, training, scoring, audit — must see the same typed,
+trimmed, lower-cased frame whatever the export looked like, and a bad value must
+become a reported problem (line, column, value, rule), never a silent drop or a
+crash. Dates and times are parsed and range-checked here, vectorised, because
+Great Expectations is very slow at datetime rules (design.md); validation.py runs
+the rest.
+
+Normalisation (shared data contract):
+
+- column names and category values are trimmed and lower-cased; strings trimmed;
+  an empty string is missing; a row whose every field is empty (a blank line) is
+  skipped;
+- integers may carry a trailing ``.0``; booleans are ``true/false/1/0/yes/no`` in
+  any case;
+- ``assessment_date`` is ``YYYY-MM-DD`` and becomes naive midnight;
+- timestamps are ISO 8601. With an offset (``Z``, ``+01:00``) they are exact.
+  Without one they are UK local time (Europe/London); a bare date is local
+  midnight. The clock rule, the same as JavaScript Temporal's "compatible":
+  a local time that does not exist (the spring-forward hour, e.g.
+  2024-03-31 01:30) is read with the offset in force just before the change, so
+  it lands one hour later on the wall clock (01:30 GMT = 01:30 UTC); a local time
+  that happens twice (the autumn hour, e.g. 2024-10-27 01:30) is the first
+  occurrence, in BST (00:30 UTC).
+- dates and times outside 1990-01-01 .. 2100-01-01 are reported (rule
+  ``date_in_range``) and, like unparseable values, become missing.
+
+``_line`` identifies each row: for CSV the line in the file (the header is line
+1; a quoted value spanning lines makes later rows count records, not physical
+lines); for Parquet and in-memory frames the 1-based row number.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stalkrisk import contract
+from stalkrisk.contract import Column, Table
+
+log = logging.getLogger(__name__)
+
+PROBLEM_COLUMNS = ("table", "line", "case_id", "column", "value", "rule")
+LINE = "_line"
+
+RULE_DATE = "parseable_date"
+RULE_TIMESTAMP = "parseable_timestamp"
+RULE_INTEGER = "integer"
+RULE_BOOLEAN = "boolean"
+RULE_DATE_RANGE = "date_in_range"
+
+#: Plausible bounds for every date and time: [start, end).
+DATE_BOUNDS = (pd.Timestamp("1990-01-01"), pd.Timestamp("2100-01-01"))
+
+_INTEGER_TEXT = r"^[+-]?\d{1,18}(?:\.0*)?$"
+_OFFSET_AT_END = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+_STARTS_WITH_DATE = r"^\d{4}-\d{2}-\d{2}(?:$|[T ])"
+_SUFFIXES = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
+
+
+class InputError(Exception):
+    """A user's input that cannot be used at all: unreadable file, missing column.
+
+    ``str(e)`` is one line naming the file (and column when there is one).
+    """
+
+    def __init__(self, path: str | Path | None, message: str, column: str | None = None):
+        self.path = None if path is None else Path(path)
+        self.column = column
+        self.message = message
+        where = self.path.name if self.path is not None else "input"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class ReadResult:
+    """A normalised table, the problems met while normalising it, and its source."""
+
+    frame: pd.DataFrame
+    problems: pd.DataFrame
+    table: str
+    path: Path | None = None
+    sha256: str | None = None
+
+
+def read_cases(path: str | Path) -> ReadResult:
+    return read_table(path, contract.CASES)
+
+
+def read_events(path: str | Path) -> ReadResult:
+    return read_table(path, contract.EVENTS)
+
+
+def read_table(path: str | Path, table: Table) -> ReadResult:
+    """Read ``path`` (format by extension) and normalise it to ``table``."""
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError(path, "file not found or not a file")
+    digest = _sha256(path)
+    if fmt == "csv":
+        raw, first_line = _read_csv(path), 2
+    else:
+        raw, first_line = _read_parquet(path), 1
+    result = normalise(raw, table, path=path, first_line=first_line)
+    result.sha256 = digest
+    log.info("read %s: %d rows, %d problems", path.name, len(result.frame), len(result.problems))
+    return result
+
+
+def normalise(
+    raw: pd.DataFrame, table: Table, *, path: str | Path | None = None, first_line: int = 1
+) -> ReadResult:
+    """Normalise a raw frame (all strings, or already typed) to ``table``.
+
+    Rows are numbered ``first_line, first_line + 1, ...`` in ``_line`` unless
+    ``raw`` already has a ``_line`` column. Contract columns come first, in
+    contract order, then any extra columns as they were.
+    """
+    raw = _normalise_names(raw, path)
+    missing = [c for c in table.required if c not in raw.columns]
+    if missing:
+        quoted = ", ".join(f"'{c}'" for c in missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        verb = "is" if len(missing) == 1 else "are"
+        raise InputError(path, f"required {noun} {quoted} {verb} missing", column=missing[0])
+
+    if LINE in raw.columns:
+        lines = pd.array(raw[LINE], dtype="Int64")
+    else:
+        lines = pd.array(np.arange(first_line, first_line + len(raw)), dtype="Int64")
+    raw = raw.drop(columns=[LINE], errors="ignore").reset_index(drop=True)
+
+    texts: dict[str, pd.Series] = {}
+    out: dict[str, pd.Series] = {}
+    bad: list[tuple[str, str, pd.Series]] = []
+    for column in table.columns:
+        if column.name not in raw.columns:
+            out[column.name] = pd.Series(
+                pd.array([None] * len(raw), dtype=contract.PANDAS_DTYPES[column.kind])
+            )
+            continue
+        src = raw[column.name]
+        values, rule_masks = _coerce(src, column)
+        out[column.name] = values
+        for rule, mask in rule_masks:
+            if mask.any():
+                texts.setdefault(column.name, _text(src))
+                bad.append((column.name, rule, mask))
+
+    frame = pd.DataFrame(out)
+    extras = [c for c in raw.columns if c not in table.names]
+    for c in extras:
+        frame[c] = raw[c]
+    frame[LINE] = lines
+
+    blank = _blank_rows(raw)
+    if blank is not None and blank.any():
+        keep = ~blank
+        frame = frame[keep].reset_index(drop=True)
+        bad = [(c, r, m[keep].reset_index(drop=True)) for c, r, m in bad]
+        texts = {c: t[keep].reset_index(drop=True) for c, t in texts.items()}
+
+    problems = _problems(table.name, frame, bad, texts)
+    return ReadResult(frame=frame, problems=problems, table=table.name, path=None if path is None else Path(path))
+
+
+def to_utc(local: pd.Series) -> pd.Series:
+    """Naive UK local wall-clock times -> ``datetime64[ns, UTC]`` by the clock rule."""
+    local = local.astype("datetime64[ns]")
+    first_occurrence = np.ones(len(local), dtype=bool)
+    aware = local.dt.tz_localize(
+        contract.LOCAL_TZ, ambiguous=first_occurrence, nonexistent=pd.Timedelta(hours=1)
+    )
+    return aware.dt.tz_convert("UTC")
+
+
+def empty_problems() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "table": pd.Series(dtype="str"),
+            "line": pd.Series(dtype="Int64"),
+            "case_id": pd.Series(dtype="str"),
+            "column": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="str"),
+            "rule": pd.Series(dtype="str"),
+        }
+    )
+
+
+# --- files ------------------------------------------------------------------
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    raise InputError(path, "unknown file type: expected .csv, .csv.gz or .parquet")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        with _open_text(path) as f:
+            header = next(csv.reader(f), None)
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as e:
+        reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else type(e).__name__
+        raise InputError(path, f"cannot be read as CSV ({reason})") from None
+    if not header:
+        raise InputError(path, "the file is empty (no header row)")
+    names = [f"c{i}" for i in range(len(header))]
+    shape_errors: list[int] = []
+
+    def on_invalid(row) -> str:
+        shape_errors.append(row.actual_columns)
+        return "error"
+
+    try:
+        arrow = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(
+                ignore_empty_lines=False, newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError, EOFError) as e:
+        if shape_errors:
+            raise InputError(path, _shape_message(path, len(header))) from None
+        reason = "not UTF-8 text" if "UTF8" in str(e) or "utf8" in str(e) else type(e).__name__
+        raise InputError(path, f"cannot be read as CSV ({reason})") from None
+    frame = arrow.to_pandas()
+    frame.columns = header
+    return frame
+
+
+def _shape_message(path: Path, expected: int) -> str:
+    """Find (slowly, only on this error path) the first row of the wrong width."""
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for row in reader:
+            if row and len(row) != expected:
+                return (
+                    f"line {reader.line_num} has {len(row)} fields "
+                    f"but the header has {expected}"
+                )
+    return f"a row does not have the {expected} fields of the header"
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        arrow = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return arrow.to_pandas(types_mapper=mapping.get, date_as_object=False)
+
+
+# --- names and rows -----------------------------------------------------------
+
+
+def _normalise_names(raw: pd.DataFrame, path: str | Path | None) -> pd.DataFrame:
+    names = [str(c).strip().lower() for c in raw.columns]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(path, f"column '{name}' appears more than once", column=name)
+        seen.add(name)
+    raw = raw.copy(deep=False)
+    raw.columns = names
+    return raw
+
+
+def _blank_rows(raw: pd.DataFrame) -> pd.Series | None:
+    """Rows whose every field is empty text (blank lines in a CSV)."""
+    if raw.empty or not all(isinstance(raw[c].dtype, pd.StringDtype) for c in raw.columns):
+        return None
+    blank = pd.Series(True, index=raw.index)
+    for c in raw.columns:
+        blank &= raw[c].isna() | (raw[c].str.strip() == "")
+        if not blank.any():
+            break
+    return blank
+
+
+def _problems(
+    table: str, frame: pd.DataFrame, bad: list[tuple[str, str, pd.Series]], texts: dict[str, pd.Series]
+) -> pd.DataFrame:
+    if not bad:
+        return empty_problems()
+    parts = []
+    for column, rule, mask in bad:
+        mask = mask.to_numpy(dtype=bool)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "table": table,
+                    "line": frame[LINE].to_numpy()[mask],
+                    "case_id": frame["case_id"].to_numpy()[mask],
+                    "column": column,
+                    "value": texts[column].to_numpy()[mask],
+                    "rule": rule,
+                }
+            )
+        )
+    problems = pd.concat(parts, ignore_index=True)
+    problems = problems.astype({"table": "str", "line": "Int64", "case_id": "str",
+                                "column": "str", "value": "str", "rule": "str"})
+    return problems.sort_values("line", kind="stable").reset_index(drop=True)
+
+
+# --- values -------------------------------------------------------------------
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Trimmed text of any series; empty text is missing."""
+    if not isinstance(s.dtype, pd.StringDtype):
+        s = s.astype("str")
+    s = s.str.strip()
+    return s.mask(s == "")
+
+
+def _matches(text: pd.Series, pattern: str) -> pd.Series:
+    """Boolean mask of ``text`` matching ``pattern`` (RE2 via pyarrow; missing -> False)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hits = pc.match_substring_regex(pa.array(text, type=pa.string()), pattern)
+    mask = hits.fill_null(False).to_numpy(zero_copy_only=False)
+    return pd.Series(mask, index=text.index)
+
+
+def _coerce(s: pd.Series, column: Column) -> tuple[pd.Series, list[tuple[str, pd.Series]]]:
+    """Convert one column; return the values and (rule, failing-row mask) pairs."""
+    kind = column.kind
+    if kind == "string":
+        return _text(s), []
+    if kind == "category":
+        return _text(s).str.lower(), []
+    if kind == "int":
+        return _to_int(s)
+    if kind == "bool":
+        return _to_bool(s)
+    if kind == "date":
+        return _to_date(s)
+    if kind == "timestamp":
+        return _to_timestamp(s)
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def _to_int(s: pd.Series) -> tuple[pd.Series, list]:
+    if pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype("Int64"), []
+    if pd.api.types.is_float_dtype(s):
+        x = s.astype("float64")
+        whole = np.isfinite(x) & (np.floor(x) == x) & (x.abs() < 1e18)
+        bad = x.notna() & ~whole
+        return x.where(whole).astype("Int64"), [(RULE_INTEGER, bad)]
+    text = _text(s)
+    ok = _matches(text, _INTEGER_TEXT)
+    digits = text.where(ok).str.replace(r"\.0*$", "", regex=True)
+    values = pd.to_numeric(digits, errors="coerce").astype("Int64")
+    return values, [(RULE_INTEGER, text.notna() & ~ok)]
+
+
+def _to_bool(s: pd.Series) -> tuple[pd.Series, list]:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("boolean"), []
+    if pd.api.types.is_numeric_dtype(s):
+        x = s.astype("Float64")
+        values = pd.Series(pd.array([pd.NA] * len(s), dtype="boolean"), index=s.index)
+        values[(x == 1).fillna(False)] = True
+        values[(x == 0).fillna(False)] = False
+        return values, [(RULE_BOOLEAN, x.notna() & values.isna())]
+    low = _text(s).str.lower()
+    true, false = low.isin(contract.TRUE_SPELLINGS), low.isin(contract.FALSE_SPELLINGS)
+    values = pd.Series(pd.array([pd.NA] * len(s), dtype="boolean"), index=s.index)
+    values[true] = True
+    values[false] = False
+    return values, [(RULE_BOOLEAN, low.notna() & ~true & ~false)]
+
+
+def _in_bounds(x: pd.Series) -> pd.Series:
+    lo, hi = DATE_BOUNDS
+    if x.dt.tz is not None:
+        lo, hi = lo.tz_localize("UTC"), hi.tz_localize("UTC")
+    return (x >= lo) & (x < hi)
+
+
+def _to_date(s: pd.Series) -> tuple[pd.Series, list]:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        x = s
+        if x.dt.tz is not None:
+            x = x.dt.tz_convert(contract.LOCAL_TZ).dt.tz_localize(None)
+        x = x.dt.normalize()
+        unparseable = pd.Series(False, index=s.index)
+    else:
+        text = _text(s)
+        x = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        unparseable = text.notna() & x.isna()
+    out_of_range = x.notna() & ~_in_bounds(x)
+    x = x.where(~out_of_range).astype("datetime64[ns]")
+    return x, [(RULE_DATE, unparseable), (RULE_DATE_RANGE, out_of_range)]
+
+
+def _parse_with_offset(text: pd.Series) -> pd.Series:
+    """ISO 8601 with an offset -> UTC; a lower-case ``z`` or a space before the
+    offset is tidied and retried, only on the rows that failed (usually none)."""
+    aware = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    retry = aware.isna()
+    if retry.any():
+        tidy = (text[retry].str.replace(r"\s*[zZ]$", "Z", regex=True)
+                .str.replace(r"\s+([+-]\d\d(?::?\d\d)?)$", r"\1", regex=True))
+        aware[retry] = pd.to_datetime(tidy, format="ISO8601", utc=True, errors="coerce")
+    return aware
+
+
+def _parse_local(text: pd.Series) -> pd.Series:
+    return pd.to_datetime(text, format="ISO8601", errors="coerce")
+
+
+def _to_timestamp(s: pd.Series) -> tuple[pd.Series, list]:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if s.dt.tz is not None:
+            x = s.dt.tz_convert("UTC")
+            out_of_range = x.notna() & ~_in_bounds(x)
+        else:
+            out_of_range = s.notna() & ~_in_bounds(s)
+            x = to_utc(s.where(~out_of_range))
+        x = x.where(~out_of_range).astype("datetime64[ns, UTC]")
+        return x, [(RULE_DATE_RANGE, out_of_range)]
+
+    text = _text(s)
+    shaped = _matches(text, _STARTS_WITH_DATE)
+    has_offset = shaped & _matches(text, _OFFSET_AT_END)
+    naive_rows = shaped & ~has_offset
+
+    utc_ns = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out_of_range = np.zeros(len(s), dtype=bool)
+    for rows, parse in ((has_offset, _parse_with_offset), (naive_rows, _parse_local)):
+        where = np.flatnonzero(rows.to_numpy())
+        if len(where):
+            parsed = parse(text.iloc[where])
+            oor = (parsed.notna() & ~_in_bounds(parsed)).to_numpy()
+            out_of_range[where[oor]] = True
+            if parsed.dt.tz is None:
+                parsed = to_utc(parsed.where(~oor))
+            ok = parsed.where(~oor).dt.tz_convert("UTC").dt.tz_localize(None)
+            utc_ns[where] = ok.astype("datetime64[ns]").to_numpy()
+    result = pd.Series(utc_ns, index=s.index).dt.tz_localize("UTC")
+    out_of_range = pd.Series(out_of_range, index=s.index)
+    unparseable = text.notna() & result.isna() & ~out_of_range
+    return result, [(RULE_TIMESTAMP, unparseable), (RULE_DATE_RANGE, out_of_range)]

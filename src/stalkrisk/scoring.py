@@ -1,0 +1,166 @@
+"""Batch scoring: a model and a caseload export in, the output folder out.
+
+Every input case appears exactly once, in input order: scored, or
+``not_scored`` with the validation reasons. Valid cases are processed in
+chunks, each with its own events, so memory for features and explanations
+stays bounded. Files are written under temporary names and renamed when
+complete, and ``audit.json`` is written last: an interrupted run never leaves
+files that look finished. The same inputs and model give byte-identical
+``scores`` and ``explanations``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stalkrisk import explain as explain_mod
+from stalkrisk.features import build_features
+from stalkrisk.flagging import flag_frame
+from stalkrisk.io_utils import atomic_path
+from stalkrisk.model import RiskModel
+
+log = logging.getLogger(__name__)
+
+REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
+SCORE_COLUMNS = (
+    "case_id",
+    "status",
+    "not_scored_reason",
+    "score",
+    "risk_band",
+    "course_of_conduct",
+    "consider_spo",
+    *REASON_COLUMNS,
+    "model_name",
+    "model_version",
+)
+SCORES_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("status", pa.string()),
+        ("not_scored_reason", pa.string()),
+        ("score", pa.float64()),
+        ("risk_band", pa.string()),
+        ("course_of_conduct", pa.bool_()),
+        ("consider_spo", pa.bool_()),
+        ("reason_1", pa.string()),
+        ("reason_2", pa.string()),
+        ("reason_3", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+    ]
+)
+EXPLANATIONS_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("feature", pa.string()),
+        ("group", pa.string()),
+        ("value", pa.float64()),
+        ("contribution", pa.float64()),
+        ("base_value", pa.float64()),
+    ]
+)
+
+
+def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> pd.DataFrame:
+    """Score, band, flag and reasons for a feature table (the pyfunc's ``predict``)."""
+    explanation = explain_mod.explain(model, features, method=method)
+    score = 1.0 / (1.0 + np.exp(-explanation.logit()))
+    out = pd.DataFrame({"score": score})
+    if "case_id" in features.columns:
+        out.insert(0, "case_id", features["case_id"].to_numpy())
+    flags = flag_frame(model, score, features)
+    out = pd.concat([out, flags], axis=1)
+    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=3)):
+        out[name] = text
+    return out
+
+
+@dataclass
+class ChunkResult:
+    scores: pd.DataFrame  # scored rows: case_id, score, risk_band, course_of_conduct, consider_spo, reasons
+    explanations: pd.DataFrame
+    features: pd.DataFrame
+    explanation: explain_mod.Explanation
+
+
+def score_chunk(
+    model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast"
+) -> ChunkResult:
+    """Features, explanation, score, flag and reasons for one chunk of valid cases."""
+    features = build_features(cases, events, protected=tuple(model.meta.get("protected_features", ())))
+    explanation = explain_mod.explain(model, features, method=method)
+    score = 1.0 / (1.0 + np.exp(-explanation.logit()))
+    scored = pd.DataFrame({"case_id": features["case_id"].to_numpy(), "score": score})
+    scored = pd.concat([scored, flag_frame(model, score, features)], axis=1)
+    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=3)):
+        scored[name] = text
+    long = explain_mod.long_table(explanation, features["case_id"], features)
+    return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)
+
+
+def iter_chunks(
+    cases: pd.DataFrame, events: pd.DataFrame, chunk_size: int
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Consecutive chunks of cases, each with exactly its own events."""
+    if len(cases) == 0:
+        return
+    position = pd.Series(np.arange(len(cases)), index=pd.Index(cases["case_id"].to_numpy()))
+    event_pos = position.reindex(events["case_id"].to_numpy()).to_numpy()
+    keep = ~np.isnan(event_pos)
+    order = np.argsort(event_pos[keep], kind="stable")
+    ev = events.loc[keep].iloc[order]
+    ev_chunk = (event_pos[keep][order] // chunk_size).astype(np.int64)
+    bounds = np.searchsorted(ev_chunk, np.arange((len(cases) + chunk_size - 1) // chunk_size + 1))
+    for k, start in enumerate(range(0, len(cases), chunk_size)):
+        yield (
+            cases.iloc[start : start + chunk_size].reset_index(drop=True),
+            ev.iloc[bounds[k] : bounds[k + 1]].reset_index(drop=True),
+        )
+
+
+def progress(total: int, quiet: bool):
+    """A progress bar on a terminal; nothing with ``--quiet`` or when piped."""
+    from tqdm import tqdm
+
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(total=total, unit="case", desc="scoring", disable=disable, file=sys.stderr)
+
+
+def assemble_scores(
+    cases_all: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    scored: pd.DataFrame,
+    model_name: str,
+    model_version: str,
+) -> pd.DataFrame:
+    """One row per input case, in input order; not-scored rows carry their reasons.
+
+    ``scored`` holds unique case ids (validation quarantines duplicates), so a
+    left join on the input's case ids keeps every input row exactly once.
+    """
+    ids = pd.DataFrame({"case_id": cases_all["case_id"].astype(object).to_numpy()})
+    out = ids.merge(scored, on="case_id", how="left", sort=False, validate="many_to_one")
+    is_scored = out["score"].notna().to_numpy()
+    reasons = pd.Series(dict(zip(quarantine["case_id"], quarantine["reasons"]))) if len(quarantine) else pd.Series(dtype=object)
+    looked_up = ids["case_id"].map(reasons) if len(reasons) else pd.Series([None] * len(ids), dtype=object)
+    fallback = "the case row failed validation (see the validation report)"
+    out["status"] = np.where(is_scored, "scored", "not_scored")
+    out["not_scored_reason"] = np.where(is_scored, "", looked_up.fillna(fallback).to_numpy(dtype=object))
+    for name in REASON_COLUMNS:
+        out[name] = out[name].where(is_scored, "")
+    for name in ("course_of_conduct", "consider_spo"):
+        out[name] = out[name].astype("boolean")
+    out["model_name"] = model_name
+    out["model_version"] = model_version
+    return out[list(SCORE_COLUMNS)]

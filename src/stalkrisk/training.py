@@ -1,0 +1,244 @@
+"""Training: features and labels in, a calibrated model and its evidence out.
+
+Pure: frames and a resolved config in, a ``TrainResult`` out. MLflow logging
+is the caller's edge (``stalkrisk.tracking``). Steps, as design.md agreed:
+
+1. as-of features; labels from later events (censored cases left out, counted);
+2. out-of-time split by assessment date: train | valid | test;
+3. LightGBM with the registry's monotone constraints, early stopping on valid;
+4. Platt calibration, flag threshold (policy) and band cut-points on valid;
+5. on test: metrics, baselines (S-DASH count, logistic regression, base rate),
+   fairness by group, and on generated data the ceiling of the true probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from stalkrisk import evaluate, fairness
+from stalkrisk.drift import reference_profile
+from stalkrisk.features import FEATURES, build_features
+from stalkrisk.labels import describe_label, make_labels
+from stalkrisk.model import (
+    RiskModel,
+    choose_band_edges,
+    choose_threshold,
+    fit_booster,
+    fit_platt,
+    sigmoid,
+)
+
+log = logging.getLogger(__name__)
+
+SLICES = ("train", "valid", "test")
+
+
+class TrainingError(ValueError):
+    """Data that cannot train a model (too few cases, one class only, ...)."""
+
+
+@dataclass
+class TrainResult:
+    model: RiskModel
+    config: dict
+    metrics: dict[str, float]
+    baselines: pd.DataFrame
+    fairness: Any
+    fairness_warnings: list[str]
+    split: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+    test: pd.DataFrame  # case_id, label, score, flag, baseline scores, audit groups
+    test_features: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    ceiling: dict[str, float] = field(default_factory=dict)
+
+
+def split_by_date(dates: pd.Series, fractions: dict[str, float]) -> np.ndarray:
+    """Slice name per row, cutting on whole assessment dates so no date spans two slices."""
+    d = pd.to_datetime(dates).to_numpy()
+    if len(d) == 0:
+        return np.array([], dtype=object)
+    cut1 = np.quantile(d.astype("int64"), fractions["train"])
+    cut2 = np.quantile(d.astype("int64"), fractions["train"] + fractions["valid"])
+    ints = d.astype("int64")
+    out = np.where(ints <= cut1, "train", np.where(ints <= cut2, "valid", "test")).astype(object)
+    return out
+
+
+def monotone_vector(feature_names: list[str]) -> list[int]:
+    by_name = {f.name: f.monotone for f in FEATURES}
+    return [int(by_name.get(name, 0)) for name in feature_names]
+
+
+def sdash_columns(feature_names: list[str]) -> list[str]:
+    sdash = {f.name for f in FEATURES if f.sdash}
+    return [n for n in feature_names if n in sdash]
+
+
+def _date_range(dates: pd.Series) -> dict[str, str]:
+    if len(dates) == 0:
+        return {"from": "", "to": ""}
+    return {"from": str(dates.min().date()), "to": str(dates.max().date())}
+
+
+def train_model(
+    cases: pd.DataFrame,
+    events: pd.DataFrame,
+    config: dict,
+    *,
+    truth: pd.DataFrame | None = None,
+    fairness_config: dict | None = None,
+) -> TrainResult:
+    """Fit, calibrate and evaluate a model on validated ``cases`` and ``events``."""
+    protected = tuple(config["features"].get("protected", ()))
+    feats = build_features(cases, events, protected=protected)
+    feature_names = [c for c in feats.columns if c != "case_id"]
+    labels = make_labels(cases, events, config["label"])
+
+    keep = ~labels["censored"].to_numpy()
+    counts = {"cases": int(len(cases)), "censored": int((~keep).sum())}
+    dates = cases["assessment_date"].reset_index(drop=True)[keep].reset_index(drop=True)
+    X_all = feats.loc[keep, feature_names].reset_index(drop=True)
+    y_all = labels.loc[keep, "label"].to_numpy(dtype=np.int64)
+    case_ids = cases["case_id"].reset_index(drop=True)[keep].reset_index(drop=True)
+    slices = split_by_date(dates, config["split"])
+
+    split: dict[str, dict[str, Any]] = {}
+    for name in SLICES:
+        m = slices == name
+        split[name] = {**_date_range(dates[m]), "cases": int(m.sum()), "positives": int(y_all[m].sum())}
+        counts[f"{name}_cases"] = int(m.sum())
+        if m.sum() == 0 or len(np.unique(y_all[m])) < 2:
+            raise TrainingError(
+                f"the {name} slice has {int(m.sum())} cases and {int(y_all[m].sum())} positives: "
+                "both outcomes are needed in every slice; supply more cases or change split"
+            )
+
+    tr, va, te = (slices == s for s in SLICES)
+    X = X_all.to_numpy(dtype=np.float64)
+    mc = config["model"]
+    booster = fit_booster(
+        X[tr], y_all[tr], X[va], y_all[va],
+        feature_names=feature_names,
+        monotone=monotone_vector(feature_names),
+        params=mc["params"],
+        num_boost_round=int(mc["num_boost_round"]),
+        early_stopping_rounds=int(mc["early_stopping_rounds"]),
+    )
+    a, b = fit_platt(booster.predict(X[va], raw_score=True), y_all[va])
+    p_valid = sigmoid(a * booster.predict(X[va], raw_score=True) + b)
+    model = RiskModel(
+        booster=booster,
+        feature_names=feature_names,
+        platt_a=a,
+        platt_b=b,
+        threshold=choose_threshold(y_all[va], p_valid, config["flag"]),
+        band_edges=choose_band_edges(p_valid, config["bands"]["quantiles"]),
+    )
+
+    # -- evaluation on the latest slice ---------------------------------------
+    p_test = model.predict_proba(X[te])
+    conduct = X_all.loc[te, "course_of_conduct"].to_numpy() >= 1.0
+    flag = (p_test >= model.threshold) & conduct
+    metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
+    metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
+    metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
+
+    sdash = sdash_columns(feature_names)
+    sdash_score = X_all.loc[te, sdash].sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
+    logistic = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, C=1.0),
+    )
+    logistic.fit(X[tr], y_all[tr])
+    p_logistic = logistic.predict_proba(X[te])[:, 1]
+    base_rate = np.full(te.sum(), y_all[tr].mean())
+    scores = {
+        "stalkrisk": p_test,
+        "S-DASH count": sdash_score,
+        "logistic regression": p_logistic,
+        "base rate": base_rate,
+    }
+    baselines = evaluate.baseline_table(y_all[te], scores, probabilities={"stalkrisk", "logistic regression", "base rate"})
+
+    warnings: list[str] = []
+    auc = metrics["roc_auc"]
+    for name in ("S-DASH count", "logistic regression"):
+        other = float(baselines.loc[baselines["score"] == name, "roc_auc"].iloc[0])
+        metrics[f"baseline_roc_auc_{name.lower().replace(' ', '_').replace('-', '')}"] = other
+        if not auc > other:
+            warnings.append(
+                f"THE MODEL DOES NOT BEAT THE {name.upper()} BASELINE ON ROC-AUC "
+                f"({auc:.3f} vs {other:.3f}): do not promote it"
+            )
+    metrics["beats_baselines"] = float(not warnings)
+
+    ceiling: dict[str, float] = {}
+    test_cases = cases.reset_index(drop=True)[keep].reset_index(drop=True)[te]
+    if truth is not None:
+        t = test_cases[["case_id"]].merge(truth[["case_id", "p"]], on="case_id", how="left")
+        if t["p"].notna().all():
+            ceiling_auc = float(roc_auc_score(y_all[te], t["p"].to_numpy()))
+            ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": auc / ceiling_auc}
+            metrics.update(ceiling)
+
+    fair_cfg = fairness_config or {}
+    groups = fairness.audit_groups(test_cases.reset_index(drop=True))
+    wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
+    report = fairness.group_metrics(
+        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50))
+    )
+    fairness_warnings = fairness.check_tolerances(report, fair_cfg.get("tolerances", {}))
+    metrics["fairness_warnings"] = float(len(fairness_warnings))
+
+    test = pd.DataFrame(
+        {
+            "case_id": case_ids[te].to_numpy(),
+            "label": y_all[te],
+            "score": p_test,
+            "flag": flag,
+            "sdash_count": sdash_score,
+            "logistic": p_logistic,
+        }
+    )
+    test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
+
+    model.meta = {
+        "label": dict(config["label"]),
+        "label_description": describe_label(config["label"]),
+        "horizon_days": int(config["label"].get("horizon_days", 90)),
+        "flag_policy": dict(config["flag"]),
+        "split": split,
+        "counts": counts,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "protected_features": list(protected),
+        "explain_method": config["explain"]["method"],
+        "max_depth": int(mc["params"].get("max_depth", -1)),
+        "drift_reference": reference_profile(X_all.loc[tr]),
+        "trained_on": split["test"]["to"],
+    }
+    return TrainResult(
+        model=model,
+        config=config,
+        metrics=metrics,
+        baselines=baselines,
+        fairness=report,
+        fairness_warnings=fairness_warnings,
+        split=split,
+        counts=counts,
+        test=test,
+        test_features=X_all.loc[te].reset_index(drop=True),
+        warnings=warnings,
+        ceiling=ceiling,
+    )

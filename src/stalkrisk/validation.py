@@ -1,0 +1,457 @@
+"""Validate the normalised tables: every failing row named, bad cases quarantined.
+
+Why: a screening tool must never drop a case silently nor score one built on bad
+data. The rules a force can read and extend live as Great Expectations suites in
+``expectations/*.json`` (plus any ``expectations/local/*.json``); the rules GX
+cannot run, or runs slowly, are checked in Python and declared in
+``PYTHON_CHECKS`` so a test can account for every rule of the contract.
+
+A case is quarantined when its own row breaks a rule or any of its events does;
+every row of a duplicated ``case_id`` is quarantined. An event whose ``case_id``
+names no case is reported (rule ``case_id_names_a_case``) and quarantines nothing.
+A GX failure on a cell the reader already reported (an unparseable date that
+became missing, say) is not reported twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stalkrisk import contract, readers
+from stalkrisk.readers import LINE, InputError, ReadResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+FAILURE_COLUMNS = readers.PROBLEM_COLUMNS + ("message",)
+RULE_NAMES_A_CASE = "case_id_names_a_case"
+MAX_REASONS_PER_CASE = 10
+_DATE_TEXT = f"{readers.DATE_BOUNDS[0]:%Y-%m-%d} to {readers.DATE_BOUNDS[1]:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class PythonCheck:
+    """A contract rule checked in Python rather than by a GX suite."""
+
+    rule: str
+    table: str
+    columns: tuple[str, ...]
+    where: str
+    why: str
+
+
+#: Every contract rule not in the suites. Declared by hand, not derived from the
+#: contract, so tests/test_expectations_in_step.py can check the two agree.
+PYTHON_CHECKS: tuple[PythonCheck, ...] = (
+    PythonCheck(readers.RULE_DATE, "cases", ("assessment_date",), "readers",
+                "parsing happens while normalising"),
+    PythonCheck(readers.RULE_DATE_RANGE, "cases", ("assessment_date",), "readers",
+                "GX datetime ranges are very slow"),
+    PythonCheck(readers.RULE_INTEGER, "cases",
+                ("victim_age", "suspect_age", "suspect_prior_stalking", "suspect_prior_violence"),
+                "readers", "parsing happens while normalising"),
+    PythonCheck(readers.RULE_BOOLEAN, "cases",
+                ("suspect_prior_domestic_abuse", "suspect_substance_misuse",
+                 "protective_order_in_force", "label"),
+                "readers", "parsing happens while normalising"),
+    PythonCheck(readers.RULE_TIMESTAMP, "events", ("event_time", "recorded_at"), "readers",
+                "parsing (UK local time, offsets) happens while normalising"),
+    PythonCheck(readers.RULE_DATE_RANGE, "events", ("event_time", "recorded_at"), "readers",
+                "GX datetime ranges are very slow"),
+    PythonCheck(RULE_NAMES_A_CASE, "events", ("case_id",), "validation",
+                "a cross-table rule: vectorised isin"),
+)
+
+_MESSAGES = {
+    "required": "{column} is missing",
+    "allowed_value": "{column} '{value}' is not an allowed value",
+    "unique": "{column} '{value}' appears more than once",
+    "pattern": "{column} '{value}' is not 1-64 characters of A-Z a-z 0-9 _ . : -",
+    readers.RULE_DATE: "{column} '{value}' is not a date written YYYY-MM-DD",
+    readers.RULE_TIMESTAMP: "{column} '{value}' is not an ISO 8601 date or time",
+    readers.RULE_INTEGER: "{column} '{value}' is not a whole number",
+    readers.RULE_BOOLEAN: "{column} '{value}' is not true/false, yes/no or 1/0",
+    readers.RULE_DATE_RANGE: "{column} '{value}' is outside " + _DATE_TEXT,
+    RULE_NAMES_A_CASE: "case_id '{value}' names no case in the cases table",
+}
+
+
+@dataclass
+class ValidationResult:
+    """Validated tables, every failure, and the quarantined cases.
+
+    ``cases_all`` holds every input case row in input order; ``cases`` the valid
+    ones; ``events`` the events of valid cases that break no rule.
+    """
+
+    cases_all: pd.DataFrame
+    cases: pd.DataFrame
+    events: pd.DataFrame
+    failures: pd.DataFrame
+    quarantine: pd.DataFrame
+    orphan_events: int
+    counts: dict[str, int]
+    inputs: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    table: str
+    path: Path
+    spec: dict
+
+
+def load_suites(expectations_dir: str | Path | None = None) -> list[SuiteFile]:
+    """The suites in ``expectations_dir`` (``cases.json``, ``events.json``) and ``local/``.
+
+    A suite names its table by ``meta.table``; failing that, by its file name
+    starting with ``cases`` or ``events``.
+    """
+    root = Path(expectations_dir) if expectations_dir is not None else DEFAULT_EXPECTATIONS_DIR
+    if not root.is_dir():
+        raise InputError(root, "expectations folder not found")
+    for name in contract.TABLES:
+        if not (root / f"{name}.json").is_file():
+            raise InputError(root / f"{name}.json", "expectation suite not found")
+    files = sorted(root.glob("*.json")) + sorted((root / "local").glob("*.json"))
+    return [_load_suite(p) for p in files]
+
+
+def validate(
+    cases: ReadResult | pd.DataFrame,
+    events: ReadResult | pd.DataFrame,
+    *,
+    expectations_dir: str | Path | None = None,
+) -> ValidationResult:
+    """Run every rule over both tables; quarantine the cases that break one."""
+    cases_r = _as_read(cases, contract.CASES)
+    events_r = _as_read(events, contract.EVENTS)
+    suites = load_suites(expectations_dir)
+    cases_all, ev = cases_r.frame, events_r.frame
+
+    gx_failures = run_suites({"cases": cases_all, "events": ev}, suites)
+    reader_failures = pd.concat([cases_r.problems, events_r.problems], ignore_index=True)
+    reader_failures["message"] = _messages(reader_failures)
+    gx_failures = _drop_reported(gx_failures, reader_failures)
+
+    known_ids = cases_all["case_id"].dropna().unique()
+    orphan = ev["case_id"].notna() & ~ev["case_id"].isin(known_ids)
+    orphans = _frame_failures("events", ev.loc[orphan], "case_id", RULE_NAMES_A_CASE,
+                              ev.loc[orphan, "case_id"])
+    orphans["message"] = _messages(orphans)
+
+    failures = pd.concat(
+        [f for f in (reader_failures, gx_failures, orphans) if len(f)] or [_empty_failures()],
+        ignore_index=True,
+    ).astype(_FAILURE_DTYPES)
+    failures = failures.sort_values(["table", "line"], kind="stable", na_position="last")
+    failures = failures.reset_index(drop=True)
+
+    quarantine, bad_case = _quarantine(cases_all, failures)
+    valid_ids = cases_all.loc[~bad_case, "case_id"]
+    bad_event_lines = failures.loc[failures["table"] == "events", "line"].dropna().unique()
+    event_ok = ev["case_id"].isin(valid_ids) & ~ev[LINE].isin(bad_event_lines)
+
+    counts = {
+        "cases": len(cases_all),
+        "cases_valid": int((~bad_case).sum()),
+        "cases_quarantined": int(bad_case.sum()),
+        "events": len(ev),
+        "events_valid": int(event_ok.sum()),
+        "events_failing": int(len(bad_event_lines)),
+        "orphan_events": int(orphan.sum()),
+        "failures": len(failures),
+    }
+    log.info("validated: %s", counts)
+    return ValidationResult(
+        cases_all=cases_all,
+        cases=cases_all.loc[~bad_case].reset_index(drop=True),
+        events=ev.loc[event_ok].reset_index(drop=True),
+        failures=failures,
+        quarantine=quarantine,
+        orphan_events=int(orphan.sum()),
+        counts=counts,
+        inputs={r.table: {"path": None if r.path is None else str(r.path), "sha256": r.sha256,
+                          "rows": len(r.frame)} for r in (cases_r, events_r)},
+    )
+
+
+def load_and_validate(
+    cases_path: str | Path, events_path: str | Path, *, expectations_dir: str | Path | None = None
+) -> ValidationResult:
+    """Read both files, then validate; the result keeps their paths and SHA-256."""
+    return validate(readers.read_cases(cases_path), readers.read_events(events_path),
+                    expectations_dir=expectations_dir)
+
+
+def write_report(result: ValidationResult, path: str | Path) -> Path:
+    """Write the JSON report (inputs, counts, every failure, quarantine) atomically."""
+    path = Path(path)
+    report = {
+        "inputs": result.inputs,
+        "counts": result.counts,
+        "failures": _records(result.failures),
+        "quarantine": _records(result.quarantine),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def summarise(result: ValidationResult, examples: int = 3) -> str:
+    """A short plain-text summary for the CLI: per rule, failing rows and examples."""
+    c = result.counts
+    lines = [
+        f"cases: {c['cases']} rows, {c['cases_valid']} valid, {c['cases_quarantined']} quarantined",
+        f"events: {c['events']} rows, {c['events_valid']} used, {c['events_failing']} failing, "
+        f"{c['orphan_events']} naming no case",
+    ]
+    if result.failures.empty:
+        lines.append("no rule failed")
+        return "\n".join(lines)
+    lines.append("failing rows by rule:")
+    grouped = result.failures.groupby(["table", "column", "rule"], sort=False, dropna=False)
+    for (table, column, rule), g in grouped:
+        rows = g["line"].nunique(dropna=False)
+        shown = [v for v in g["value"].dropna().unique()[:examples]]
+        eg = f", e.g. {', '.join(repr(str(v)) for v in shown)}" if shown else ""
+        lines.append(f"  {table}.{column} {rule}: {rows} row{'s' if rows != 1 else ''}{eg}")
+    return "\n".join(lines)
+
+
+def run_suites(frames: dict[str, pd.DataFrame], suites: list[SuiteFile]) -> pd.DataFrame:
+    """Run the GX suites over the frames (ephemeral context); one row per failing cell.
+
+    GX fingerprints (hashes) the whole frame each time it fetches a batch, which
+    costs more than the checks themselves; so each table is validated once, with
+    the expectations of all its suites combined, on only the columns they name.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("stalkrisk")
+    parts = []
+    for table in contract.TABLES:
+        mine = [s for s in suites if s.table == table]
+        specs = []
+        for i, suite_file in enumerate(mine):
+            try:  # build each suite alone first, so an error names its file
+                gx.ExpectationSuite(**suite_file.spec)
+            except Exception as e:  # GX raises many types for a malformed suite
+                raise InputError(suite_file.path,
+                                 f"not a valid expectation suite ({_first_line(e)})") from None
+            for e in suite_file.spec["expectations"]:
+                specs.append({**e, "meta": {**(e.get("meta") or {}), _SOURCE: i}})
+        if not specs:
+            continue
+        frame = frames[table]
+        suite = context.suites.add(gx.ExpectationSuite(name=table, expectations=specs))
+        definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("all")
+        run = gx.ValidationDefinition(data=definition, suite=suite, name=table).run(
+            batch_parameters={"dataframe": _lean(frame, specs)},
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
+        )
+        for r in run.results:
+            parts.append(_expectation_failures(mine[r.expectation_config.meta[_SOURCE]], frame, r))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else _empty_failures()
+
+
+_SOURCE = "stalkrisk_suite_index"
+
+
+def _lean(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
+    """The columns the expectations name, plus ``_line``; the whole frame if unsure."""
+    wanted: list[str] = []
+    for e in specs:
+        columns = _columns_of(e.get("kwargs") or {})
+        if not columns:
+            return frame
+        wanted += [c for c in columns if c not in wanted]
+    if any(c not in frame.columns for c in wanted):
+        return frame  # let GX report the missing column
+    return frame[wanted + [LINE]]
+
+
+# --- internals ----------------------------------------------------------------
+
+_FAILURE_DTYPES = {"table": "str", "line": "Int64", "case_id": "str", "column": "str",
+                   "value": "str", "rule": "str", "message": "str"}
+
+
+def _empty_failures() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _FAILURE_DTYPES.items()})
+
+
+def _as_read(x: ReadResult | pd.DataFrame, table: contract.Table) -> ReadResult:
+    if isinstance(x, ReadResult):
+        return x
+    return readers.normalise(x, table)
+
+
+def _load_suite(path: Path) -> SuiteFile:
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(path, f"cannot be read as a JSON suite ({type(e).__name__})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("expectations"), list):
+        raise InputError(path, "not an expectation suite (no 'expectations' list)")
+    table = (spec.get("meta") or {}).get("table")
+    if table is None:
+        table = next((t for t in contract.TABLES if path.stem.lower().startswith(t)), None)
+    if table not in contract.TABLES:
+        raise InputError(path, "suite names no table: set meta.table to 'cases' or 'events'")
+    return SuiteFile(table=table, path=path, spec=spec)
+
+
+def _expectation_failures(suite_file: SuiteFile, frame: pd.DataFrame, r) -> pd.DataFrame:
+    config = r.expectation_config
+    kwargs = dict(config.kwargs)
+    columns = _columns_of(kwargs)
+    for info in _exceptions(r.exception_info):
+        raise InputError(suite_file.path,
+                         f"{config.type} on {', '.join(columns) or 'the table'} could not run: "
+                         f"{_first_line(info.get('exception_message'))}",
+                         column=columns[0] if columns else None)
+    if r.success:
+        return _empty_failures()
+    config.meta = {k: v for k, v in (config.meta or {}).items() if k != _SOURCE}
+    rule = config.meta.get("rule") or config.type
+    rows = (r.result or {}).get("unexpected_index_list") or []
+    column = ",".join(columns)
+    if not rows:  # a table-level expectation: no row to name
+        out = pd.DataFrame({"table": [suite_file.table], "line": [pd.NA], "case_id": [None],
+                            "column": [column], "value": [None], "rule": [rule]})
+    else:
+        lines = pd.array([d[LINE] for d in rows], dtype="Int64")
+        values = [_join(d, columns) for d in rows]
+        ids = pd.Series(frame["case_id"].to_numpy(), index=frame[LINE].to_numpy())
+        out = pd.DataFrame({"table": suite_file.table, "line": lines,
+                            "case_id": ids.reindex(np.asarray(lines, dtype=object)).to_numpy(),
+                            "column": column, "value": values, "rule": rule})
+    out["message"] = _messages(out, config=config)
+    return out.astype(_FAILURE_DTYPES)
+
+
+def _exceptions(info: dict | None) -> list[dict]:
+    """GX reports an exception either flat or keyed by metric id."""
+    if not info:
+        return []
+    if "raised_exception" in info:
+        return [info] if info["raised_exception"] else []
+    return [v for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+
+
+def _columns_of(kwargs: dict) -> list[str]:
+    if "column" in kwargs:
+        return [kwargs["column"]]
+    if "column_A" in kwargs:
+        return [kwargs["column_A"], kwargs["column_B"]]
+    return list(kwargs.get("column_list") or [])
+
+
+def _join(d: dict, columns: list[str]) -> str | None:
+    vals = [d.get(c) for c in columns]
+    vals = [None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT
+            else str(v) for v in vals]
+    if all(v is None for v in vals):
+        return None
+    return ",".join("" if v is None else v for v in vals)
+
+
+def _frame_failures(table: str, rows: pd.DataFrame, column: str, rule: str,
+                    values: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({
+        "table": table, "line": rows[LINE].to_numpy(), "case_id": rows["case_id"].to_numpy(),
+        "column": column, "value": values.to_numpy(), "rule": rule,
+    }).astype({k: v for k, v in _FAILURE_DTYPES.items() if k != "message"})
+
+
+def _messages(failures: pd.DataFrame, config=None) -> list[str]:
+    """Plain-English message per failure row, e.g. "behaviour 'x' is not an allowed value"."""
+    out = []
+    for column, value, rule in zip(failures["column"], failures["value"], failures["rule"]):
+        value = "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) else value
+        if rule == "in_range" and config is not None:
+            lo, hi = config.kwargs.get("min_value"), config.kwargs.get("max_value")
+            bounds = (f"between {lo:g} and {hi:g}" if lo is not None and hi is not None
+                      else f"at least {lo:g}" if lo is not None else f"at most {hi:g}")
+            out.append(f"{column} {value} is not {bounds}")
+        elif config is not None and (config.meta or {}).get("message"):
+            out.append(str(config.meta["message"]).format(column=column, value=value))
+        elif rule in _MESSAGES:
+            out.append(_MESSAGES[rule].format(column=column, value=value))
+        else:
+            notes = f" ({config.notes})" if config is not None and config.notes else ""
+            out.append(f"{column} '{value}' breaks {rule}{notes}")
+    return out
+
+
+def _drop_reported(gx_failures: pd.DataFrame, reader_failures: pd.DataFrame) -> pd.DataFrame:
+    if gx_failures.empty or reader_failures.empty:
+        return gx_failures
+    key = ["table", "line", "column"]
+    seen = reader_failures[key].drop_duplicates().assign(_seen=True)
+    merged = gx_failures.merge(seen, on=key, how="left")
+    return merged.loc[merged["_seen"].isna(), list(FAILURE_COLUMNS)].reset_index(drop=True)
+
+
+def _quarantine(cases_all: pd.DataFrame, failures: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """One row per quarantined case row: ``case_id``, ``reasons``, ``line``."""
+    reason = failures["table"] + " line " + failures["line"].astype("str") + ": " + failures["message"]
+    own = failures["table"].eq("cases") & failures["line"].notna()
+    by_line = _join_reasons(reason[own], failures.loc[own, "line"])
+    of_event = (failures["table"].eq("events") & failures["rule"].ne(RULE_NAMES_A_CASE)
+                & failures["case_id"].notna())
+    by_id = _join_reasons(reason[of_event], failures.loc[of_event, "case_id"])
+
+    line_reasons = cases_all[LINE].map(by_line)
+    id_reasons = cases_all["case_id"].map(by_id)
+    bad = (line_reasons.notna() | id_reasons.notna()).to_numpy(dtype=bool)
+    own_r, event_r = line_reasons[bad].astype("str"), id_reasons[bad].astype("str")
+    reasons = (own_r + "; " + event_r).fillna(own_r).fillna(event_r)
+    quarantine = pd.DataFrame({
+        "case_id": cases_all.loc[bad, "case_id"].to_numpy(),
+        "reasons": np.asarray(reasons, dtype=object),
+        "line": cases_all.loc[bad, LINE].to_numpy(),
+    }).astype({"case_id": "str", "reasons": "str", "line": "Int64"})
+    return quarantine, pd.Series(bad, index=cases_all.index)
+
+
+def _join_reasons(reasons: pd.Series, keys: pd.Series) -> pd.Series:
+    if reasons.empty:
+        return pd.Series(dtype="str")
+
+    def join(xs: pd.Series) -> str:
+        head = list(xs[:MAX_REASONS_PER_CASE])
+        more = len(xs) - len(head)
+        return "; ".join(head) + (f"; and {more} more" if more else "")
+
+    return reasons.groupby(keys.to_numpy(), sort=False).agg(join)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{k: (int(v) if isinstance(v, (np.integer,)) else v) for k, v in row.items()}
+            for row in clean.to_dict("records")]
+
+
+def _first_line(e: object) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -1,0 +1,69 @@
+"""Shared fixtures: small generated caseloads, and a trained model in a temporary MLflow store.
+
+Training once per session keeps the suite inside its time budget; tests that
+need their own store (promotion, registry errors) make one in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+TRAIN_CASES = 6000
+
+
+@pytest.fixture(scope="session")
+def caseload():
+    from stalkrisk.synth import generate
+
+    return generate(TRAIN_CASES, seed=11)
+
+
+@pytest.fixture(scope="session")
+def caseload_files(tmp_path_factory, caseload):
+    from stalkrisk.synth import write_caseload
+
+    out = tmp_path_factory.mktemp("caseload")
+    return write_caseload(caseload, out, fmt="csv")
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory):
+    """A session-wide SQLite tracking store in a temporary folder (artifacts beside it)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    old_cwd, old_uri = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.chdir(root)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    yield root
+    os.chdir(old_cwd)
+    if old_uri is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+@pytest.fixture(scope="session")
+def trained(mlflow_store, caseload_files):
+    """One `stalkrisk train` run into the session store: the TrainSummary."""
+    from stalkrisk.pipelines.train import run
+
+    return run(
+        caseload_files["cases"], caseload_files["events"], truth=caseload_files["truth"],
+        out=mlflow_store / "card", register="stalkrisk",
+    )
+
+
+@pytest.fixture(scope="session")
+def scored_dir(trained, caseload_files, tmp_path_factory):
+    """A scoring output folder made with the session's candidate model."""
+    from stalkrisk.pipelines.score import run
+
+    out = tmp_path_factory.mktemp("scored") / "out"
+    run(caseload_files["cases"], caseload_files["events"], out,
+        model=f"models:/stalkrisk/{trained.version}", review="flagged", quiet=True)
+    return out

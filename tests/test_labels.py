@@ -1,0 +1,63 @@
+"""Labels: golden cases worked out by hand, including the UK clock at the window edges."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stalkrisk.labels import column_labels, make_labels, outcome_labels
+
+
+def _cases(*rows):
+    return pd.DataFrame(
+        {"case_id": [r[0] for r in rows], "assessment_date": pd.to_datetime([r[1] for r in rows])}
+    )
+
+
+def _events(*rows):
+    return pd.DataFrame(
+        {
+            "case_id": [r[0] for r in rows],
+            "event_time": pd.to_datetime([r[1] for r in rows], utc=True),
+            "behaviour": [r[2] for r in rows],
+        }
+    )
+
+
+def test_outcome_window_golden():
+    # Assessment 2024-07-01 (BST): the window is [2024-07-01 23:00 UTC, 2024-09-29 23:00 UTC).
+    cases = _cases(("A", "2024-07-01"), ("B", "2024-07-01"), ("C", "2024-07-01"), ("D", "2024-07-01"))
+    events = _events(
+        ("A", "2024-07-01T22:30:00Z", "threat"),     # 23:30 BST on the assessment day: before the window
+        ("B", "2024-07-01T23:30:00Z", "violence"),   # 00:30 BST the next day: inside
+        ("C", "2024-09-29T22:59:00Z", "order_breach"),  # last minute of day 90: inside
+        ("D", "2024-09-29T23:00:00Z", "threat"),     # first minute after day 90: outside
+        ("D", "2024-08-01T12:00:00Z", "contacting"),  # not an outcome behaviour
+        ("Z", "2025-06-01T00:00:00Z", "other"),      # latest event: nobody censored
+    )
+    labels = outcome_labels(cases, events, horizon_days=90)
+    assert labels["case_id"].tolist() == ["A", "B", "C", "D"]
+    assert labels["label"].tolist() == [0, 1, 1, 0]
+    assert not labels["censored"].any()
+
+
+def test_censored_when_horizon_runs_past_latest_event():
+    cases = _cases(("A", "2024-01-10"), ("B", "2024-06-01"))
+    events = _events(("A", "2024-05-01T00:00:00Z", "contacting"))  # latest event in the data
+    labels = outcome_labels(cases, events, horizon_days=90)
+    # A's window ends 2024-04-10: judged. B's ends 2024-08-30, after the latest event: censored.
+    assert labels["censored"].tolist() == [False, True]
+
+
+def test_horizon_and_behaviours_from_config():
+    cases = _cases(("A", "2024-01-10"))
+    events = _events(("A", "2024-01-20T12:00:00Z", "following"), ("X", "2025-01-01T00:00:00Z", "other"))
+    assert make_labels(cases, events, {"horizon_days": 5, "behaviours": ["following"]})["label"].tolist() == [0]
+    assert make_labels(cases, events, {"horizon_days": 30, "behaviours": ["following"]})["label"].tolist() == [1]
+    assert make_labels(cases, events, {"horizon_days": 30})["label"].tolist() == [0]
+
+
+def test_column_labels_missing_are_censored():
+    cases = pd.DataFrame({"case_id": ["A", "B", "C"], "label": pd.array([True, None, False], dtype="boolean")})
+    labels = column_labels(cases)
+    assert labels["label"].tolist() == [1, 0, 0]
+    assert labels["censored"].tolist() == [False, True, False]

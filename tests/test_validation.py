@@ -1,0 +1,208 @@
+"""Validation through real Great Expectations: every bad row named, nothing dropped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from fixtures_messy import (
+    EXPECTED_FAILURES,
+    QUARANTINED,
+    VALID_CASES,
+    VALID_EVENT_LINES,
+    write_messy,
+)
+from stalkrisk import contract, readers, validation
+from stalkrisk.readers import InputError
+
+KEY = ["table", "line", "case_id", "column", "value", "rule"]
+
+
+@pytest.fixture(scope="module")
+def messy_files(tmp_path_factory):
+    return write_messy(tmp_path_factory.mktemp("messy"))
+
+
+@pytest.fixture(scope="module")
+def result(messy_files):
+    return validation.load_and_validate(messy_files["cases_csv"], messy_files["events_csv"])
+
+
+def rows(frame: pd.DataFrame) -> list[tuple]:
+    plain = frame[KEY].astype(object)
+    return [tuple(r) for r in plain.where(frame[KEY].notna(), None).itertuples(index=False)]
+
+
+def test_every_bad_row_is_named(result):
+    assert rows(result.failures) == EXPECTED_FAILURES
+    assert list(result.failures.columns) == list(validation.FAILURE_COLUMNS)
+
+
+def test_no_case_is_dropped_silently(result):
+    assert result.cases_all["case_id"].tolist() == ["C001", "C002", "C003", "C004", "C003", "C005", "C006"]
+    assert result.cases["case_id"].tolist() == VALID_CASES
+    assert result.quarantine["case_id"].tolist() == QUARANTINED
+    assert len(result.cases) + len(result.quarantine) == len(result.cases_all)
+
+
+def test_events_kept_are_those_of_valid_cases_that_pass(result):
+    assert result.events["_line"].tolist() == VALID_EVENT_LINES
+    assert result.orphan_events == 1
+    assert result.counts == {
+        "cases": 7, "cases_valid": 2, "cases_quarantined": 5, "events": 8, "events_valid": 4,
+        "events_failing": 4, "orphan_events": 1, "failures": 10,
+    }
+
+
+def test_quarantine_reasons_are_plain_english(result):
+    reasons = dict(zip(result.quarantine["line"], result.quarantine["reasons"]))
+    assert reasons[7] == (
+        "events line 6: behaviour 'shouting' is not an allowed value; "
+        "events line 6: event_id 'E5' appears more than once; "
+        "events line 7: event_id 'E5' appears more than once; "
+        "events line 9: event_time '2024-06-31 10:00' is not an ISO 8601 date or time"
+    )
+    assert reasons[4] == (
+        "cases line 4: case_id 'C003' appears more than once; "
+        "cases line 4: victim_age 150 is not between 10 and 110"
+    )
+    assert reasons[6] == "cases line 6: case_id 'C003' appears more than once"
+    assert reasons[3] == "cases line 3: assessment_date '2024-03-32' is not a date written YYYY-MM-DD"
+
+
+def test_parquet_input_gives_the_same_verdict(messy_files, result):
+    pq = validation.load_and_validate(messy_files["cases_parquet"], messy_files["events_parquet"])
+    shifted = result.failures.assign(line=result.failures["line"] - 1)
+    pd.testing.assert_frame_equal(pq.failures[KEY], shifted[KEY])
+    assert pq.quarantine["case_id"].tolist() == QUARANTINED
+    assert pq.inputs["cases"]["sha256"] != result.inputs["cases"]["sha256"]
+
+
+def test_raw_frames_are_normalised_then_validated():
+    cases = pd.DataFrame({"Case_ID": ["A", "B"], "assessment_date": ["2024-01-01", "2024-01-02"],
+                          "relationship": ["Family", "aunt"], "victim_sex": ["male", "male"],
+                          "suspect_sex": ["male", "male"]}, dtype="str")
+    events = pd.DataFrame({"case_id": ["A", "B", "Z"], "event_time": ["2024-01-01"] * 3,
+                           "behaviour": ["threat"] * 3}, dtype="str")
+    r = validation.validate(cases, events)
+    assert rows(r.failures) == [
+        ("cases", 2, "B", "relationship", "aunt", "allowed_value"),
+        ("events", 3, "Z", "case_id", "Z", "case_id_names_a_case"),
+    ]
+    assert r.cases["case_id"].tolist() == ["A"]
+    assert r.events["case_id"].tolist() == ["A"]
+    assert r.inputs["cases"] == {"path": None, "sha256": None, "rows": 2}
+
+
+def test_clean_input_has_no_failures():
+    cases = pd.DataFrame({"case_id": ["A"], "assessment_date": ["2024-01-01"], "relationship": ["family"],
+                          "victim_sex": ["male"], "suspect_sex": ["female"]}, dtype="str")
+    events = pd.DataFrame({"case_id": ["A"], "event_time": ["2024-01-01"], "behaviour": ["threat"]},
+                          dtype="str")
+    r = validation.validate(cases, events)
+    assert r.failures.empty and r.quarantine.empty
+    assert "no rule failed" in validation.summarise(r)
+
+
+def test_summary_counts_rules_and_gives_examples(result):
+    text = validation.summarise(result)
+    assert "cases: 7 rows, 2 valid, 5 quarantined" in text
+    assert "events: 8 rows, 4 used, 4 failing, 1 naming no case" in text
+    assert "  cases.case_id unique: 2 rows, e.g. 'C003'" in text
+    assert "  events.behaviour allowed_value: 1 row, e.g. 'shouting'" in text
+    assert "C001" not in text  # a valid case's contents never appear
+
+
+def test_report_is_written_atomically_and_complete(result, tmp_path):
+    path = validation.write_report(result, tmp_path / "validation.json")
+    report = json.loads(path.read_text())
+    assert [tuple(f[k] for k in KEY) for f in report["failures"]] == EXPECTED_FAILURES
+    assert report["counts"] == result.counts
+    assert report["inputs"]["events"]["rows"] == 8 and len(report["inputs"]["events"]["sha256"]) == 64
+    assert [q["case_id"] for q in report["quarantine"]] == QUARANTINED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["validation.json"]
+
+
+# --- local suites ------------------------------------------------------------------
+
+
+@pytest.fixture
+def suites_dir(tmp_path):
+    root = tmp_path / "expectations"
+    shutil.copytree(validation.DEFAULT_EXPECTATIONS_DIR, root,
+                    ignore=shutil.ignore_patterns("README.md", "*.json.*"))
+    for extra in (root / "local").glob("*.json"):  # a force's own suites must not leak in
+        extra.unlink()
+    return root
+
+
+def local_suite(meta: dict, expectations: list[dict]) -> dict:
+    return {"name": "force rules", "meta": meta, "expectations": expectations}
+
+
+def test_local_suites_run_by_meta_and_by_file_name(messy_files, suites_dir):
+    (suites_dir / "local" / "channel_required.json").write_text(json.dumps(local_suite(
+        {"table": "events"},
+        [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "channel"},
+          "meta": {"rule": "channel_required", "message": "{column} must be recorded"}}],
+    )))
+    (suites_dir / "local" / "cases_force.json").write_text(json.dumps(local_suite(
+        {}, [{"type": "expect_column_values_to_be_in_set",
+              "kwargs": {"column": "force_code", "value_set": ["WM"]}}],
+    )))
+    r = validation.load_and_validate(messy_files["cases_csv"], messy_files["events_csv"],
+                                     expectations_dir=suites_dir)
+    extra = r.failures[r.failures["rule"].isin(["channel_required", "expect_column_values_to_be_in_set"])]
+    assert rows(extra) == [("events", line, cid, "channel", None, "channel_required")
+                           for line, cid in [(5, "C006"), (6, "C005"), (7, "C005"), (8, "C999"), (9, "C005")]]
+    assert extra["message"].iloc[0] == "channel must be recorded"
+    assert r.cases["case_id"].tolist() == ["C001"]  # C006 now has an event that breaks a rule
+
+
+def test_a_suite_without_a_table_is_an_input_error(suites_dir):
+    bad = suites_dir / "local" / "mystery.json"
+    bad.write_text(json.dumps(local_suite({}, [])))
+    with pytest.raises(InputError, match=r"^mystery\.json: suite names no table"):
+        validation.load_suites(suites_dir)
+
+
+def test_an_expectation_on_a_missing_column_is_an_input_error(suites_dir):
+    (suites_dir / "local" / "events_x.json").write_text(json.dumps(local_suite(
+        {"table": "events"},
+        [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "officer"}}],
+    )))
+    cases = pd.DataFrame({"case_id": ["A"], "assessment_date": ["2024-01-01"], "relationship": ["family"],
+                          "victim_sex": ["male"], "suspect_sex": ["female"]}, dtype="str")
+    events = pd.DataFrame({"case_id": ["A"], "event_time": ["2024-01-01"], "behaviour": ["threat"]},
+                          dtype="str")
+    with pytest.raises(InputError) as info:
+        validation.validate(cases, events, expectations_dir=suites_dir)
+    assert str(info.value).startswith("events_x.json: expect_column_values_to_not_be_null on officer")
+    assert info.value.column == "officer"
+
+
+def test_missing_expectations_folder(tmp_path):
+    with pytest.raises(InputError, match="expectations folder not found"):
+        validation.load_suites(tmp_path / "nowhere")
+
+
+def test_default_suites_are_found():
+    tables = sorted({s.table for s in validation.load_suites()})
+    assert tables == ["cases", "events"]
+    assert (validation.DEFAULT_EXPECTATIONS_DIR / "cases.json").is_file()
+
+
+def test_reader_problem_is_not_reported_twice():
+    """A required time that could not be parsed is one failure, not also 'required'."""
+    cases = readers.normalise(pd.DataFrame({
+        "case_id": ["A"], "assessment_date": ["01/02/2024"], "relationship": ["family"],
+        "victim_sex": ["male"], "suspect_sex": ["female"]}, dtype="str"), contract.CASES, first_line=2)
+    events = pd.DataFrame({"case_id": ["A"], "event_time": [""], "behaviour": ["threat"]}, dtype="str")
+    r = validation.validate(cases, events)
+    assert rows(r.failures) == [
+        ("cases", 2, "A", "assessment_date", "01/02/2024", "parseable_date"),
+        ("events", 1, "A", "event_time", None, "required"),
+    ]
