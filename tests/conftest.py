@@ -67,3 +67,21 @@ def scored_dir(trained, caseload_files, tmp_path_factory):
     run(caseload_files["cases"], caseload_files["events"], out,
         model=f"models:/stalkrisk/{trained.version}", review="flagged", quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def loaded_model(trained):
+    """The session's registered model, loaded back through MLflow."""
+    from stalkrisk.tracking import load_model
+
+    return load_model(f"models:/{trained.name}/{trained.version}")
+
+
+@pytest.fixture(scope="session")
+def features_sample(caseload):
+    """As-of features of the first 1,500 generated cases."""
+    from stalkrisk.features import build_features
+
+    cases = caseload.cases.head(1500)
+    events = caseload.events[caseload.events["case_id"].isin(set(cases["case_id"]))]
+    return build_features(cases, events)

@@ -12,21 +12,17 @@ files that look finished. The same inputs and model give byte-identical
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from stalkrisk import explain as explain_mod
 from stalkrisk.features import build_features
 from stalkrisk.flagging import flag_frame
-from stalkrisk.io_utils import atomic_path
 from stalkrisk.model import RiskModel
 
 log = logging.getLogger(__name__)
@@ -72,24 +68,27 @@ EXPLANATIONS_SCHEMA = pa.schema(
 )
 
 
-def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> pd.DataFrame:
-    """Score, band, flag and reasons for a feature table (the pyfunc's ``predict``)."""
+def _score(model: RiskModel, features: pd.DataFrame, method: str) -> tuple[pd.DataFrame, explain_mod.Explanation]:
     explanation = explain_mod.explain(model, features, method=method)
     score = 1.0 / (1.0 + np.exp(-explanation.logit()))
     out = pd.DataFrame({"score": score})
     if "case_id" in features.columns:
         out.insert(0, "case_id", features["case_id"].to_numpy())
-    flags = flag_frame(model, score, features)
-    out = pd.concat([out, flags], axis=1)
-    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=3)):
+    out = pd.concat([out, flag_frame(model, score, features)], axis=1)
+    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=len(REASON_COLUMNS))):
         out[name] = text
-    return out
+    return out, explanation
+
+
+def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> pd.DataFrame:
+    """Score, band, flag and reasons for a feature table (the pyfunc's ``predict``)."""
+    return _score(model, features, method)[0]
 
 
 @dataclass
 class ChunkResult:
-    scores: pd.DataFrame  # scored rows: case_id, score, risk_band, course_of_conduct, consider_spo, reasons
-    explanations: pd.DataFrame
+    scores: pd.DataFrame  # case_id, score, risk_band, course_of_conduct, consider_spo, reasons
+    explanations: pd.DataFrame  # the long table
     features: pd.DataFrame
     explanation: explain_mod.Explanation
 
@@ -99,12 +98,7 @@ def score_chunk(
 ) -> ChunkResult:
     """Features, explanation, score, flag and reasons for one chunk of valid cases."""
     features = build_features(cases, events, protected=tuple(model.meta.get("protected_features", ())))
-    explanation = explain_mod.explain(model, features, method=method)
-    score = 1.0 / (1.0 + np.exp(-explanation.logit()))
-    scored = pd.DataFrame({"case_id": features["case_id"].to_numpy(), "score": score})
-    scored = pd.concat([scored, flag_frame(model, score, features)], axis=1)
-    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=3)):
-        scored[name] = text
+    scored, explanation = _score(model, features, method)
     long = explain_mod.long_table(explanation, features["case_id"], features)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)
 
@@ -148,12 +142,14 @@ def assemble_scores(
 
     ``scored`` holds unique case ids (validation quarantines duplicates), so a
     left join on the input's case ids keeps every input row exactly once.
+    Quarantine reasons are joined by the row's line in the file, so two rows
+    sharing a case id each get their own reasons.
     """
     ids = pd.DataFrame({"case_id": cases_all["case_id"].astype(object).to_numpy()})
     out = ids.merge(scored, on="case_id", how="left", sort=False, validate="many_to_one")
     is_scored = out["score"].notna().to_numpy()
-    reasons = pd.Series(dict(zip(quarantine["case_id"], quarantine["reasons"]))) if len(quarantine) else pd.Series(dtype=object)
-    looked_up = ids["case_id"].map(reasons) if len(reasons) else pd.Series([None] * len(ids), dtype=object)
+    reasons = pd.Series(quarantine["reasons"].to_numpy(), index=quarantine["line"].to_numpy()) if len(quarantine) else pd.Series(dtype=object)
+    looked_up = pd.Series(cases_all["_line"].map(reasons).to_numpy(dtype=object))
     fallback = "the case row failed validation (see the validation report)"
     out["status"] = np.where(is_scored, "scored", "not_scored")
     out["not_scored_reason"] = np.where(is_scored, "", looked_up.fillna(fallback).to_numpy(dtype=object))

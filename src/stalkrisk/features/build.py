@@ -303,22 +303,25 @@ def _counts(ev: _Known, n: int, out: _Matrix) -> tuple[np.ndarray, np.ndarray, n
     return n30, n90, n_all
 
 
-#: Day offsets kept per case for distinct days: 365 x 24 h never spans more local days.
-_SPAN = 368
+#: Bytes of the per-case day bitmap: 365 x 24 h never spans more than 367 UK days.
+_SPAN_BYTES = 46
 
 
 def _distinct_days(ev: _Known, n: int, out: _Matrix) -> None:
-    """Distinct UK days with an event in the window: a (case row, day) bitmap filled
-    window by window, counted after each (a day counts when any of its events does)."""
+    """Distinct UK days with an event in the window: a bitmap of (case row, days before
+    the assessment day), filled window by window and counted after each."""
     year = ev.age <= 365 * DAY_NS
-    age = ev.age[year]
-    cell = ev.row[year] * _SPAN + ev.day[year]
-    seen = np.zeros((n, _SPAN), dtype=np.uint8)
-    flat = seen.reshape(-1)
-    for days in (30, 90, 365):
-        flat[cell[age <= days * DAY_NS]] = 1
+    age, day = ev.age[year], ev.day[year].astype(np.int64)
+    byte = ev.row[year] * _SPAN_BYTES + (day >> 3)
+    bit = (1 << (day & 7)).astype(np.uint8)
+    del day
+    band = _bucket(age, _EDGES[1:3])  # 0: <= 30 days, 1: <= 90, 2: <= 365
+    seen = np.zeros((n, _SPAN_BYTES), dtype=np.uint8)
+    for j, days in enumerate((30, 90, 365)):
+        np.bitwise_or.at(seen.reshape(-1), byte[band == j], bit[band == j])
         # an event at most N x 24 h old is at most N + 1 UK days before the assessment day
-        out[f"distinct_days_{days}d"] = seen[:, :days + 2].sum(axis=1, dtype=np.int32)
+        used = seen[:, :(days + 2 + 7) // 8]
+        out[f"distinct_days_{days}d"] = np.bitwise_count(used).sum(axis=1, dtype=np.int32)
 
 
 def _first_last(ev: _Known, n: int, out: _Matrix) -> None:
