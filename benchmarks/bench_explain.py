@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trees", type=int, default=300)
     ap.add_argument("--depth", type=int, default=4, help="max_depth; -1 = unbounded, num_leaves 31")
     ap.add_argument("--train-rows", type=int, default=50_000)
-    ap.add_argument("--contrib-rows", type=int, default=None, help="rows for the slow explainers (default: all)")
+    ap.add_argument("--contrib-rows", type=int, default=None, help="rows for slow explainers (default: all)")
     args = ap.parse_args(argv)
 
     X, y = caseload_like(args.train_rows + args.rows)

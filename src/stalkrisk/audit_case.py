@@ -168,7 +168,9 @@ def waterfall_svg(record: CaseRecord, max_display: int = 14) -> str:
         try:
             shap.plots.waterfall(explanation, max_display=max_display, show=False)
             fig = plt.gcf()
-            fig.axes[0].set_xlabel("Calibrated log-odds (base value + contributions = logit of the score)")
+            width, height = fig.get_size_inches()
+            fig.set_size_inches(width + 3, height + 0.4)  # room for "value = feature" labels
+            fig.subplots_adjust(left=0.34, right=0.88, bottom=0.12)
             return figure_to_svg(fig)
         finally:
             plt.close(fig)

@@ -27,7 +27,8 @@ from sklearn.preprocessing import StandardScaler
 
 from stalkrisk import evaluate, fairness
 from stalkrisk.drift import reference_profile
-from stalkrisk.features import FEATURES, build_features
+from stalkrisk.features import build_features
+from stalkrisk.features.registry import monotone_constraints, sdash_names
 from stalkrisk.labels import describe_label, make_labels
 from stalkrisk.model import (
     RiskModel,
@@ -75,16 +76,6 @@ def split_by_date(dates: pd.Series, fractions: dict[str, float]) -> np.ndarray:
     return out
 
 
-def monotone_vector(feature_names: list[str]) -> list[int]:
-    by_name = {f.name: f.monotone for f in FEATURES}
-    return [int(by_name.get(name, 0)) for name in feature_names]
-
-
-def sdash_columns(feature_names: list[str]) -> list[str]:
-    sdash = {f.name for f in FEATURES if f.sdash}
-    return [n for n in feature_names if n in sdash]
-
-
 def _date_range(dates: pd.Series) -> dict[str, str]:
     if len(dates) == 0:
         return {"from": "", "to": ""}
@@ -130,7 +121,7 @@ def train_model(
     booster = fit_booster(
         X[tr], y_all[tr], X[va], y_all[va],
         feature_names=feature_names,
-        monotone=monotone_vector(feature_names),
+        monotone=monotone_constraints(feature_names),
         params=mc["params"],
         num_boost_round=int(mc["num_boost_round"]),
         early_stopping_rounds=int(mc["early_stopping_rounds"]),
@@ -154,8 +145,8 @@ def train_model(
     metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
     metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
 
-    sdash = sdash_columns(feature_names)
-    sdash_score = X_all.loc[te, sdash].sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
+    sdash = [n for n in sdash_names() if n in feature_names]
+    sdash_score = X_all.loc[te, sdash].fillna(0).sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
     logistic = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),

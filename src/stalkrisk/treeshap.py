@@ -5,14 +5,17 @@ same numbers) walks every tree recursively per row and costs ~100-200 prediction
 explained row. Reasons are needed for every scored case, so that was the slowest stage.
 
 How: the path-dependent TreeSHAP value of a tree is a sum over its leaves, and a leaf's
-share depends on the row only through which of the splits on its path the row follows —
-for a depth-4 tree at most 16 patterns per leaf. We parse ``booster.dump_model()`` once,
-tabulate every leaf's contributions per pattern (FastTreeSHAP v2, Yang 2022), and the
-numba kernel in :mod:`stalkrisk.treeshap_kernels` then only evaluates each split once per
-row and adds table entries: about the cost of a few predictions. Leaves too deep to
-tabulate use the closed form in that module on the fly. The values are the same as
-LightGBM's (missing-value rules, ``default_left``, ``zero_as_missing``, categorical
-bitsets and the expected-value column included) to floating-point rounding (~1e-15).
+share depends on the row only through which of the splits on its path the row follows.
+We parse ``booster.dump_model()`` once and cut each tree into *units* — the largest
+subtrees whose (path features + own splits) fit in a few bits — and tabulate each unit's
+summed contributions for every index (FastTreeSHAP v2, Yang 2022, extended from leaves to
+subtrees). Leaves too deep to tabulate use an exact Gauss-Legendre form of the Shapley
+integral (Linear TreeSHAP, Yu et al. 2022). The numba kernel in
+:mod:`stalkrisk.treeshap_kernels` then evaluates each split once per row and gathers table
+rows, vectorised over blocks of rows: about the cost of one prediction. The values equal
+LightGBM's (missing-value rules, ``default_left``, ``zero_as_missing``, categorical bitsets
+and the expected-value column included) to floating-point rounding (~1e-14).
+See docs/fast-treeshap.md for the maths and the measurements.
 """
 
 from __future__ import annotations

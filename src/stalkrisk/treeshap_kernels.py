@@ -24,10 +24,11 @@ with ``W_d(s) = s! (d - 1 - s)! / d!``. Because ``o`` is 0/1, only subsets of
 * every ``i`` in ``B`` gets the same value ``-v * Z_B * sum_s W_d(s) c_s``;
 * ``i`` in ``A`` gets ``v * (1 - z_i) * Z_B * sum_s W_d(s) q_s`` where ``q = P / (z_i + t)``.
 
-That is ``O(d * |A|)`` per leaf and pattern. A leaf's contribution depends on the row only
-through the pattern ``o`` (at most ``2**d`` values), so for shallow leaves the kernel looks
-the answer up in a table built once per model (FastTreeSHAP v2, Yang 2022); deeper leaves
-evaluate the formula on the fly.
+That is ``O(d * |A|)`` per leaf and pattern; :func:`build_tables` uses it to tabulate units
+once per model. Equivalently (Beta-function form of the weights)
+``phi_i = v (o_i - z_i) * integral_0^1 prod_{j != i} (z_j (1 - t) + o_j t) dt``, a polynomial
+of degree ``d - 1`` that Gauss-Legendre quadrature integrates exactly; :func:`explain_rows`
+uses that form, vectorised over rows, for leaves too deep to tabulate.
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ class _Known:
 
     row: np.ndarray  # int64 case row
     age: np.ndarray  # int64 ns, cutoff - event_time, > 0
-    day: np.ndarray  # int16 UK days before the assessment day (events of the last 365 days)
+    day: np.ndarray  # int16 UK days before the assessment day (used within 365 days only)
     behaviour: np.ndarray  # uint8 code into BEHAVIOURS (unrecognised -> "other")
     channel: np.ndarray  # uint8 code into CHANNELS, 255 when missing or unrecognised
 
@@ -215,16 +215,17 @@ def _known_events(case_id: pd.Series, cutoff: np.ndarray, events: pd.DataFrame) 
         recorded = _take(_ns(events["recorded_at"], "events.recorded_at"), position).view("M8[ns]")
     # as datetime64 the int64-min sentinel is NaT: never before the cutoff, and "missing"
     keep = known_by_cutoff(time.view("M8[ns]"), recorded, cut.view("M8[ns]"))
-    row, time, age = row[keep], time[keep], cut[keep] - time[keep]
-    del cut
+    # days before the assessment day (the cutoff's last instant is on the assessment day)
+    assessment_day = local_day(np.where(cutoff == _NAT, 0, cutoff - 1))
+    first = int(np.argmax(keep)) if len(keep) else 0
+    filler = time[first] if len(keep) and keep[first] else 0  # keeps the day table short
+    day = (assessment_day[row] - local_day(np.where(keep, time, filler))).astype(np.int16)[keep]
+    age = (cut - time)[keep]
+    row = row[keep]
+    del cut, time
     behaviour = _take(_codes(events["behaviour"], BEHAVIOURS, _B["other"]), position)[keep]
     channel = (_take(_codes(events["channel"], CHANNELS, _NONE), position)[keep]
                if "channel" in events else np.full(len(row), _NONE, dtype=np.uint8))
-    # days before the assessment day: the cutoff's last instant is on the assessment day
-    assessment_day = local_day(np.where(cutoff == _NAT, 0, cutoff - 1))
-    day = np.full(len(row), -1, dtype=np.int16)
-    year = age <= 365 * DAY_NS
-    day[year] = assessment_day[row[year]] - local_day(time[year])
     return _Known(row=row, age=age, day=day, behaviour=behaviour, channel=channel)
 
 
@@ -308,19 +309,25 @@ _SPAN_BYTES = 46
 
 
 def _distinct_days(ev: _Known, n: int, out: _Matrix) -> None:
-    """Distinct UK days with an event in the window: a bitmap of (case row, days before
-    the assessment day), filled window by window and counted after each."""
-    year = ev.age <= 365 * DAY_NS
-    age, day = ev.age[year], ev.day[year].astype(np.int64)
-    byte = ev.row[year] * _SPAN_BYTES + (day >> 3)
-    bit = (1 << (day & 7)).astype(np.uint8)
-    del day
-    band = _bucket(age, _EDGES[1:3])  # 0: <= 30 days, 1: <= 90, 2: <= 365
-    seen = np.zeros((n, _SPAN_BYTES), dtype=np.uint8)
+    """Distinct UK days with an event in the last 30, 90 and 365 days.
+
+    One pass sets bit ``day`` of bitmap ``band`` of the event's case row (band 0: <= 30
+    days old, 1: <= 90, 2: <= 365; older events go to a sink byte). OR-ing the bands
+    cumulatively gives each window's days; their bit counts are the features."""
+    band = _bucket(ev.age, _EDGES[1:4])  # 3 = older than 365 days
+    day = ev.day.astype(np.int64)
+    byte = (ev.row * 3 + np.minimum(band, 2)) * _SPAN_BYTES + (day >> 3)
+    byte[band == 3] = n * 3 * _SPAN_BYTES  # the sink
+    bit = np.left_shift(1, day & 7).astype(np.uint8)
+    del day, band
+    seen = np.zeros(n * 3 * _SPAN_BYTES + 1, dtype=np.uint8)
+    np.bitwise_or.at(seen, byte, bit)
+    planes = seen[:-1].reshape(n, 3, _SPAN_BYTES)
+    planes[:, 1] |= planes[:, 0]
+    planes[:, 2] |= planes[:, 1]
     for j, days in enumerate((30, 90, 365)):
-        np.bitwise_or.at(seen.reshape(-1), byte[band == j], bit[band == j])
         # an event at most N x 24 h old is at most N + 1 UK days before the assessment day
-        used = seen[:, :(days + 2 + 7) // 8]
+        used = planes[:, j, :(days + 2 + 7) // 8]
         out[f"distinct_days_{days}d"] = np.bitwise_count(used).sum(axis=1, dtype=np.int32)
 
 

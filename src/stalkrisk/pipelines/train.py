@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -100,7 +101,8 @@ def run(
     truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
     result = train_model(validation.cases, validation.events, cfg, truth=truth_frame, fairness_config=fair)
 
-    mlflow.set_experiment(experiment)
+    if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
+        mlflow.set_experiment(experiment)
     with mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         run_id = active.info.run_id
@@ -141,7 +143,8 @@ def run(
         for name, fig in _figures(result).items():
             plots.save_figure(fig, tmp / "plots" / name)
 
-        info = tracking.log_pyfunc(result.model, result.test_features.head(5), register)
+        example = pd.concat([result.test[["case_id"]].head(5), result.test_features.head(5)], axis=1)
+        info = tracking.log_pyfunc(result.model, example, register)
         version = str(info.registered_model_version)
         tracking.set_alias(register, "candidate", version)
         client = mlflow.MlflowClient()
