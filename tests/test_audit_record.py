@@ -23,5 +23,5 @@ def test_record_has_the_atrs_tiers_and_placeholders(trained, tmp_path, capsys) -
     assert record["model_card_markdown"].startswith("# Model card")
     markdown = (tmp_path / "atrs_record.md").read_text(encoding="utf-8")
     assert "## Tier 1" in markdown and "### Risks mitigations" in markdown
-    assert f"**{PLACEHOLDER}**" in markdown and f"****" not in markdown
+    assert f"**{PLACEHOLDER}**" in markdown and "****" not in markdown
     assert "atrs_record.json" in capsys.readouterr().out

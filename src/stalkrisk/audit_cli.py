@@ -51,7 +51,7 @@ def cmd_fairness(args) -> int:
     from stalkrisk.audit import AuditError
     from stalkrisk.audit_fairness import fairness_audit, format_fairness
 
-    if args.n_boot < 0:
+    if args.n_boot is not None and args.n_boot < 0:
         return _unusable(args, ValueError("--n-boot must be 0 or more"))
     try:
         audit = fairness_audit(args.model, args.cases, args.events,
@@ -125,7 +125,8 @@ def add_audit_commands(sub) -> None:
     _inputs(p)
     p.add_argument("--out", type=Path, help="write a self-contained HTML report here")
     p.add_argument("--fairness-config", type=Path, help="groups and tolerances (default: configs/fairness.yaml values)")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the 95%% intervals (0: none)")
+    p.add_argument("--n-boot", type=int,
+                   help="bootstrap resamples for the 95%% intervals (0: none; default: the config's n_boot, 200)")
 
     p = add("drift", cmd_drift, "PSI and missing-rate change per feature against the model's training profile")
     _inputs(p)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from stalkrisk.audit import score_caseload
@@ -37,11 +36,12 @@ class FairnessAudit:
     n_censored: int
     quarantined: int
     report: FairnessReport
-    warnings: list[str]
+    warnings: list[str]  # gaps beyond tolerance (clearly so, when intervals tell them apart)
     proxies: list[dict[str, Any]]
     proxy_warnings: list[str]
     tolerances: dict[str, Any] = field(default_factory=dict)
     proxy_threshold: float = PROXY_WARN_AUC
+    uncertain: list[str] = field(default_factory=list)  # beyond tolerance, but within sampling noise
     model_info: Any = None  # report.ModelInfo, for the HTML page's footer
 
 
@@ -53,6 +53,17 @@ def labels_for(model, cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame
     if config.get("source") == "column" and "label" not in cases.columns:
         return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "label": 0, "censored": True})
     return make_labels(cases, events, config)
+
+
+def split_breaches(report: FairnessReport, tolerances: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Gaps beyond tolerance: (clear, within sampling noise) by ``fairness.breaches`` when
+    this stalkrisk has it, else every gap is a warning."""
+    from stalkrisk import fairness
+
+    if hasattr(fairness, "breaches"):
+        clear, uncertain = fairness.breaches(report, tolerances)
+        return list(clear), list(uncertain)
+    return check_tolerances(report, tolerances), []
 
 
 def proxy_checks(features: pd.DataFrame, groups: pd.DataFrame, *, threshold: float = PROXY_WARN_AUC,
@@ -74,7 +85,7 @@ def fairness_audit(
     events: str | Path,
     *,
     fairness_config: str | Path | None = None,
-    n_boot: int = 200,
+    n_boot: int | None = None,
     proxy_threshold: float = PROXY_WARN_AUC,
     proxy_max_rows: int = 10_000,
     seed: int = 0,
@@ -85,6 +96,7 @@ def fairness_audit(
     from stalkrisk.pipelines.review import model_info
 
     config = load_fairness_config(fairness_config)
+    n_boot = int(config.get("n_boot", 200)) if n_boot is None else n_boot
     loaded = tracking.load_model(model_uri)
     data = score_caseload(loaded, cases, events)
     model = loaded.model
@@ -102,7 +114,7 @@ def fairness_audit(
         report = group_metrics(None, data.score, data.flag, groups_all[wanted],
                                min_group_size=min_size, n_boot=n_boot, seed=seed)
     tolerances = config.get("tolerances", {}) or {}
-    warnings = check_tolerances(report, tolerances)
+    warnings, uncertain = split_breaches(report, tolerances)
     proxies, proxy_warnings = proxy_checks(
         data.features[list(model.feature_names)], groups_all, threshold=proxy_threshold,
         max_rows=proxy_max_rows, seed=seed,
@@ -113,7 +125,7 @@ def fairness_audit(
         labelled=labelled, n_cases=len(data.features), n_labelled=int(keep.sum()),
         n_censored=int((~keep).sum()), quarantined=data.quarantined, report=report,
         warnings=warnings, proxies=proxies, proxy_warnings=proxy_warnings, tolerances=tolerances,
-        proxy_threshold=proxy_threshold, model_info=model_info(loaded),
+        proxy_threshold=proxy_threshold, uncertain=uncertain, model_info=model_info(loaded),
     )
 
 
@@ -147,6 +159,8 @@ def format_fairness(audit: FairnessAudit) -> str:
         lines.append(f"    {p['attribute']:<22}{_cell(p['auc']):>8}  (n={p['n']:,})")
     for w in audit.warnings:
         lines.append(f"WARNING: {w}")
+    for w in audit.uncertain:
+        lines.append(f"note (beyond tolerance, but within sampling noise): {w}")
     for w in audit.proxy_warnings:
         lines.append(f"WARNING: proxy: {w}")
     n = len(audit.warnings) + len(audit.proxy_warnings)

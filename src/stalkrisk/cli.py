@@ -72,7 +72,9 @@ def cmd_train(args) -> int:
     for w in s.warnings:
         print(f"WARNING: {w}")
     for w in s.fairness_warnings:
-        print(f"fairness: {w}")
+        print(f"fairness (clear breach): {w}")
+    for w in s.fairness_uncertain:
+        print(f"fairness (within sampling noise): {w}")
     print(f"model card: {s.model_card}")
     print(f"MLflow UI: mlflow ui --backend-store-uri {s.tracking_uri}")
     return EXIT_OK

@@ -41,6 +41,7 @@ DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
 DEFAULT_FAIRNESS_CONFIG: dict[str, Any] = {
     "groups": ["victim_sex", "victim_age_band", "victim_ethnicity", "suspect_ethnicity"],
     "min_group_size": 50,
+    "n_boot": 200,
     "tolerances": {
         "max_difference": {"flag_rate": 0.10, "false_negative_rate": 0.15, "false_positive_rate": 0.10},
         "min_ratio": {"flag_rate": 0.60},

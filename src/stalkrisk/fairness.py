@@ -455,6 +455,47 @@ def check_tolerances(report: FairnessReport, tolerances: Mapping[str, Any]) -> l
     return warnings
 
 
+def _ci(report: FairnessReport, attribute: str, group: str, metric: str) -> tuple[float, float] | None:
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    if low not in report.by_group.columns:
+        return None
+    row = report.by_group.loc[(report.by_group["attribute"] == attribute) & (report.by_group["group"] == group)]
+    if row.empty or pd.isna(row[low].iloc[0]) or pd.isna(row[high].iloc[0]):
+        return None
+    return float(row[low].iloc[0]), float(row[high].iloc[0])
+
+
+def breaches(report: FairnessReport, tolerances: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Tolerance breaches split into ``clear`` and ``uncertain`` ones.
+
+    A point-estimate gap beyond tolerance is *clear* when it stays beyond tolerance
+    even between the two groups' 95% bootstrap intervals (the higher group's lower
+    bound against the lower group's upper bound); otherwise sampling noise could
+    explain it and it is *uncertain*: reported, but not a reason to block a model.
+    Without bootstrap intervals every breach counts as clear.
+    """
+    clear, uncertain = [], []
+    if report.gaps.empty:
+        return clear, uncertain
+    gaps = report.gaps.set_index(["attribute", "metric"])
+    single = {k: v for k, v in tolerances.items() if k == "attributes"}
+    for kind in ("max_difference", "min_ratio"):
+        for metric, limit in (tolerances.get(kind) or {}).items():
+            for text in check_tolerances(report, {**single, kind: {metric: limit}}):
+                attribute = text.split(":", 1)[0]
+                row = gaps.loc[(attribute, metric)]
+                hi, lo = _ci(report, attribute, row["max_group"], metric), _ci(report, attribute, row["min_group"], metric)
+                if hi is None or lo is None:
+                    clear.append(text)
+                    continue
+                if kind == "max_difference":
+                    beyond = hi[0] - lo[1] > limit
+                else:
+                    beyond = hi[0] > 0 and lo[1] / hi[0] < limit
+                (clear if beyond else uncertain).append(text)
+    return clear, uncertain
+
+
 # --- proxies -------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ def card_context(
     baselines,
     fairness_markdown: str,
     fairness_warnings: list[str],
+    fairness_uncertain: list[str],
     warnings: list[str],
     inputs: dict[str, str],
     synthetic: bool,
@@ -94,6 +95,7 @@ def card_context(
         ],
         "fairness_markdown": fairness_markdown,
         "fairness_warnings": fairness_warnings,
+        "fairness_uncertain": fairness_uncertain,
         "synthetic": synthetic,
     }
 

@@ -193,7 +193,7 @@ def promotion_checks(name: str, version: str) -> list[str]:
         failed.append("the model does not beat the S-DASH and logistic-regression baselines on ROC-AUC")
     if mv.tags.get("fairness_warnings", "1") != "0":
         failed.append(
-            f"{mv.tags.get('fairness_warnings', 'unknown')} fairness gap(s) beyond the tolerances in configs/fairness.yaml"
+            f"{mv.tags.get('fairness_warnings', 'unknown')} fairness gap(s) clearly beyond the tolerances in configs/fairness.yaml"
         )
     return failed
 

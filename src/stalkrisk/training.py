@@ -56,6 +56,7 @@ class TrainResult:
     baselines: pd.DataFrame
     fairness: Any
     fairness_warnings: list[str]
+    fairness_uncertain: list[str]
     split: dict[str, dict[str, Any]]
     counts: dict[str, int]
     test: pd.DataFrame  # case_id, label, score, flag, baseline scores, audit groups
@@ -188,10 +189,12 @@ def train_model(
     groups = fairness.audit_groups(test_cases.reset_index(drop=True))
     wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
     report = fairness.group_metrics(
-        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50))
+        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),
+        n_boot=int(fair_cfg.get("n_boot", 200)), seed=0,
     )
-    fairness_warnings = fairness.check_tolerances(report, fair_cfg.get("tolerances", {}))
+    fairness_warnings, fairness_uncertain = fairness.breaches(report, fair_cfg.get("tolerances", {}))
     metrics["fairness_warnings"] = float(len(fairness_warnings))
+    metrics["fairness_uncertain_gaps"] = float(len(fairness_uncertain))
 
     test = pd.DataFrame(
         {
@@ -226,6 +229,7 @@ def train_model(
         baselines=baselines,
         fairness=report,
         fairness_warnings=fairness_warnings,
+        fairness_uncertain=fairness_uncertain,
         split=split,
         counts=counts,
         test=test,

@@ -39,6 +39,7 @@ class TrainSummary:
     baselines: pd.DataFrame
     warnings: list[str]
     fairness_warnings: list[str]
+    fairness_uncertain: list[str]
     model_card: Path
     tracking_uri: str
     quarantined: int
@@ -137,6 +138,7 @@ def run(
             "warnings": result.warnings,
             "fairness": result.fairness.to_dict(),
             "fairness_warnings": result.fairness_warnings,
+            "fairness_uncertain": result.fairness_uncertain,
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
         result.baselines.to_csv(tmp / "baselines.csv", index=False)
@@ -155,7 +157,8 @@ def run(
             model=result.model, name=register, version=version, run_id=run_id,
             trained_at=started.strftime("%Y-%m-%d %H:%M UTC"), metrics=result.metrics,
             baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
-            fairness_warnings=result.fairness_warnings, warnings=result.warnings,
+            fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
+            warnings=result.warnings,
             inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
             synthetic=truth is not None, stalkrisk_version=__version__,
         )
@@ -173,6 +176,7 @@ def run(
     return TrainSummary(
         run_id=run_id, name=register, version=version, metrics=result.metrics,
         baselines=result.baselines, warnings=result.warnings,
-        fairness_warnings=result.fairness_warnings, model_card=card_dir / "model_card.html",
+        fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
+        model_card=card_dir / "model_card.html",
         tracking_uri=uri, quarantined=len(validation.quarantine), censored=result.counts["censored"],
     )

@@ -127,6 +127,7 @@ def render_fairness(audit) -> str:
         "summary": (f"{audit.n_cases:,} cases scored by {audit.model_name} version {audit.model_version}; "
                     f"{audit.quarantined:,} quarantined by validation."),
         "warnings": [*audit.warnings, *(f"Possible proxy — {w}" for w in audit.proxy_warnings)],
+        "uncertain": audit.uncertain,
         "kind_text": kind,
         "min_group_size": report.min_group_size,
         "n_boot": report.n_boot,
