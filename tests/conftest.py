@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from browser import chromium  # noqa: F401  (one session-wide browser for every browser test)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")

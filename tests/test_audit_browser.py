@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_audit_fairness import variant
-from browser import chromium, is_blank  # noqa: F401  (chromium is a fixture)
+from browser import is_blank
 
 from stalkrisk.audit_case import case_audit
 from stalkrisk.audit_drift import drift_audit
@@ -36,7 +36,7 @@ def pages(trained, caseload, scored_dir, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", ["case", "fairness", "drift"])
-def test_audit_page_renders_offline_without_errors(chromium, pages, name) -> None:  # noqa: F811
+def test_audit_page_renders_offline_without_errors(chromium, pages, name) -> None:
     path = pages[name]
     html = path.read_text(encoding="utf-8")
     assert "default-src 'none'" in html and "<script" not in html
@@ -46,7 +46,7 @@ def test_audit_page_renders_offline_without_errors(chromium, pages, name) -> Non
     assert not is_blank(result.screenshot_png)
 
 
-def test_hostile_text_in_a_report_stays_text(chromium, pages) -> None:  # noqa: F811
+def test_hostile_text_in_a_report_stays_text(chromium, pages) -> None:
     with chromium.open(pages["fairness"]) as (page, recorder):
         assert page.title() != "pwned"
         assert page.locator("main img").count() == 0

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from stalkrisk.audit_fairness import fairness_audit, format_fairness, proxy_checks
+from stalkrisk.fairness import check_tolerances
 from stalkrisk.cli import main
 from stalkrisk.synth import Caseload, write_caseload
 
@@ -51,6 +52,11 @@ def test_labelled_caseload_has_error_rates_with_intervals(model_uri, caseload, t
     assert "labelled:" in text and "proxy check" in text
     for warning in audit.warnings:  # each gap beyond tolerance is printed
         assert f"WARNING: {warning}" in text
+    for note in audit.uncertain:
+        assert note in text
+    # clear and uncertain breaches together are exactly the gaps beyond the tolerances
+    everything = check_tolerances(audit.report, audit.tolerances)
+    assert sorted(audit.warnings + audit.uncertain) == sorted(everything)
 
 
 def test_unlabelled_caseload_shows_flag_rates_and_score_distributions(model_uri, caseload, tmp_path, capsys) -> None:

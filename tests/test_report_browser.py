@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
-from browser import chromium, is_blank, require_chromium  # noqa: F401  (chromium is a fixture)
+from browser import is_blank, require_chromium
 from test_report import HOSTILE, make_case, make_index
 
 from stalkrisk.report.render import case_page_link, case_page_name, write_review
@@ -37,7 +37,7 @@ def _pages(review: Path) -> list[Path]:
     return [review / "index.html", *sorted((review / "cases").glob("*.html"))]
 
 
-def test_every_page_renders_offline_without_errors(chromium, review: Path) -> None:  # noqa: F811
+def test_every_page_renders_offline_without_errors(chromium, review: Path) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     keep = {"index.html": "index.png", case_page_name("MPS-2025-000123"): "case.png"}
     for path in _pages(review):
@@ -49,7 +49,7 @@ def test_every_page_renders_offline_without_errors(chromium, review: Path) -> No
             (SCREENS / keep[path.name]).write_bytes(result.screenshot_png)
 
 
-def test_a_hostile_case_id_stays_text(chromium, review: Path) -> None:  # noqa: F811
+def test_a_hostile_case_id_stays_text(chromium, review: Path) -> None:
     page_path = review / "cases" / case_page_name(INJECTION)
     with chromium.open(page_path) as (page, recorder):
         assert page.title() != "pwned"
@@ -58,7 +58,7 @@ def test_a_hostile_case_id_stays_text(chromium, review: Path) -> None:  # noqa: 
         assert recorder.requests == [page_path.resolve().as_uri()]
 
 
-def test_flagged_links_resolve_and_sorting_works(chromium, review: Path) -> None:  # noqa: F811
+def test_flagged_links_resolve_and_sorting_works(chromium, review: Path) -> None:
     index = review / "index.html"
     with chromium.open(index) as (page, recorder):
         hrefs = page.eval_on_selector_all("#flagged-table a", "links => links.map(a => a.href)")
@@ -81,14 +81,14 @@ def test_flagged_links_resolve_and_sorting_works(chromium, review: Path) -> None
         assert recorder.console_errors == []
 
 
-def test_print_layout_is_not_blank(chromium, review: Path) -> None:  # noqa: F811
+def test_print_layout_is_not_blank(chromium, review: Path) -> None:
     result = chromium.render(review / "cases" / case_page_name("WMP:2025.9"),
                              action=lambda page: page.emulate_media(media="print"))
     assert not is_blank(result.screenshot_png)
     assert result.console_errors == []
 
 
-def test_is_blank_tells_an_empty_page_from_a_drawn_one(chromium, tmp_path: Path) -> None:  # noqa: F811
+def test_is_blank_tells_an_empty_page_from_a_drawn_one(chromium, tmp_path: Path) -> None:
     empty = tmp_path / "empty.html"
     empty.write_text("<!DOCTYPE html><title>x</title>", encoding="utf-8")
     assert is_blank(chromium.render(empty).screenshot_png)

@@ -163,8 +163,9 @@ def format_fairness(audit: FairnessAudit) -> str:
         lines.append(f"note (beyond tolerance, but within sampling noise): {w}")
     for w in audit.proxy_warnings:
         lines.append(f"WARNING: proxy: {w}")
-    n = len(audit.warnings) + len(audit.proxy_warnings)
-    lines.append(f"{len(audit.warnings)} gap(s) beyond the tolerances; {len(audit.proxy_warnings)} possible proxy(ies)"
+    n = len(audit.warnings) + len(audit.proxy_warnings) + len(audit.uncertain)
+    lines.append(f"{len(audit.warnings)} gap(s) beyond the tolerances ({len(audit.uncertain)} more within sampling "
+                 f"noise); {len(audit.proxy_warnings)} possible proxy(ies)"
                  if n else "no gap beyond the tolerances; no feature set predicts a protected attribute above "
                  f"AUC {audit.proxy_threshold:.2f}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from stalkrisk.audit import AuditError
     from stalkrisk.config import ConfigError
     from stalkrisk.case_record import CaseNotFound
     from stalkrisk.model import ModelMismatchError
@@ -24,7 +25,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from stalkrisk.tracking import RegistryError
     from stalkrisk.training import TrainingError
 
-    return (InputError, ConfigError, RegistryError, ModelMismatchError, TrainingError, CaseNotFound, FileNotFoundError)
+    return (AuditError, InputError, ConfigError, RegistryError, ModelMismatchError, TrainingError, CaseNotFound, FileNotFoundError)
 
 
 # -- commands -------------------------------------------------------------------
@@ -210,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # libraries that log their own chatter at INFO
+        for name in ("great_expectations", "mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except _user_errors() as exc:

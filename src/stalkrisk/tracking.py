@@ -245,3 +245,20 @@ def export_model(uri: str, out: str | Path) -> Path:
         out.rmdir()
     tmp.rename(out)
     return out
+
+
+def save_bundle(model: RiskModel, out: str | Path, *, name: str = "local", version: str = "local") -> Path:
+    """Write ``model`` as an MLflow model folder (pyfunc from code), like ``export_model`` does
+    for a registered version: for benchmarks, tests and forces that train without a server."""
+    import mlflow
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = model.save(Path(tmp) / "risk_model")
+        mlflow.pyfunc.save_model(
+            str(out), python_model=str(MODEL_CODE), artifacts={"risk_model": str(model_dir)},
+            pip_requirements=[f"stalkrisk=={metadata.version('stalkrisk')}"],
+        )
+    spec = {"name": name, "version": version, "run_id": "", "source": "save_bundle"}
+    (out / "stalkrisk_model.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,79 @@
+"""Benchmark the whole `stalkrisk train` against LightGBM's own training, in the same run.
+
+    python benchmarks/bench_train.py --cases 1000000
+
+Generates N cases (Parquet), then in separate child processes
+  1. the whole `stalkrisk train` (read, validate, features, labels, split, LightGBM,
+     calibration, baselines, fairness with bootstrap, plots, MLflow logging and registration
+     into a temporary SQLite store),
+  2. LightGBM's own training on the same feature matrix: the same training rows, validation
+     rows, parameters, monotone constraints and early stopping (features built beforehand,
+     not timed),
+and prints both times, the ratio and the peak memory of the whole run.
+Targets (issue): the whole run at most 2x LightGBM's own time; peak memory under 8 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import python_module, run_child  # noqa: E402
+
+LIGHTGBM_CHILD = r'''
+import json, sys, time
+import numpy as np, pandas as pd
+from stalkrisk.config import load_train_config
+from stalkrisk.features import build_features
+from stalkrisk.features.registry import monotone_constraints
+from stalkrisk.labels import make_labels
+from stalkrisk.model import fit_booster
+from stalkrisk.training import split_by_date
+cases, events = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
+cfg = load_train_config()
+feats = build_features(cases, events)
+names = [c for c in feats.columns if c != "case_id"]
+labels = make_labels(cases, events, cfg["label"])
+keep = ~labels["censored"].to_numpy()
+X = feats.loc[keep, names].to_numpy(dtype=np.float64)
+y = labels.loc[keep, "label"].to_numpy()
+slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"])
+tr, va = slices == "train", slices == "valid"
+t = time.perf_counter()
+booster = fit_booster(X[tr], y[tr], X[va], y[va], feature_names=names, monotone=monotone_constraints(names),
+                      params=cfg["model"]["params"], num_boost_round=cfg["model"]["num_boost_round"],
+                      early_stopping_rounds=cfg["model"]["early_stopping_rounds"])
+print(json.dumps({"seconds": time.perf_counter() - t, "trees": booster.num_trees(), "train_rows": int(tr.sum())}))
+'''
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=200_000)
+    args = parser.parse_args()
+    from stalkrisk.synth import generate, write_caseload
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        paths = write_caseload(generate(args.cases, seed=7), work / "data", fmt="parquet")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'bench.db'}"}
+        whole = run_child(python_module("stalkrisk", "train", "--cases", str(paths["cases"]),
+                                        "--events", str(paths["events"]), "--truth", str(paths["truth"]),
+                                        "--out", str(work / "card"), "--experiment", "bench", "--register", "bench"),
+                          env=env, cwd=work)
+        own = json.loads(run_child([sys.executable, "-c", LIGHTGBM_CHILD, str(paths["cases"]), str(paths["events"])],
+                                   cwd=work).stdout.strip().splitlines()[-1])
+    print(f"cases                      {args.cases:,}")
+    print(f"stalkrisk train (whole)    {whole.seconds:8.1f} s   peak {whole.peak_rss_gib:.2f} GiB   "
+          f"{args.cases / whole.seconds:,.0f} cases/s")
+    print(f"LightGBM training alone    {own['seconds']:8.1f} s   ({own['trees']} trees, {own['train_rows']:,} training rows)")
+    print(f"ratio whole / LightGBM     {whole.seconds / own['seconds']:8.2f}   (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()
