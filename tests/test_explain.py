@@ -87,7 +87,7 @@ def test_protected_attributes_never_give_a_reason(caseload):
 
 def test_long_table_shape_and_base(loaded_model, features_sample):
     exp = explain(loaded_model.model, features_sample.head(7))
-    table = long_table(exp, features_sample["case_id"].head(7), features_sample.head(7))
+    table = long_table(exp, features_sample["case_id"].head(7), features_sample.head(7)).to_pandas()
     assert len(table) == 7 * len(exp.feature_names)
     assert list(table.columns) == ["case_id", "feature", "group", "value", "contribution", "base_value"]
     sums = table.groupby("case_id", sort=False)["contribution"].sum().to_numpy()

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from stalkrisk.contract import PROTECTED_ATTRIBUTES
 from stalkrisk.features.registry import FEATURES, FEATURES_BY_NAME, GROUPS, Feature
@@ -145,25 +146,30 @@ def _describing_features(explanation: Explanation, values: np.ndarray, keys: lis
 
 
 def group_reason_texts(explanation: Explanation, features: pd.DataFrame, which: np.ndarray) -> np.ndarray:
-    """Reason text for group ``which[i]`` of case ``i`` (an object array of strings).
+    """Reason texts for groups ``which[i, k]`` of case ``i``: an object array shaped like ``which``.
 
     Texts are formatted once per distinct (group, feature, value, direction):
     caseload values repeat, so a million cases need a few thousand formats.
     """
+    which = np.asarray(which).reshape(len(features), -1)
     keys, grouped = group_contributions(explanation)
     _, pos = group_index(explanation.feature_names)
     values = features[explanation.feature_names].to_numpy(dtype=np.float64)
-    rows = np.arange(len(which))
-    j = _describing_features(explanation, values, keys, pos)[rows, which]
-    total = grouped[rows, which]
-    frame = pd.DataFrame({"g": which, "j": j, "v": values[rows, j], "up": total > 0})
-    unique = frame.drop_duplicates()
-    texts = [
-        _reason_text(keys[a], explanation.feature_names[b], float(v), bool(u))
-        for a, b, v, u in unique.itertuples(index=False)
-    ]
-    text = frame.merge(unique.assign(text=texts), on=["g", "j", "v", "up"], how="left")["text"]
-    return text.to_numpy(dtype=object)
+    rows = np.repeat(np.arange(which.shape[0]), which.shape[1])
+    g = which.reshape(-1)
+    j = _describing_features(explanation, values, keys, pos)[rows, g]
+    key = np.empty(len(g), dtype=[("g", "i8"), ("j", "i8"), ("v", "i8"), ("up", "?")])
+    key["g"], key["j"], key["up"] = g, j, grouped[rows, g] > 0
+    key["v"] = values[rows, j].view(np.int64)  # exact: the bits of the float, NaN included
+    unique, inverse = np.unique(key, return_inverse=True)
+    texts = np.array(
+        [
+            _reason_text(keys[u["g"]], explanation.feature_names[u["j"]], float(np.int64(u["v"]).view(np.float64)), bool(u["up"]))
+            for u in unique
+        ],
+        dtype=object,
+    )
+    return texts[inverse.reshape(-1)].reshape(which.shape)
 
 
 def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> list[np.ndarray]:
@@ -176,28 +182,33 @@ def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> l
     keys, grouped = group_contributions(explanation)
     allowed = np.array([k != "protected" for k in keys])
     strength = np.where(allowed[None, :], np.abs(grouped), -1.0)
-    order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
-    rows = np.arange(grouped.shape[0])
-    out = []
-    for k in range(min(top, len(keys))):
-        g = order[:, k]
-        text = group_reason_texts(explanation, features, g)
-        text[(~allowed[g]) | (grouped[rows, g] == 0.0)] = ""
-        out.append(text)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, : min(top, len(keys))]
+    texts = group_reason_texts(explanation, features, order)
+    silent = (~allowed[order]) | (np.take_along_axis(grouped, order, axis=1) == 0.0)
+    texts[silent] = ""
+    out = [texts[:, k] for k in range(texts.shape[1])]
     while len(out) < top:
         out.append(np.full(grouped.shape[0], "", dtype=object))
     return out
 
 
-def long_table(explanation: Explanation, case_ids: pd.Series, features: pd.DataFrame) -> pd.DataFrame:
-    """The long explanations table: one row per case and feature."""
+def long_table(explanation: Explanation, case_ids: pd.Series, features: pd.DataFrame) -> pa.Table:
+    """The long explanations table: one row per case and feature (an Arrow table).
+
+    Built from dictionary indices and cast to plain strings in Arrow, which avoids
+    a Python string object per cell (a million cases make ~90 million rows).
+    """
     n, p = explanation.contributions.shape
     specs = feature_specs(explanation.feature_names)
-    return pd.DataFrame(
+
+    def repeated(indices: np.ndarray, dictionary: list[str]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string())).cast(pa.string())
+
+    return pa.table(
         {
-            "case_id": np.repeat(case_ids.to_numpy(dtype=object), p),
-            "feature": np.tile(np.array(explanation.feature_names, dtype=object), n),
-            "group": np.tile(np.array([s.group for s in specs], dtype=object), n),
+            "case_id": repeated(np.repeat(np.arange(n, dtype=np.int32), p), [str(c) for c in case_ids]),
+            "feature": repeated(np.tile(np.arange(p, dtype=np.int32), n), list(explanation.feature_names)),
+            "group": repeated(np.tile(np.arange(p, dtype=np.int32), n), [s.group for s in specs]),
             "value": features[explanation.feature_names].to_numpy(dtype=np.float64).reshape(-1),
             "contribution": explanation.contributions.reshape(-1),
             "base_value": np.full(n * p, explanation.base_value),

@@ -88,7 +88,7 @@ def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast
 @dataclass
 class ChunkResult:
     scores: pd.DataFrame  # case_id, score, risk_band, course_of_conduct, consider_spo, reasons
-    explanations: pd.DataFrame  # the long table
+    explanations: pa.Table  # the long table
     features: pd.DataFrame
     explanation: explain_mod.Explanation
 

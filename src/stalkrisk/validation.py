@@ -152,8 +152,10 @@ def validate(
         [f for f in (reader_failures, gx_failures, orphans) if len(f)] or [_empty_failures()],
         ignore_index=True,
     ).astype(_FAILURE_DTYPES)
-    failures = failures.sort_values(["table", "line"], kind="stable", na_position="last")
-    failures = failures.reset_index(drop=True)
+    position = {(t, c): i for t, table in contract.TABLES.items() for i, c in enumerate(table.names)}
+    failures["_col"] = [position.get((t, c), len(position)) for t, c in zip(failures["table"], failures["column"])]
+    failures = failures.sort_values(["table", "line", "_col"], kind="stable", na_position="last")
+    failures = failures.drop(columns="_col").reset_index(drop=True)
 
     quarantine, bad_case = _quarantine(cases_all, failures)
     valid_ids = cases_all.loc[~bad_case, "case_id"]
@@ -258,23 +260,95 @@ def run_suites(frames: dict[str, pd.DataFrame], suites: list[SuiteFile]) -> pd.D
                 raise InputError(suite_file.path,
                                  f"not a valid expectation suite ({_first_line(e)})") from None
             for e in suite_file.spec["expectations"]:
-                specs.append({**e, "meta": {**(e.get("meta") or {}), _SOURCE: i}})
+                specs.append({**e, "meta": {**(e.get("meta") or {}), _SOURCE: i, _ORDER: len(specs)}})
         if not specs:
             continue
         frame = frames[table]
-        suite = context.suites.add(gx.ExpectationSuite(name=table, expectations=specs))
-        definition = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("all")
-        run = gx.ValidationDefinition(data=definition, suite=suite, name=table).run(
-            batch_parameters={"dataframe": _lean(frame, specs)},
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
-        )
-        for r in run.results:
-            parts.append(_expectation_failures(mine[r.expectation_config.meta[_SOURCE]], frame, r))
+        by_value = [e for e in specs if _value_level(e, frame)]
+        whole = [e for e in specs if not _value_level(e, frame)]
+        found: dict[int, pd.DataFrame] = {}
+        for kind, group in (("values", by_value), ("rows", whole)):
+            if not group:
+                continue
+            batch = _distinct_values(frame, group) if kind == "values" else _lean(frame, group)
+            name = f"{table}_{kind}"
+            suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=group))
+            definition = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
+            run = gx.ValidationDefinition(data=definition, suite=suite, name=name).run(
+                batch_parameters={"dataframe": batch},
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
+            )
+            for r in run.results:
+                if kind == "values":
+                    _expand_to_rows(r, batch, frame)
+                order = r.expectation_config.meta.pop(_ORDER)
+                found[order] = _expectation_failures(mine[r.expectation_config.meta[_SOURCE]], frame, r)
+        parts += [found[k] for k in sorted(found)]  # the suites' own order, as written
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else _empty_failures()
 
 
 _SOURCE = "stalkrisk_suite_index"
+_ORDER = "stalkrisk_expectation_index"
+
+#: Expectations whose verdict on a row depends on that row's value in one column alone.
+#: Great Expectations runs these over each column's distinct values (a caseload repeats
+#: values heavily), and the verdicts are mapped back to every row holding a failing value.
+_VALUE_LEVEL = frozenset({
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_be_between",
+})
+
+
+def _value_level(spec: dict, frame: pd.DataFrame) -> bool:
+    kwargs = spec.get("kwargs") or {}
+    return (spec.get("type") in _VALUE_LEVEL and "column" in kwargs and kwargs["column"] in frame.columns
+            and not kwargs.get("mostly"))
+
+
+def _distinct_values(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
+    """One row per distinct value of each named column (shorter columns padded by repeating
+    their own first value, which changes no verdict); ``_line`` numbers these rows.
+
+    A column checked only for not-null keeps just one present value and one missing value:
+    the verdict depends on nothing else.
+    """
+    columns: dict[str, pd.Series] = {}
+    for name in dict.fromkeys(e["kwargs"]["column"] for e in specs):
+        types = {e["type"] for e in specs if e["kwargs"]["column"] == name}
+        col = frame[name]
+        if types == {"expect_column_values_to_not_be_null"}:
+            present = col.dropna().head(1)
+            values = pd.concat([present, col[col.isna()].head(1)])
+        else:
+            values = col.drop_duplicates()
+        columns[name] = values.reset_index(drop=True)
+    length = max((len(v) for v in columns.values()), default=0)
+    out = {}
+    for name, values in columns.items():
+        pad = length - len(values)
+        out[name] = pd.concat([values, values.iloc[[0] * pad]], ignore_index=True) if pad and len(values) else values
+    batch = pd.DataFrame(out)
+    batch[LINE] = pd.array(np.arange(len(batch)), dtype="Int64")
+    return batch
+
+
+def _expand_to_rows(result, batch: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """Rewrite a distinct-values result to name every row of ``frame`` holding a failing value."""
+    rows = (result.result or {}).get("unexpected_index_list") or []
+    if result.success or not rows:
+        return
+    column = result.expectation_config.kwargs["column"]
+    failing = batch[column].iloc[[int(d[LINE]) for d in rows]]
+    mask = frame[column].isin(failing.dropna().unique())
+    if failing.isna().any():
+        mask |= frame[column].isna()
+    hit = frame.loc[mask, [LINE, column]]
+    result.result["unexpected_index_list"] = [
+        {LINE: line, column: value} for line, value in zip(hit[LINE].tolist(), hit[column].tolist())
+    ]
 
 
 def _lean(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:

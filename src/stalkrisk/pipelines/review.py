@@ -71,7 +71,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
     sub = Explanation(result.explanation.feature_names, result.explanation.contributions[pick], result.explanation.base_value)
     sub_features = result.features.iloc[pick].reset_index(drop=True)
     keys, grouped = group_contributions(sub)
-    texts = np.stack([group_reason_texts(sub, sub_features, np.full(len(pick), g)) for g in range(len(keys))], axis=1)
+    texts = group_reason_texts(sub, sub_features, np.tile(np.arange(len(keys)), (len(pick), 1)))
     info = model_info(loaded)
     cutoff = cutoff_utc(cases["assessment_date"])
     by_case = cases.assign(_cutoff=cutoff.to_numpy()).set_index("case_id")

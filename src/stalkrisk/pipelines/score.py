@@ -90,7 +90,7 @@ def run(
             with progress(len(validation.cases), quiet) as bar:
                 for chunk_cases, chunk_events in iter_chunks(validation.cases, validation.events, chunk_size):
                     result = score_chunk(loaded.model, chunk_cases, chunk_events, method=method)
-                    writer.write_table(pa.Table.from_pandas(result.explanations, schema=EXPLANATIONS_SCHEMA, preserve_index=False))
+                    writer.write_table(result.explanations.cast(EXPLANATIONS_SCHEMA))
                     scored_parts.append(result.scores)
                     if review != "none":
                         review_cases.extend(
