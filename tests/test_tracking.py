@@ -166,6 +166,8 @@ def test_mlflow_run_of_the_mlproject_trains(tmp_path, caseload_files):
     )
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     assert "registered: models:/mlproject/1" in proc.stdout
+    leftovers = subprocess.run(["git", "status", "--porcelain", "--", "pipelines"], cwd=ROOT, capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", f"mlflow run left files in the project: {leftovers.stdout}"
 
 
 @pytest.mark.slow

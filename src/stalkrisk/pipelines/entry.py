@@ -25,5 +25,14 @@ def drop_empty_options(argv: list[str]) -> list[str]:
     return out
 
 
+def with_card_folder(argv: list[str]) -> list[str]:
+    """``mlflow run`` works inside the project folder: keep the local model card out of it."""
+    if argv[:1] == ["train"] and "--out" not in argv:
+        import tempfile
+
+        return [*argv, "--out", tempfile.mkdtemp(prefix="stalkrisk-model-card-")]
+    return argv
+
+
 if __name__ == "__main__":
-    sys.exit(main(drop_empty_options(sys.argv[1:])))
+    sys.exit(main(with_card_folder(drop_empty_options(sys.argv[1:]))))
