@@ -220,7 +220,7 @@ def train_model(
         "explain_method": config["explain"]["method"],
         "max_depth": int(mc["params"].get("max_depth", -1)),
         "drift_reference": reference_profile(X_all.loc[tr]),
-        "trained_on": split["test"]["to"],
+        "data_to": split["test"]["to"],
     }
     return TrainResult(
         model=model,

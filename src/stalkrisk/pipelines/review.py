@@ -34,7 +34,7 @@ def model_info(loaded) -> ModelInfo:
     return ModelInfo(
         name=loaded.name,
         version=str(loaded.version),
-        trained_on=str(m.meta.get("trained_on", "")),
+        trained_on=str(m.meta.get("trained_at", m.meta.get("data_to", ""))),
         threshold=float(m.threshold),
         band_edges=tuple(float(x) for x in m.band_edges),
         label_description=str(m.meta.get("label_description", "")),

@@ -145,6 +145,7 @@ def run(
         for name, fig in _figures(result).items():
             plots.save_figure(fig, tmp / "plots" / name)
 
+        result.model.meta["trained_at"] = started.strftime("%Y-%m-%d")
         example = pd.concat([result.test[["case_id"]].head(5), result.test_features.head(5)], axis=1)
         info = tracking.log_pyfunc(result.model, example, register)
         version = str(info.registered_model_version)
