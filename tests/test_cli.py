@@ -96,3 +96,11 @@ def test_readme_starts_with_the_two_setup_commands():
     first_block = text.split("```")[1]
     assert "make demo" in first_block and "make test" in first_block
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_public_surface_is_small_and_importable():
+    import stalkrisk
+
+    for name in stalkrisk.__all__:
+        assert getattr(stalkrisk, name) is not None
+    assert len(stalkrisk.__all__) <= 10

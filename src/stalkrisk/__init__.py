@@ -1,3 +1,40 @@
-"""stalkrisk: screen stalking caseloads for cases where an SPO should be considered."""
+"""stalkrisk: screen stalking caseloads for cases where an SPO should be considered.
+
+The few functions a notebook user needs; everything else is internal::
+
+    from stalkrisk import generate, load_and_validate, build_features, train_model, load_model, score_features
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "build_features",
+    "explain",
+    "generate",
+    "load_and_validate",
+    "load_model",
+    "score_features",
+    "train_model",
+]
+
+_EXPORTS = {
+    "build_features": "stalkrisk.features.build",
+    "explain": "stalkrisk.explain",
+    "generate": "stalkrisk.synth",
+    "load_and_validate": "stalkrisk.validation",
+    "load_model": "stalkrisk.tracking",
+    "score_features": "stalkrisk.scoring",
+    "train_model": "stalkrisk.training",
+}
+
+
+def __getattr__(name: str):
+    """Import on first use: the command line stays quick to start for `--help`."""
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'stalkrisk' has no attribute {name!r}")

@@ -62,7 +62,7 @@ def _fast_explainer(model: RiskModel):
 
 def explain(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> Explanation:
     """Calibrated contributions for every row of ``features``."""
-    X = model._matrix(features)
+    X = model.matrix(features)
     raw = raw_contributions(model, X, method)
     base = float(raw[0, -1]) if len(raw) else float(model.booster.predict(X[:0], pred_contrib=True).sum())
     return Explanation(

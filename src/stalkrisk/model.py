@@ -55,7 +55,8 @@ class RiskModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     # -- prediction -------------------------------------------------------
-    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The model's features of ``X`` as a contiguous float64 matrix, in the model's order."""
         if isinstance(X, pd.DataFrame):
             missing = [c for c in self.feature_names if c not in X.columns]
             if missing:
@@ -65,7 +66,7 @@ class RiskModel:
 
     def margin(self, X) -> np.ndarray:
         """LightGBM's raw score (uncalibrated log-odds)."""
-        return self.booster.predict(self._matrix(X), raw_score=True)
+        return self.booster.predict(self.matrix(X), raw_score=True)
 
     def calibrated_logit(self, X) -> np.ndarray:
         return self.platt_a * self.margin(X) + self.platt_b
