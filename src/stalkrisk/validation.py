@@ -246,6 +246,9 @@ def run_suites(frames: dict[str, pd.DataFrame], suites: list[SuiteFile]) -> pd.D
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX sets this module's logger to INFO when imported; its temporary-folder notes are not for users.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("stalkrisk")
