@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from stalkrisk.cli import main
+from stalkrisk.tracking import configure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,11 @@ def test_readme_everyday_commands_run_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'readme.db'}")
     commands = everyday_commands()
     assert [c[0] for c in commands][:3] == ["synth", "validate", "features"]
-    for argv in commands:
-        assert main(argv) == 0, f"stalkrisk {shlex.join(argv)} failed"
-    assert (tmp_path / "results" / "audit.json").exists()
-    assert (tmp_path / "model-bundle" / "MLmodel").exists()
+    try:
+        for argv in commands:
+            assert main(argv) == 0, f"stalkrisk {shlex.join(argv)} failed"
+        assert (tmp_path / "results" / "audit.json").exists()
+        assert (tmp_path / "model-bundle" / "MLmodel").exists()
+    finally:  # MLflow keeps the tracking URI in the process: point it back at the session store
+        monkeypatch.undo()
+        configure()
