@@ -15,30 +15,23 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
 def _unusable(args, exc: Exception) -> int:
+    """Bad arguments the parser cannot check; library errors reach ``cli.main`` instead."""
     print(f"stalkrisk audit {args.audit_command}: {exc}", file=sys.stderr)
     return EXIT_UNUSABLE
 
 
 def cmd_verify(args) -> int:
-    from stalkrisk.audit import AuditError
     from stalkrisk.audit_verify import format_verify, verify
 
-    try:
-        result = verify(args.dir)
-    except AuditError as exc:
-        return _unusable(args, exc)
+    result = verify(args.dir)
     print(format_verify(result))
     return EXIT_OK if result.match else EXIT_FAILED
 
 
 def cmd_case(args) -> int:
-    from stalkrisk.audit import AuditError
     from stalkrisk.audit_case import case_audit, format_case_audit
 
-    try:
-        audit = case_audit(args.dir, args.case_id)
-    except AuditError as exc:
-        return _unusable(args, exc)
+    audit = case_audit(args.dir, args.case_id)
     print(format_case_audit(audit))
     if args.html:
         from stalkrisk.report.audit_pages import render_case_audit, write_page
@@ -48,16 +41,12 @@ def cmd_case(args) -> int:
 
 
 def cmd_fairness(args) -> int:
-    from stalkrisk.audit import AuditError
     from stalkrisk.audit_fairness import fairness_audit, format_fairness
 
     if args.n_boot is not None and args.n_boot < 0:
         return _unusable(args, ValueError("--n-boot must be 0 or more"))
-    try:
-        audit = fairness_audit(args.model, args.cases, args.events,
-                               fairness_config=args.fairness_config, n_boot=args.n_boot)
-    except AuditError as exc:
-        return _unusable(args, exc)
+    audit = fairness_audit(args.model, args.cases, args.events,
+                           fairness_config=args.fairness_config, n_boot=args.n_boot)
     print(format_fairness(audit))
     if args.out:
         from stalkrisk.report.audit_pages import render_fairness, write_page
@@ -67,13 +56,9 @@ def cmd_fairness(args) -> int:
 
 
 def cmd_drift(args) -> int:
-    from stalkrisk.audit import AuditError
     from stalkrisk.audit_drift import drift_audit, format_drift
 
-    try:
-        audit = drift_audit(args.model, args.cases, args.events)
-    except AuditError as exc:
-        return _unusable(args, exc)
+    audit = drift_audit(args.model, args.cases, args.events)
     print(format_drift(audit))
     if args.out:
         from stalkrisk.report.audit_pages import render_drift, write_page
