@@ -11,6 +11,13 @@ from pathlib import Path
 
 import pytest
 from browser import chromium  # noqa: F401  (one session-wide browser for every browser test)
+from hypothesis import settings
+
+# CI replays the same examples every run (a red build is then a real regression, reproducible
+# from the log); local runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
