@@ -14,7 +14,7 @@ from fixtures_messy import write_messy
 from stalkrisk.io_utils import sha256_file
 from stalkrisk.model import logit
 from stalkrisk.pipelines.score import run as score_run
-from stalkrisk.scoring import SCORE_COLUMNS, assemble_scores, iter_chunks
+from stalkrisk.scoring import SCORE_COLUMNS, assemble_scores
 
 
 def test_every_input_case_once_in_input_order(scored_dir, caseload):
@@ -85,11 +85,13 @@ def test_chunk_size_changes_no_value(trained, caseload_files, scored_dir, tmp_pa
     assert (small / "scores.csv").read_bytes() == (scored_dir / "scores.csv").read_bytes()
 
 
-def test_messy_export_is_scored_with_nothing_lost(trained, tmp_path):
+@pytest.mark.parametrize("chunk_size", [2, 50_000])  # 2: the duplicate C003 rows fall in two chunks
+def test_messy_export_is_scored_with_nothing_lost(trained, tmp_path, chunk_size):
     paths = write_messy(tmp_path)
     cases_path, events_path = paths["cases_csv"], paths["events_gz"]
     out = tmp_path / "out"
-    score_run(cases_path, events_path, out, model=f"models:/{trained.name}/{trained.version}", review="all", quiet=True)
+    score_run(cases_path, events_path, out, model=f"models:/{trained.name}/{trained.version}", review="all",
+              quiet=True, chunk_size=chunk_size)
     scores = pd.read_parquet(out / "scores.parquet")
     raw = pd.read_csv(cases_path, dtype=str)
     assert len(scores) == len(raw)
@@ -113,14 +115,6 @@ def test_duplicate_case_rows_each_get_their_own_reasons():
     out = assemble_scores(cases_all, quarantine, scored, "m", "1")
     assert out["status"].tolist() == ["not_scored", "scored", "not_scored"]
     assert out["not_scored_reason"].tolist() == ["line 2: x", "", "line 4: y"]
-
-
-def test_chunks_carry_exactly_their_own_events():
-    cases = pd.DataFrame({"case_id": [f"c{i}" for i in range(7)]})
-    events = pd.DataFrame({"case_id": ["c6", "c0", "zz", "c3", "c0", "c5"], "n": range(6)})
-    chunks = list(iter_chunks(cases, events, 3))
-    assert [c["case_id"].tolist() for c, _ in chunks] == [["c0", "c1", "c2"], ["c3", "c4", "c5"], ["c6"]]
-    assert [sorted(e["n"].tolist()) for _, e in chunks] == [[1, 4], [3, 5], [0]]
 
 
 def test_model_for_another_pipeline_is_refused(trained, caseload_files, tmp_path):

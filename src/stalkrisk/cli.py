@@ -32,9 +32,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def cmd_validate(args) -> int:
-    from stalkrisk.validation import load_and_validate, summarise, write_report
+    from stalkrisk.validation import summarise, write_report
+    from stalkrisk.validation_parts import validate_files
 
-    result = load_and_validate(args.cases, args.events)
+    result = validate_files(args.cases, args.events)
     print(summarise(result))
     if args.report:
         write_report(result, args.report)

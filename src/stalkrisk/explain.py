@@ -103,8 +103,10 @@ def group_index(feature_names: list[str]) -> tuple[list[str], np.ndarray]:
 def group_contributions(explanation: Explanation) -> tuple[list[str], np.ndarray]:
     """(n, g) contributions summed per reason group; additive like the features."""
     keys, pos = group_index(explanation.feature_names)
-    out = np.zeros((explanation.contributions.shape[0], len(keys)))
-    np.add.at(out.T, pos, explanation.contributions.T)
+    contributions = explanation.contributions
+    out = np.zeros((contributions.shape[0], len(keys)))
+    for j, g in enumerate(pos):  # column by column, in feature order: the sums are exactly reproducible
+        out[:, g] += contributions[:, j]
     return keys, out
 
 
@@ -145,31 +147,37 @@ def _describing_features(explanation: Explanation, values: np.ndarray, keys: lis
     return out
 
 
-def group_reason_texts(explanation: Explanation, features: pd.DataFrame, which: np.ndarray) -> np.ndarray:
+def group_reason_texts(
+    explanation: Explanation,
+    features: pd.DataFrame,
+    which: np.ndarray,
+    grouped: tuple[list[str], np.ndarray] | None = None,
+) -> np.ndarray:
     """Reason texts for groups ``which[i, k]`` of case ``i``: an object array shaped like ``which``.
 
     Texts are formatted once per distinct (group, feature, value, direction):
     caseload values repeat, so a million cases need a few thousand formats.
+    ``grouped`` is ``group_contributions(explanation)`` when the caller has it.
     """
     which = np.asarray(which).reshape(len(features), -1)
-    keys, grouped = group_contributions(explanation)
+    keys, sums = grouped if grouped is not None else group_contributions(explanation)
     _, pos = group_index(explanation.feature_names)
     values = features[explanation.feature_names].to_numpy(dtype=np.float64)
     rows = np.repeat(np.arange(which.shape[0]), which.shape[1])
-    g = which.reshape(-1)
-    j = _describing_features(explanation, values, keys, pos)[rows, g]
-    key = np.empty(len(g), dtype=[("g", "i8"), ("j", "i8"), ("v", "i8"), ("up", "?")])
-    key["g"], key["j"], key["up"] = g, j, grouped[rows, g] > 0
-    key["v"] = values[rows, j].view(np.int64)  # exact: the bits of the float, NaN included
-    unique, inverse = np.unique(key, return_inverse=True)
-    texts = np.array(
-        [
-            _reason_text(keys[u["g"]], explanation.feature_names[u["j"]], float(np.int64(u["v"]).view(np.float64)), bool(u["up"]))
-            for u in unique
-        ],
-        dtype=object,
-    )
-    return texts[inverse.reshape(-1)].reshape(which.shape)
+    g = which.reshape(-1).astype(np.int64)
+    j = _describing_features(explanation, values, keys, pos)[rows, g].astype(np.int64)
+    up = (sums[rows, g] > 0).astype(np.int64)
+    value_code, distinct_values = pd.factorize(values[rows, j].view(np.int64))  # the float's bits: exact, NaN too
+    p = len(explanation.feature_names)
+    code, first = pd.factorize(((value_code.astype(np.int64) * len(keys) + g) * p + j) * 2 + up)
+    texts = np.empty(len(first), dtype=object)
+    for i, c in enumerate(first.tolist()):
+        c, u = divmod(c, 2)
+        c, jj = divmod(c, p)
+        vc, gg = divmod(c, len(keys))
+        value = float(np.int64(distinct_values[vc]).view(np.float64))
+        texts[i] = _reason_text(keys[gg], explanation.feature_names[jj], value, bool(u))
+    return texts[code].reshape(which.shape)
 
 
 def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> list[np.ndarray]:
@@ -183,7 +191,7 @@ def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> l
     allowed = np.array([k != "protected" for k in keys])
     strength = np.where(allowed[None, :], np.abs(grouped), -1.0)
     order = np.argsort(-strength, axis=1, kind="stable")[:, : min(top, len(keys))]
-    texts = group_reason_texts(explanation, features, order)
+    texts = group_reason_texts(explanation, features, order, grouped=(keys, grouped))
     silent = (~allowed[order]) | (np.take_along_axis(grouped, order, axis=1) == 0.0)
     texts[silent] = ""
     out = [texts[:, k] for k in range(texts.shape[1])]
@@ -195,20 +203,25 @@ def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> l
 def long_table(explanation: Explanation, case_ids: pd.Series, features: pd.DataFrame) -> pa.Table:
     """The long explanations table: one row per case and feature (an Arrow table).
 
-    Built from dictionary indices and cast to plain strings in Arrow, which avoids
-    a Python string object per cell (a million cases make ~90 million rows).
+    The text columns are dictionary-encoded (indices into the case ids, feature and
+    group names): no string is repeated in memory, and a million cases make ~90
+    million rows. ``to_pandas`` gives them as categoricals; the scoring run casts
+    them to plain text a row group at a time as it writes.
     """
     n, p = explanation.contributions.shape
     specs = feature_specs(explanation.feature_names)
 
+    groups = list(dict.fromkeys(s.group for s in specs))
+    group_pos = np.array([groups.index(s.group) for s in specs], dtype=np.int32)
+
     def repeated(indices: np.ndarray, dictionary: list[str]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string())).cast(pa.string())
+        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string()))
 
     return pa.table(
         {
             "case_id": repeated(np.repeat(np.arange(n, dtype=np.int32), p), [str(c) for c in case_ids]),
             "feature": repeated(np.tile(np.arange(p, dtype=np.int32), n), list(explanation.feature_names)),
-            "group": repeated(np.tile(np.arange(p, dtype=np.int32), n), [s.group for s in specs]),
+            "group": repeated(np.tile(group_pos, n), groups),
             "value": features[explanation.feature_names].to_numpy(dtype=np.float64).reshape(-1),
             "contribution": explanation.contributions.reshape(-1),
             "base_value": np.full(n * p, explanation.base_value),

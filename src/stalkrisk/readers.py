@@ -40,12 +40,16 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pandas as pd
 
 from stalkrisk import contract
 from stalkrisk.contract import Column, Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +131,7 @@ def normalise(
     contract order, then any extra columns as they were.
     """
     raw = _normalise_names(raw, path)
-    missing = [c for c in table.required if c not in raw.columns]
-    if missing:
-        quoted = ", ".join(f"'{c}'" for c in missing)
-        noun = "column" if len(missing) == 1 else "columns"
-        verb = "is" if len(missing) == 1 else "are"
-        raise InputError(path, f"required {noun} {quoted} {verb} missing", column=missing[0])
+    check_required(raw.columns, table, path)
 
     if LINE in raw.columns:
         lines = pd.array(raw[LINE], dtype="Int64")
@@ -172,6 +171,16 @@ def normalise(
 
     problems = _problems(table.name, frame, bad, texts)
     return ReadResult(frame=frame, problems=problems, table=table.name, path=None if path is None else Path(path))
+
+
+def check_required(names, table: Table, path: str | Path | None) -> None:
+    """Stop with one line naming the file and the first missing required column."""
+    missing = [c for c in table.required if c not in set(names)]
+    if missing:
+        quoted = ", ".join(f"'{c}'" for c in missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        verb = "is" if len(missing) == 1 else "are"
+        raise InputError(path, f"required {noun} {quoted} {verb} missing", column=missing[0])
 
 
 def to_utc(local: pd.Series) -> pd.Series:
@@ -222,10 +231,7 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
+def _csv_header(path: Path) -> list[str]:
     try:
         with _open_text(path) as f:
             header = next(csv.reader(f), None)
@@ -234,6 +240,27 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputError(path, f"cannot be read as CSV ({reason})") from None
     if not header:
         raise InputError(path, "the file is empty (no header row)")
+    return header
+
+
+def _csv_convert_options(names: list[str]):
+    """Every column as text, nothing null: normalisation decides what is missing."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = _csv_header(path)
     names = [f"c{i}" for i in range(len(header))]
     shape_errors: list[int] = []
 
@@ -248,12 +275,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
             parse_options=pacsv.ParseOptions(
                 ignore_empty_lines=False, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            convert_options=_csv_convert_options(names),
         )
     except (pa.ArrowException, OSError, EOFError) as e:
         if shape_errors:
@@ -287,8 +309,129 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         arrow = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
         raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
+    return arrow_to_frame(arrow)
+
+
+# --- streaming ------------------------------------------------------------------
+
+
+@dataclass
+class BatchReader:
+    """A file read in record batches of raw values, for runs too large to hold at once.
+
+    ``names`` are the normalised column names (the required ones checked before any
+    row is read); each batch carries them plus ``_line``, numbered as ``read_table``
+    numbers rows; ``arrow_to_frame`` turns them into the raw frame ``normalise`` takes,
+    typed exactly as ``read_table`` reads the whole file.
+    """
+
+    path: Path
+    table: Table
+    names: list[str]
+    schema: "pa.Schema"
+    batches: "Iterator[pa.RecordBatch]"
+    sha256: str
+
+
+def arrow_to_frame(data) -> pd.DataFrame:
+    """Arrow (a table or a record batch) to the raw pandas frame ``normalise`` takes."""
+    import pyarrow as pa
+
     mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-    return arrow.to_pandas(types_mapper=mapping.get, date_as_object=False)
+    return data.to_pandas(types_mapper=mapping.get, date_as_object=False)
+
+
+def open_batches(path: str | Path, table: Table, batch_rows: int = 1 << 20) -> BatchReader:
+    """Open ``path`` (format by extension) to read ``table`` in batches of about ``batch_rows``."""
+    import pyarrow as pa
+
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError(path, "file not found or not a file")
+    digest = _sha256(path)
+    if fmt == "csv":
+        header, batches, first_line = _csv_batches(path, batch_rows)
+    else:
+        header, batches, first_line = _parquet_batches(path, batch_rows)
+    names = list(_normalise_names(pd.DataFrame(columns=header), path).columns)
+    check_required(names, table, path)
+
+    def numbered() -> Iterator[pa.RecordBatch]:
+        line = first_line
+        for batch in batches:
+            lines = pa.array(np.arange(line, line + batch.num_rows, dtype=np.int64))
+            line += batch.num_rows
+            yield pa.RecordBatch.from_arrays([*batch.columns, lines], names=[*names, LINE])
+
+    schema = pa.schema([pa.field(n, f.type) for n, f in zip(names, _schema_of(path, fmt, header))]
+                       + [pa.field(LINE, pa.int64())])
+    return BatchReader(path=path, table=table, names=names, schema=schema, batches=numbered(), sha256=digest)
+
+
+def _schema_of(path: Path, fmt: str, header: list[str]) -> list:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if fmt == "csv":
+        return [pa.field(h, pa.string()) for h in header]
+    return list(pq.ParquetFile(path).schema_arrow)
+
+
+def _csv_batches(path: Path, batch_rows: int):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = _csv_header(path)
+    names = [f"c{i}" for i in range(len(header))]
+    shape_errors: list[int] = []
+
+    def on_invalid(row) -> str:
+        shape_errors.append(row.actual_columns)
+        return "error"
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(
+                    ignore_empty_lines=False, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=_csv_convert_options(names),
+            )
+            for batch in reader:
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows)
+        except (pa.ArrowException, OSError, EOFError) as e:
+            if shape_errors:
+                raise InputError(path, _shape_message(path, len(header))) from None
+            if "Empty CSV file" in str(e):
+                return
+            reason = "not UTF-8 text" if "UTF8" in str(e) or "utf8" in str(e) else type(e).__name__
+            raise InputError(path, f"cannot be read as CSV ({reason})") from None
+
+    return header, batches(), 2
+
+
+def _parquet_batches(path: Path, batch_rows: int):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        # pre_buffer caches what it reads ahead and, measured, grew by ~20 MB a row group: off.
+        handle = pq.ParquetFile(path, pre_buffer=False)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
+    header = list(handle.schema_arrow.names)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from handle.iter_batches(batch_size=batch_rows)
+        except (pa.ArrowException, OSError) as e:
+            raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
+
+    return header, batches(), 1
 
 
 # --- names and rows -----------------------------------------------------------

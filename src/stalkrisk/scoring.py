@@ -1,11 +1,11 @@
 """Batch scoring: a model and a caseload export in, the output folder out.
 
 Every input case appears exactly once, in input order: scored, or
-``not_scored`` with the validation reasons. Valid cases are processed in
-chunks, each with its own events, so memory for features and explanations
-stays bounded. Files are written under temporary names and renamed when
-complete, and ``audit.json`` is written last: an interrupted run never leaves
-files that look finished. The same inputs and model give byte-identical
+``not_scored`` with the validation reasons. Cases are processed in chunks of
+input rows, each with its own events (``partition``), so memory stays flat.
+Files are written under temporary names and renamed when complete, and
+``audit.json`` is written last: an interrupted run never leaves files that
+look finished. The same inputs and model give byte-identical
 ``scores`` and ``explanations``.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -101,26 +100,6 @@ def score_chunk(
     scored, explanation = _score(model, features, method)
     long = explain_mod.long_table(explanation, features["case_id"], features)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)
-
-
-def iter_chunks(
-    cases: pd.DataFrame, events: pd.DataFrame, chunk_size: int
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Consecutive chunks of cases, each with exactly its own events."""
-    if len(cases) == 0:
-        return
-    position = pd.Series(np.arange(len(cases)), index=pd.Index(cases["case_id"].to_numpy()))
-    event_pos = position.reindex(events["case_id"].to_numpy()).to_numpy()
-    keep = ~np.isnan(event_pos)
-    order = np.argsort(event_pos[keep], kind="stable")
-    ev = events.loc[keep].iloc[order]
-    ev_chunk = (event_pos[keep][order] // chunk_size).astype(np.int64)
-    bounds = np.searchsorted(ev_chunk, np.arange((len(cases) + chunk_size - 1) // chunk_size + 1))
-    for k, start in enumerate(range(0, len(cases), chunk_size)):
-        yield (
-            cases.iloc[start : start + chunk_size].reset_index(drop=True),
-            ev.iloc[bounds[k] : bounds[k + 1]].reset_index(drop=True),
-        )
 
 
 def progress(total: int, quiet: bool):

@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -130,20 +131,37 @@ def validate(
     events: ReadResult | pd.DataFrame,
     *,
     expectations_dir: str | Path | None = None,
+    runner: SuiteRunner | None = None,
+    context: dict[str, pd.DataFrame] | None = None,
 ) -> ValidationResult:
-    """Run every rule over both tables; quarantine the cases that break one."""
+    """Run every rule over both tables; quarantine the cases that break one.
+
+    ``runner`` reuses suites already built (a chunked run builds them once).
+    ``context`` holds normalised rows from elsewhere in the same files (other
+    chunks) that rules across rows, such as uniqueness, must see; they are
+    validated alongside, but only this chunk's own rows are reported.
+    """
     cases_r = _as_read(cases, contract.CASES)
     events_r = _as_read(events, contract.EVENTS)
-    suites = load_suites(expectations_dir)
+    runner = runner or SuiteRunner(load_suites(expectations_dir))
     cases_all, ev = cases_r.frame, events_r.frame
 
-    gx_failures = run_suites({"cases": cases_all, "events": ev}, suites)
+    frames = {"cases": cases_all, "events": ev}
+    ghost_lines: dict[str, np.ndarray] = {}
+    for table, extra in (context or {}).items():
+        extra = extra.loc[~extra[LINE].isin(frames[table][LINE])]
+        if len(extra):
+            ghost_lines[table] = extra[LINE].to_numpy()
+            frames[table] = pd.concat([frames[table], extra], ignore_index=True)
+    gx_failures = runner.run(frames)
+    for table, lines in ghost_lines.items():
+        gx_failures = gx_failures.loc[~(gx_failures["table"].eq(table) & gx_failures["line"].isin(lines))]
     reader_failures = pd.concat([cases_r.problems, events_r.problems], ignore_index=True)
     reader_failures["message"] = _messages(reader_failures)
     gx_failures = _drop_reported(gx_failures, reader_failures)
 
     known_ids = cases_all["case_id"].dropna().unique()
-    orphan = ev["case_id"].notna() & ~ev["case_id"].isin(known_ids)
+    orphan = ev["case_id"].notna() & ~_text_isin(ev["case_id"], known_ids)
     orphans = _frame_failures("events", ev.loc[orphan], "case_id", RULE_NAMES_A_CASE,
                               ev.loc[orphan, "case_id"])
     orphans["message"] = _messages(orphans)
@@ -152,15 +170,12 @@ def validate(
         [f for f in (reader_failures, gx_failures, orphans) if len(f)] or [_empty_failures()],
         ignore_index=True,
     ).astype(_FAILURE_DTYPES)
-    position = {(t, c): i for t, table in contract.TABLES.items() for i, c in enumerate(table.names)}
-    failures["_col"] = [position.get((t, c), len(position)) for t, c in zip(failures["table"], failures["column"])]
-    failures = failures.sort_values(["table", "line", "_col"], kind="stable", na_position="last")
-    failures = failures.drop(columns="_col").reset_index(drop=True)
+    failures = sort_failures(failures)
 
     quarantine, bad_case = _quarantine(cases_all, failures)
     valid_ids = cases_all.loc[~bad_case, "case_id"]
     bad_event_lines = failures.loc[failures["table"] == "events", "line"].dropna().unique()
-    event_ok = ev["case_id"].isin(valid_ids) & ~ev[LINE].isin(bad_event_lines)
+    event_ok = _text_isin(ev["case_id"], valid_ids) & ~ev[LINE].isin(bad_event_lines)
 
     counts = {
         "cases": len(cases_all),
@@ -184,6 +199,27 @@ def validate(
         inputs={r.table: {"path": None if r.path is None else str(r.path), "sha256": r.sha256,
                           "rows": len(r.frame)} for r in (cases_r, events_r)},
     )
+
+
+def _text_isin(values: pd.Series, allowed) -> pd.Series:
+    """``values.isin(allowed)`` for text, in Arrow: pandas boxes every allowed value in Python,
+    which costs seconds for a chunk's case ids. Missing values are never in."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values, type=pa.large_string(), from_pandas=True)
+    value_set = pa.array(pd.Series(allowed), type=pa.large_string(), from_pandas=True)
+    hit = pc.is_in(arr, value_set=value_set, skip_nulls=True).fill_null(False)
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index)
+
+
+def sort_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """Failures by table, line in the file, then the contract's column order."""
+    position = {(t, c): i for t, table in contract.TABLES.items() for i, c in enumerate(table.names)}
+    failures = failures.assign(
+        _col=[position.get((t, c), len(position)) for t, c in zip(failures["table"], failures["column"])])
+    failures = failures.sort_values(["table", "line", "_col"], kind="stable", na_position="last")
+    return failures.drop(columns="_col").reset_index(drop=True)
 
 
 def load_and_validate(
@@ -237,58 +273,85 @@ def summarise(result: ValidationResult, examples: int = 3) -> str:
 
 
 def run_suites(frames: dict[str, pd.DataFrame], suites: list[SuiteFile]) -> pd.DataFrame:
-    """Run the GX suites over the frames (ephemeral context); one row per failing cell.
+    """Run the GX suites over the frames (ephemeral context); one row per failing cell."""
+    return SuiteRunner(suites).run(frames)
+
+
+class SuiteRunner:
+    """The GX suites, built once into an ephemeral context and run over many frames.
 
     GX fingerprints (hashes) the whole frame each time it fetches a batch, which
     costs more than the checks themselves; so each table is validated once, with
     the expectations of all its suites combined, on only the columns they name.
+    Building the context costs about half a second, so a chunked run builds it
+    once and validates every chunk with the same definitions.
     """
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # GX sets this module's logger to INFO when imported; its temporary-folder notes are not for users.
-    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+    def __init__(self, suites: list[SuiteFile]):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("stalkrisk")
-    parts = []
-    for table in contract.TABLES:
-        mine = [s for s in suites if s.table == table]
-        specs = []
-        for i, suite_file in enumerate(mine):
-            try:  # build each suite alone first, so an error names its file
-                gx.ExpectationSuite(**suite_file.spec)
-            except Exception as e:  # GX raises many types for a malformed suite
-                raise InputError(suite_file.path,
-                                 f"not a valid expectation suite ({_first_line(e)})") from None
-            for e in suite_file.spec["expectations"]:
-                specs.append({**e, "meta": {**(e.get("meta") or {}), _SOURCE: i, _ORDER: len(specs)}})
-        if not specs:
-            continue
-        frame = frames[table]
-        by_value = [e for e in specs if _value_level(e, frame)]
-        whole = [e for e in specs if not _value_level(e, frame)]
-        found: dict[int, pd.DataFrame] = {}
-        for kind, group in (("values", by_value), ("rows", whole)):
-            if not group:
+        # GX sets this module's logger to INFO when imported; its temporary-folder notes are not for users.
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+        self._gx = gx
+        self._suites = suites
+        self._specs: dict[str, list[dict]] = {}
+        for table in contract.TABLES:
+            specs = []
+            for i, suite_file in enumerate(self.suites_of(table)):
+                try:  # build each suite alone first, so an error names its file
+                    gx.ExpectationSuite(**suite_file.spec)
+                except Exception as e:  # GX raises many types for a malformed suite
+                    raise InputError(suite_file.path,
+                                     f"not a valid expectation suite ({_first_line(e)})") from None
+                for e in suite_file.spec["expectations"]:
+                    specs.append({**e, "meta": {**(e.get("meta") or {}), _SOURCE: i, _ORDER: len(specs)}})
+            self._specs[table] = specs
+        self._context = gx.get_context(mode="ephemeral")
+        self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self._source = self._context.data_sources.add_pandas("stalkrisk")
+        self._definitions: dict[tuple, object] = {}
+
+    def suites_of(self, table: str) -> list[SuiteFile]:
+        return [s for s in self._suites if s.table == table]
+
+    def run(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """One row per failing cell of ``frames`` (table name -> normalised frame)."""
+        parts = []
+        for table in contract.TABLES:
+            specs, mine = self._specs[table], self.suites_of(table)
+            if not specs:
                 continue
-            batch = _distinct_values(frame, group) if kind == "values" else _lean(frame, group)
-            name = f"{table}_{kind}"
-            suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=group))
-            definition = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
-            run = gx.ValidationDefinition(data=definition, suite=suite, name=name).run(
-                batch_parameters={"dataframe": batch},
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
-            )
-            for r in run.results:
-                if kind == "values":
-                    _expand_to_rows(r, batch, frame)
-                order = r.expectation_config.meta.pop(_ORDER)
-                found[order] = _expectation_failures(mine[r.expectation_config.meta[_SOURCE]], frame, r)
-        parts += [found[k] for k in sorted(found)]  # the suites' own order, as written
-    parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else _empty_failures()
+            frame = frames[table]
+            by_value = [e for e in specs if _value_level(e, frame)]
+            whole = [e for e in specs if not _value_level(e, frame)]
+            found: dict[int, pd.DataFrame] = {}
+            for kind, group in (("values", by_value), ("rows", whole)):
+                if not group:
+                    continue
+                batch = _distinct_values(frame, group) if kind == "values" else _lean(frame, group)
+                run = self._definition(table, kind, group).run(
+                    batch_parameters={"dataframe": batch},
+                    result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
+                )
+                for r in run.results:
+                    if kind == "values":
+                        _expand_to_rows(r, batch, frame)
+                    meta = r.expectation_config.meta
+                    found[meta[_ORDER]] = _expectation_failures(mine[meta[_SOURCE]], frame, r)
+            parts += [found[k] for k in sorted(found)]  # the suites' own order, as written
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts, ignore_index=True) if parts else _empty_failures()
+
+    def _definition(self, table: str, kind: str, group: list[dict]):
+        key = (table, kind, tuple(e["meta"][_ORDER] for e in group))
+        if key not in self._definitions:
+            gx = self._gx
+            name = f"{table}_{kind}_{len(self._definitions)}"
+            suite = self._context.suites.add(gx.ExpectationSuite(name=name, expectations=group))
+            batch_def = self._source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
+            self._definitions[key] = gx.ValidationDefinition(data=batch_def, suite=suite, name=name)
+        return self._definitions[key]
 
 
 _SOURCE = "stalkrisk_suite_index"
@@ -409,8 +472,9 @@ def _expectation_failures(suite_file: SuiteFile, frame: pd.DataFrame, r) -> pd.D
                          column=columns[0] if columns else None)
     if r.success:
         return _empty_failures()
-    config.meta = {k: v for k, v in (config.meta or {}).items() if k != _SOURCE}
-    rule = config.meta.get("rule") or config.type
+    meta = {k: v for k, v in (config.meta or {}).items() if k not in (_SOURCE, _ORDER)}
+    config = SimpleNamespace(type=config.type, kwargs=kwargs, meta=meta, notes=config.notes)
+    rule = meta.get("rule") or config.type
     rows = (r.result or {}).get("unexpected_index_list") or []
     column = ",".join(columns)
     if not rows:  # a table-level expectation: no row to name

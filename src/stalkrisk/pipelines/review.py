@@ -23,8 +23,10 @@ from stalkrisk.report import (
     ModelInfo,
     TimelineEvent,
     case_page_link,
-    write_review,
+    case_page_name,
 )
+from stalkrisk.report.render import write_case_pages
+from stalkrisk.report.render import write_index as render_index_file
 
 YES_NO = {True: "Yes", False: "No"}
 
@@ -115,9 +117,33 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
     return views
 
 
-def write(review_dir: Path, loaded, scores: pd.DataFrame, views: list[CaseView]) -> Path:
-    """Write ``index.html`` and the case pages; returns the index path."""
-    paged = {v.case_id for v in views}
+#: The columns of the scores table the review index reads.
+INDEX_COLUMNS = ("case_id", "status", "not_scored_reason", "score", "risk_band", "consider_spo", "reason_1")
+
+
+def index_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """What the index needs of a chunk's scores, slim enough to keep for a whole caseload:
+    every row's status, score, band and flag; ids and texts only where the index shows them."""
+    slim = scores.loc[:, list(INDEX_COLUMNS)].copy()
+    shown = (slim["consider_spo"].fillna(False).astype(bool) | slim["status"].ne("scored")).to_numpy()
+    for name in ("case_id", "not_scored_reason", "reason_1"):
+        slim[name] = slim[name].where(shown, "")
+    for name in ("status", "risk_band"):
+        slim[name] = slim[name].astype("category")
+    return slim
+
+
+def write_pages(review_dir: Path, views: list[CaseView], written: set[str]) -> set[str]:
+    """Write one chunk's case pages (a chunked run writes as it goes)."""
+    return write_case_pages(review_dir, views, written)
+
+
+def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str]) -> Path:
+    """Write ``index.html`` from the scores (or ``index_rows`` of them); returns its path.
+
+    ``paged`` holds the page names written, so the index links only pages that exist.
+    """
+    scores = scores.astype({"status": "str", "risk_band": "str"})
     scored = scores.loc[scores["status"] == "scored"]
     flagged = scored.loc[scored["consider_spo"].fillna(False).astype(bool)].sort_values(
         "score", ascending=False, kind="stable"
@@ -134,7 +160,8 @@ def write(review_dir: Path, loaded, scores: pd.DataFrame, views: list[CaseView])
         flagged=tuple(
             FlaggedRow(
                 case_id=str(r.case_id), score=float(r.score), risk_band=str(r.risk_band),
-                reason_1=str(r.reason_1), page=case_page_link(str(r.case_id)) if r.case_id in paged else None,
+                reason_1=str(r.reason_1),
+                page=case_page_link(str(r.case_id)) if case_page_name(str(r.case_id)) in paged else None,
             )
             for r in flagged.itertuples(index=False)
         ),
@@ -143,5 +170,11 @@ def write(review_dir: Path, loaded, scores: pd.DataFrame, views: list[CaseView])
         ),
         model=model_info(loaded),
     )
-    write_review(review_dir, index, views)
+    render_index_file(review_dir, index)
     return review_dir / "index.html"
+
+
+def write(review_dir: Path, loaded, scores: pd.DataFrame, views: list[CaseView]) -> Path:
+    """Write the case pages and ``index.html``; returns the index path."""
+    paged = write_pages(review_dir, views, set())
+    return write_index(review_dir, loaded, scores, paged)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
@@ -21,22 +24,30 @@ import pyarrow.parquet as pq
 from stalkrisk import __version__, tracking
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
+from stalkrisk.partition import partition
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.scoring import (
     EXPLANATIONS_SCHEMA,
+    REASON_COLUMNS,
     SCORES_SCHEMA,
     assemble_scores,
-    iter_chunks,
     progress,
     score_chunk,
 )
-from stalkrisk.validation import load_and_validate
+from stalkrisk.validation_parts import PartValidator
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "models:/stalkrisk@champion"
 REVIEW_CHOICES = ("flagged", "all", "none")
 OUTPUT_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
+DEFAULT_CHUNK_SIZE = 50_000
+ROW_GROUP_ROWS = 1 << 20  # pyarrow's default maximum
+#: What a chunk whose every case is quarantined "scored": nothing, with the columns.
+NO_SCORES = pd.DataFrame({"case_id": pd.Series(dtype="str"), "score": pd.Series(dtype="float64"),
+                          "risk_band": pd.Series(dtype="str"), "course_of_conduct": pd.Series(dtype="boolean"),
+                          "consider_spo": pd.Series(dtype="boolean"),
+                          **{name: pd.Series(dtype="str") for name in REASON_COLUMNS}})
 
 
 @dataclass
@@ -48,12 +59,51 @@ class ScoreSummary:
     model_version: str
 
 
-def _csv_bytes(scores: pd.DataFrame) -> bytes:
+def _csv_bytes(scores: pd.DataFrame, *, header: bool = True) -> bytes:
     frame = scores.copy()
     for name in ("course_of_conduct", "consider_spo"):
         frame[name] = frame[name].map({True: "true", False: "false"}).fillna("")
     frame["score"] = frame["score"].map(lambda v: "" if pd.isna(v) else f"{v:.6f}")
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame.to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
+
+
+@dataclass
+class _Outputs:
+    """The three tables, written chunk by chunk under temporary names."""
+
+    scores_parquet: pq.ParquetWriter
+    scores_csv: BinaryIO
+    explanations: pq.ParquetWriter
+    rows: int = 0
+
+    def write(self, scores: pd.DataFrame, explanations: pa.Table | None) -> None:
+        self.scores_parquet.write_table(pa.Table.from_pandas(scores, schema=SCORES_SCHEMA, preserve_index=False))
+        self.scores_csv.write(_csv_bytes(scores, header=self.rows == 0))
+        if explanations is not None and explanations.num_rows:
+            # Text leaves its dictionaries a row group at a time (the default row group size), so
+            # the file is as if written whole while only one group's strings exist at once.
+            for start in range(0, explanations.num_rows, ROW_GROUP_ROWS):
+                self.explanations.write_table(explanations.slice(start, ROW_GROUP_ROWS).cast(EXPLANATIONS_SCHEMA))
+        self.rows += len(scores)
+
+
+@contextmanager
+def _open_outputs(out: Path) -> Iterator[_Outputs]:
+    with ExitStack() as stack:
+        paths = {name: stack.enter_context(atomic_path(out / name)) for name in OUTPUT_FILES}
+        scores_parquet = pq.ParquetWriter(paths["scores.parquet"], SCORES_SCHEMA, compression="zstd")
+        explanations = pq.ParquetWriter(paths["explanations.parquet"], EXPLANATIONS_SCHEMA, compression="zstd")
+        csv_file = open(paths["scores.csv"], "wb")  # noqa: SIM115 - closed below, before the rename
+        outputs = _Outputs(scores_parquet, csv_file, explanations)
+        try:
+            yield outputs
+            if outputs.rows == 0:  # no case at all: still a valid CSV with its header
+                csv_file.write(_csv_bytes(pd.DataFrame({c: [] for c in SCORES_SCHEMA.names}).astype(
+                    {"course_of_conduct": "boolean", "consider_spo": "boolean", "score": "float64"})))
+        finally:
+            scores_parquet.close()
+            explanations.close()
+            csv_file.close()
 
 
 def run(
@@ -64,12 +114,19 @@ def run(
     model: str = DEFAULT_MODEL,
     review: str = "flagged",
     quiet: bool = False,
-    chunk_size: int = 50_000,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     method: str | None = None,
 ) -> ScoreSummary:
-    """Score every case of two contract files into ``out``."""
+    """Score every case of two contract files into ``out``.
+
+    The files are streamed once into case-aligned parts (``partition``), then each
+    part is validated, scored, explained and written before the next is read, so
+    memory stays flat however large the caseload.
+    """
     if review not in REVIEW_CHOICES:
         raise ValueError(f"--review must be one of {REVIEW_CHOICES}")
+    if chunk_size < 1:
+        raise ValueError("--chunk-size must be at least 1")
     started = datetime.now(timezone.utc)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,45 +137,50 @@ def run(
         registry_feature_names() + list(loaded.model.meta.get("protected_features", []))
     )
     method = method or loaded.model.meta.get("explain_method", "fast")
-    validation = load_and_validate(cases, events)
-
-    scored_parts: list[pd.DataFrame] = []
-    review_cases = []
-    with atomic_path(out / "explanations.parquet") as tmp_expl:
-        writer = pq.ParquetWriter(tmp_expl, EXPLANATIONS_SCHEMA, compression="zstd")
-        try:
-            with progress(len(validation.cases), quiet) as bar:
-                for chunk_cases, chunk_events in iter_chunks(validation.cases, validation.events, chunk_size):
-                    result = score_chunk(loaded.model, chunk_cases, chunk_events, method=method)
-                    writer.write_table(result.explanations.cast(EXPLANATIONS_SCHEMA))
-                    scored_parts.append(result.scores)
-                    if review != "none":
-                        review_cases.extend(
-                            review_mod.case_views(loaded, result, chunk_cases, chunk_events, only_flagged=review == "flagged")
-                        )
-                    bar.update(len(chunk_cases))
-        finally:
-            writer.close()
-
-    scored = pd.concat(scored_parts, ignore_index=True) if scored_parts else pd.DataFrame(columns=["case_id", "score"])
-    scores = assemble_scores(validation.cases_all, validation.quarantine, scored, loaded.name, loaded.version)
-    with atomic_path(out / "scores.parquet") as tmp:
-        pq.write_table(pa.Table.from_pandas(scores, schema=SCORES_SCHEMA, preserve_index=False), tmp, compression="zstd")
-    with atomic_path(out / "scores.csv") as tmp:
-        tmp.write_bytes(_csv_bytes(scores))
-
-    review_index = None
     review_dir = out / "review"
     if review != "none":
         shutil.rmtree(review_dir, ignore_errors=True)
-        review_index = review_mod.write(review_dir, loaded, scores, review_cases)
+
+    index_parts: list[pd.DataFrame] = []
+    paged: set[str] = set()
+    flagged = 0
+    # The spill holds case data: it lives beside the outputs (same protection), private to this user.
+    with tempfile.TemporaryDirectory(prefix=".stalkrisk-parts-", dir=out) as work:
+        parted = partition(cases, events, work, chunk_size=chunk_size)
+        validator = PartValidator(parted)
+        with _open_outputs(out) as outputs, progress(parted.counts["cases"], quiet) as bar:
+            for k, checked in validator:
+                if k is None:  # the events naming no case: validated and counted, nothing to score
+                    continue
+                result = None
+                if len(checked.cases):
+                    result = score_chunk(loaded.model, checked.cases, checked.events, method=method)
+                scored = result.scores if result is not None else NO_SCORES
+                scores = assemble_scores(checked.cases_all, checked.quarantine, scored, loaded.name, loaded.version)
+                outputs.write(scores, result.explanations if result is not None else None)
+                flagged += int(scores["consider_spo"].fillna(False).sum())
+                if review != "none":
+                    index_parts.append(review_mod.index_rows(scores))
+                    if result is not None:
+                        views = review_mod.case_views(loaded, result, checked.cases, checked.events,
+                                                      only_flagged=review == "flagged")
+                        paged = review_mod.write_pages(review_dir, views, paged)
+                bar.update(len(checked.cases_all))
+        validation = validator.combined()
+
+    review_index = None
+    if review != "none":
+        slim = (pd.concat(index_parts, ignore_index=True) if index_parts
+                else pd.DataFrame({c: [] for c in review_mod.INDEX_COLUMNS}))
+        review_index = review_mod.write_index(review_dir, loaded, slim, paged)
+    c = validation.counts
     counts = {
-        "input_cases": int(len(scores)),
-        "scored": int((scores["status"] == "scored").sum()),
-        "not_scored": int((scores["status"] == "not_scored").sum()),
-        "flagged": int(scores["consider_spo"].fillna(False).sum()),
-        "orphan_events": int(validation.counts.get("orphan_events", 0)),
-        "review_pages": len(review_cases),
+        "input_cases": c["cases"],
+        "scored": c["cases_valid"],
+        "not_scored": c["cases_quarantined"],
+        "flagged": flagged,
+        "orphan_events": c["orphan_events"],
+        "review_pages": len(paged),
     }
     audit = {
         "stalkrisk_version": __version__,

@@ -394,18 +394,30 @@ def write_review(out_dir: Path, index: IndexView, cases: Iterable[CaseView]) -> 
     Cases are rendered one at a time (any iterable, so a generator keeps memory flat).
     The index is written last, so its links resolve as soon as it exists.
     """
-    out_dir = Path(out_dir)
-    case_dir = out_dir / "cases"
+    written = write_case_pages(out_dir, cases, set())
+    write_index(out_dir, index)
+    log.debug("wrote %d case pages to %s", len(written), Path(out_dir) / "cases")
+
+
+def write_case_pages(out_dir: Path, cases: Iterable[CaseView], written: set[str]) -> set[str]:
+    """Write each case's page; ``written`` (page names so far) spans calls, so a chunked
+    run refuses a case id seen in an earlier chunk too. Returns ``written``."""
+    case_dir = Path(out_dir) / "cases"
     case_dir.mkdir(parents=True, exist_ok=True)
-    written: set[str] = set()
     for view in cases:
         name = case_page_name(view.case_id)
         if name in written:
             raise ValueError("two case views share one case id; case ids must be unique")
         written.add(name)
         _write_atomic(case_dir / name, render_case(view))
+    return written
+
+
+def write_index(out_dir: Path, index: IndexView) -> None:
+    """Write ``index.html``; warn when it links a case page that does not exist."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(out_dir / "index.html", render_index(index))
     dangling = sum(1 for r in index.flagged if _safe_href(r.page) and not (out_dir / r.page).is_file())
     if dangling:
         log.warning("the review index links %d case pages that do not exist", dangling)
-    log.debug("wrote %d case pages to %s", len(written), case_dir)
