@@ -1,13 +1,13 @@
 """Build the registry's features for a caseload: cases + events -> one row per case.
 
-Vectorised, with no per-case Python. Arrow encodes the text columns to small codes
-once; polars attaches events to their case rows (a hash join on the case ids that
-start each run of a case's events, so a file grouped by case joins ~1 key per case,
-not per event); numpy does the rest in a few passes over flat arrays: ``bincount``
-over ``case row x behaviour x window`` for the counts, a ``case row x UK day`` bitmap
-for distinct days, ``ufunc.at`` for first and last events. The point-in-time rule is
-``asof.py``'s. (Polars group-bys were tried for the aggregates and were 3-10x slower
-than these passes on 2 cores.)
+No per-case Python. Arrow encodes the text columns to small codes once; polars
+attaches events to their case rows (a hash join on the case ids that start each run
+of a case's events, so a file grouped by case joins ~1 key per case, not per event); one numba pass over each case's runs of events (``kernels.py``)
+applies the point-in-time rule of ``asof.py`` and gathers per-case integers (counts by
+behaviour and window, distinct UK days and channels, oldest and newest ages); numpy
+turns those into the registry's columns. (Polars group-bys were tried for the
+aggregates and were 3-10x slower than flat numpy passes on 2 cores; the numba pass
+replaced those, and is faster again: no array as long as the events is built.)
 
 Every value of a case depends on that case's rows alone, so any split of the cases
 (with their events) built separately and concatenated equals the whole: the
@@ -17,8 +17,7 @@ results do not depend on event order and are deterministic to the last bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,8 @@ from stalkrisk.contract import (
     RELATIONSHIPS,
     STATUTORY_BEHAVIOURS,
 )
-from stalkrisk.features.asof import cutoff_utc, known_by_cutoff, local_day
+from stalkrisk.features.asof import cutoff_utc
+from stalkrisk.features.kernels import CaseEvents, CaseSummary, Rules, summarise_cases
 from stalkrisk.features.registry import (
     ALL_TIME_COUNTS,
     FEATURES,
@@ -45,7 +45,6 @@ from stalkrisk.features.registry import (
 )
 
 DAY_NS = 86_400 * 10**9
-WEEK_NS = 7 * DAY_NS
 TREND_WEEKS = 12
 _NAT = np.iinfo(np.int64).min
 _NONE = 255  # channel code of a missing or unrecognised channel
@@ -54,7 +53,39 @@ _B = {b: i for i, b in enumerate(BEHAVIOURS)}
 _CH = {c: i for i, c in enumerate(CHANNELS)}
 #: Age edges of the count buckets: age <= 7d, <= 30d, <= 90d, <= 365d, older.
 _EDGES = np.array([d * DAY_NS for d in WINDOWS], dtype=np.int64)
-_NW = len(WINDOWS) + 1
+#: Windows of the distinct-days features.
+_DAY_WINDOWS = (30, 90, 365)
+
+
+def _lut(codes: Iterable[int]) -> np.ndarray:
+    """A 256-entry lookup table: True at ``codes`` (membership of uint8 codes, fast)."""
+    table = np.zeros(256, dtype=np.bool_)
+    table[list(codes)] = True
+    return table
+
+
+def _slots(codes: Iterable[int]) -> np.ndarray:
+    """A 256-entry lookup table: the position of each of ``codes`` in them, else -1."""
+    table = np.full(256, -1, dtype=np.int64)
+    for slot, code in enumerate(codes):
+        table[code] = slot
+    return table
+
+
+#: What the kernel gathers for the event features (``kernels.Rules``).
+_RULES = Rules(
+    edges=_EDGES,
+    day_edges=np.array([d * DAY_NS for d in _DAY_WINDOWS], dtype=np.int64),
+    recent=90 * DAY_NS,  # distinct channels, online share, visits
+    trend_weeks=TREND_WEEKS,
+    n_behaviours=len(BEHAVIOURS),
+    slot_of=_slots(_B[o] for o in OUTCOME_BEHAVIOURS),  # days since the first of each
+    online_behaviour=_lut((_B["monitoring_online"], _B["publishing"])),
+    online_channel=_lut(_CH[c] for c in ONLINE_CHANNELS),
+    named_channel=_lut(_CH[c] for c in CHANNELS if c != "unknown"),
+    visit_channel=_CH["in_person"],
+    third_party_channel=_CH["third_party"],
+)
 
 
 def build_features(
@@ -72,10 +103,10 @@ def build_features(
     out = _Matrix(n, [s.name for s in specs])
     cutoff = _ns(cutoff_utc(cases["assessment_date"]), "cutoff")
     _case_values(cases, out)
-    _event_values(_known_events(cases["case_id"], cutoff, events), n, out)
+    _event_values(_summary(cases["case_id"], cutoff, events, out), out)
     _protected_values(cases, tuple(protected), out)
     frame = pd.DataFrame(out.values, columns=out.names, copy=False)
-    frame.insert(0, "case_id", pd.Series(cases["case_id"].to_numpy(), dtype="str"))
+    frame.insert(0, "case_id", _str(cases["case_id"]))
     return frame
 
 
@@ -89,6 +120,12 @@ class _Matrix:
 
     def __setitem__(self, name: str, column: np.ndarray) -> None:
         self.values[:, self._index[name]] = column
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[:, self._index[name]]
+
+    def column(self, name: str) -> int:
+        return self._index[name]
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -110,6 +147,13 @@ def _codes(series: pd.Series, categories: Sequence[str], missing: int) -> np.nda
     """Position of each value in ``categories`` (uint8); ``missing`` when absent or null."""
     index = pc.index_in(_arrow(series), value_set=pa.array(list(categories)))
     return index.fill_null(missing).to_numpy().astype(np.uint8)
+
+
+def _str(series: pd.Series) -> pd.Series:
+    """The values as a ``str`` Series with a fresh RangeIndex (no copy when already str)."""
+    if series.dtype == "str":
+        return pd.Series(series.array, dtype="str")
+    return pd.Series(series.to_numpy(), dtype="str")
 
 
 # --- case-level values -------------------------------------------------------------------
@@ -164,202 +208,122 @@ def _protected_values(cases: pd.DataFrame, protected: tuple[str, ...], out: _Mat
 # --- events known by the cutoff ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Known:
-    """Known events, one entry per (case row, event): parallel numpy arrays."""
+def _case_runs(event_ids: pa.Array | pa.ChunkedArray, case_ids: pa.Array | pa.ChunkedArray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The events of each case row as runs of consecutive events with its case id:
+    (``case_runs``, run start, run length), case row ``r`` owning runs
+    ``case_runs[r]:case_runs[r + 1]``.
 
-    row: np.ndarray  # int64 case row
-    age: np.ndarray  # int64 ns, cutoff - event_time, > 0
-    day: np.ndarray  # int16 UK days before the assessment day (used within 365 days only)
-    behaviour: np.ndarray  # uint8 code into BEHAVIOURS (unrecognised -> "other")
-    channel: np.ndarray  # uint8 code into CHANNELS, 255 when missing or unrecognised
-
-
-def _event_rows(event_ids: pa.Array | pa.ChunkedArray, case_ids: pa.Array | pa.ChunkedArray
-                ) -> tuple[np.ndarray | None, np.ndarray]:
-    """(event position, case row) for every event whose case id names a row of cases;
-    position None means every event, in order.
-
-    Joins only the first event of each run of equal consecutive case ids and expands
-    the matches back to the whole run: fast for files grouped by case, right for any.
+    Joins only the first event of each run of equal consecutive case ids: fast for
+    files grouped by case (one run per case), right for any order. A case id that
+    names several rows gives its events to each of them.
     """
-    m = len(event_ids)
-    if m == 0 or len(case_ids) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+    n, m = len(case_ids), len(event_ids)
+    if m == 0 or n == 0:
+        return np.zeros(n + 1, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     change = pc.not_equal(event_ids.slice(1), event_ids.slice(0, m - 1)).fill_null(True)
     heads = np.flatnonzero(np.concatenate([[True], change.to_numpy(zero_copy_only=False)]))
     lengths = np.diff(np.append(heads, m))
     runs = pl.DataFrame({"case_id": pl.from_arrow(pc.take(event_ids, pa.array(heads))),
                          "run": np.arange(len(heads), dtype=np.int64)})
     rows = pl.DataFrame({"case_id": pl.from_arrow(case_ids),
-                         "row": np.arange(len(case_ids), dtype=np.int64)})
-    pairs = runs.join(rows, on="case_id", how="inner").sort("run", maintain_order=True)
+                         "row": np.arange(n, dtype=np.int64)})
+    pairs = runs.join(rows, on="case_id", how="inner")
     run, row = pairs["run"].to_numpy(), pairs["row"].to_numpy()
-    size = lengths[run]
-    if len(run) == len(heads) and (len(run) < 2 or bool((np.diff(run) > 0).all())):
-        return None, np.repeat(row, size)  # each event once, in order
-    first = np.repeat(heads[run] - (np.cumsum(size) - size), size)
-    return first + np.arange(size.sum(), dtype=np.int64), np.repeat(row, size)
+    if len(row) > 1 and not bool((row[1:] >= row[:-1]).all()):
+        order = np.lexsort((run, row))
+        run, row = run[order], row[order]
+    case_runs = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n), out=case_runs[1:])
+    return case_runs, heads[run], lengths[run]
 
 
-def _take(values: np.ndarray, position: np.ndarray | None) -> np.ndarray:
-    return values if position is None else values[position]
+def _uk_midnights(cutoff: np.ndarray, days_back: int) -> tuple[np.ndarray, int]:
+    """The UTC instants of the UK midnights starting each day, and the first such day
+    (days since 1970-01-01): enough days for ``kernels`` to find the UK day of every
+    cutoff's last instant and of every instant up to ``days_back`` days before it.
+
+    ``asof.cutoff_utc`` localises them: the end of day ``d - 1`` is the midnight that
+    starts day ``d``."""
+    known = cutoff[cutoff != _NAT]
+    if len(known) == 0:
+        return np.zeros(2, dtype=np.int64), 0
+    first = int((known.min() - 1) // DAY_NS) - days_back - 2
+    last = int((known.max() - 1) // DAY_NS) + 2
+    days_before = np.arange(first - 1, last, dtype=np.int64).astype("M8[D]").astype("M8[ns]")
+    return _ns(cutoff_utc(pd.Series(days_before)), "midnights"), first
 
 
-def _known_events(case_id: pd.Series, cutoff: np.ndarray, events: pd.DataFrame) -> _Known:
-    position, row = _event_rows(_arrow(events["case_id"]), _arrow(case_id))
-    time = _take(_ns(events["event_time"], "events.event_time"), position)
-    cut = cutoff[row]
-    recorded = None
-    if "recorded_at" in events:
-        recorded = _take(_ns(events["recorded_at"], "events.recorded_at"), position).view("M8[ns]")
-    # as datetime64 the int64-min sentinel is NaT: never before the cutoff, and "missing"
-    keep = known_by_cutoff(time.view("M8[ns]"), recorded, cut.view("M8[ns]"))
-    # days before the assessment day (the cutoff's last instant is on the assessment day)
-    assessment_day = local_day(np.where(cutoff == _NAT, 0, cutoff - 1))
-    first = int(np.argmax(keep)) if len(keep) else 0
-    filler = time[first] if len(keep) and keep[first] else 0  # keeps the day table short
-    day = (assessment_day[row] - local_day(np.where(keep, time, filler))).astype(np.int16)[keep]
-    age = (cut - time)[keep]
-    row = row[keep]
-    del cut, time
-    behaviour = _take(_codes(events["behaviour"], BEHAVIOURS, _B["other"]), position)[keep]
-    channel = (_take(_codes(events["channel"], CHANNELS, _NONE), position)[keep]
-               if "channel" in events else np.full(len(row), _NONE, dtype=np.uint8))
-    return _Known(row=row, age=age, day=day, behaviour=behaviour, channel=channel)
+def _summary(case_id: pd.Series, cutoff: np.ndarray, events: pd.DataFrame, out: _Matrix
+             ) -> CaseSummary:
+    """Every case's aggregates of the events known by its cutoff (``kernels.py``); the
+    windowed counts go straight into ``out``."""
+    case_runs, run_start, run_length = _case_runs(_arrow(events["case_id"]), _arrow(case_id))
+    recorded = (_ns(events["recorded_at"], "events.recorded_at") if "recorded_at" in events
+                else None)
+    channel = (_codes(events["channel"], CHANNELS, _NONE) if "channel" in events
+               else np.full(len(events), _NONE, dtype=np.uint8))
+    known = CaseEvents(case_runs, run_start, run_length,
+                       time=_ns(events["event_time"], "events.event_time"), recorded=recorded,
+                       behaviour=_codes(events["behaviour"], BEHAVIOURS, _B["other"]),
+                       channel=channel)
+    midnights, first_day = _uk_midnights(cutoff, max(_DAY_WINDOWS))
+    return summarise_cases(known, cutoff, midnights, first_day, _RULES, out.values,
+                           _count_columns(out))
+
+
+def _count_columns(out: _Matrix) -> np.ndarray:
+    """The column of ``out`` of each count: [behaviour code (the last: every behaviour),
+    window (the last: any age)], -1 where there is no such feature."""
+    columns = np.full((len(BEHAVIOURS) + 1, len(WINDOWS) + 1), -1, dtype=np.int64)
+    for beh in STATUTORY_BEHAVIOURS + OUTCOME_BEHAVIOURS + ("events",):
+        b = len(BEHAVIOURS) if beh == "events" else _B[beh]
+        for k, days in enumerate(WINDOWS):
+            columns[b, k] = out.column(count_name(beh, days))
+        if beh in ALL_TIME_COUNTS:
+            columns[b, -1] = out.column(count_name(beh, None))
+    return columns
 
 
 # --- event-derived values --------------------------------------------------------------------
 
 
-def _lut(codes: Sequence[int]) -> np.ndarray:
-    """A 256-entry lookup table: True at ``codes`` (membership of uint8 codes, fast)."""
-    table = np.zeros(256, dtype=bool)
-    table[list(codes)] = True
-    return table
-
-
-def _bucket(age: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Index of the first edge >= age (len(edges) when older than every edge)."""
-    out = np.zeros(len(age), dtype=np.int64)
-    for edge in edges:
-        out += age > edge
-    return out
-
-
-def _event_values(ev: _Known, n: int, out: _Matrix) -> None:
-    row, age, b, ch = ev.row, ev.age, ev.behaviour, ev.channel
-    n30, n90, n_all = _counts(ev, n, out)
-
-    def rows_with(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(row[mask], minlength=n)
-
-    recent = age <= 90 * DAY_NS
-    known = recent & _lut(_CH[c] for c in CHANNELS if c != "unknown")[ch]
-    seen = np.bincount(row[known] * len(CHANNELS) + ch[known], minlength=n * len(CHANNELS))
-    out["distinct_channels_90d"] = (seen.reshape(n, len(CHANNELS)) > 0).sum(axis=1)
-    online = _lut(_CH[c] for c in ONLINE_CHANNELS)[ch] | _lut(
-        (_B["monitoring_online"], _B["publishing"]))[b]
-    out["online_share_90d"] = _share(rows_with(recent & online), n90)
-    del recent, known, online
-
+def _event_values(ev: CaseSummary, out: _Matrix) -> None:
+    """The event features other than the windowed counts (already in ``out``)."""
+    n30, n90 = out["n_events_30d"], out["n_events_90d"]
+    total = {beh: ev.totals[_B[beh]] for beh in STATUTORY_BEHAVIOURS + OUTCOME_BEHAVIOURS}
+    n_all = ev.totals[len(BEHAVIOURS)].astype(np.float64)
+    for j, days in enumerate(_DAY_WINDOWS):
+        out[f"distinct_days_{days}d"] = ev.distinct_days[j]
+    out["distinct_channels_90d"] = ev.distinct_channels
+    out["online_share_90d"] = _share(ev.online, n90)
     # weekly trend: the least-squares slope of y_k on x_k = 11 - k (week k = ages in
     # (7k, 7k+7] days) is sum((x - 5.5) y) / 143 = sum over events of (11 - 2k) / 286.
-    in12 = age <= TREND_WEEKS * WEEK_NS
-    k = (age[in12] - 1) // WEEK_NS
     x = np.arange(TREND_WEEKS)
     sxx = float(((x - x.mean()) ** 2).sum())
-    out["weekly_trend_12w"] = np.bincount(row[in12], weights=TREND_WEEKS - 1 - 2 * k,
-                                          minlength=n) / (2 * sxx)
+    out["weekly_trend_12w"] = ev.trend / (2 * sxx)
     out["change_30d_vs_prior_60d"] = n30 - (n90 - n30) / 2
-    del in12, k
-    _first_last(ev, n, out)
-    _distinct_days(ev, n, out)
-    out["sdash_visits_over_3_a_week"] = _visits(row, age, ch, n)
-    out["sdash_third_party_contact"] = rows_with(ch == _CH["third_party"]) > 0
+    out["days_since_last_event"] = _days(ev.newest, np.iinfo(np.int64).max)
+    out["history_length_days"] = _days(ev.oldest, -1)
+    for slot, o in enumerate(OUTCOME_BEHAVIOURS):
+        out[f"days_since_first_{o}"] = _days(ev.oldest_of[slot], -1)
+    tv30 = out["n_threat_30d"] + out["n_violence_30d"]
+    tv_all = total["threat"] + total["violence"]
+    out["threat_shift_30d"] = _share(tv30, n30) - _share(tv_all - tv30, n_all - n30)
+    out["sdash_property_interference"] = total["property_interference"] > 0
+    out["sdash_loitering"] = total["loitering"] > 0
+    out["sdash_visits_over_3_a_week"] = ev.visits
+    out["sdash_threats"] = total["threat"] > 0
+    out["sdash_violence"] = total["violence"] > 0
+    out["sdash_third_party_contact"] = ev.third_party
+    out["course_of_conduct"] = sum(total[s] for s in STATUTORY_BEHAVIOURS) >= 2
 
 
-def _counts(ev: _Known, n: int, out: _Matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count features and those derived from counts; returns events in 30, 90 days, all."""
-    # counts[row, behaviour, k]: events with age <= 7, 30, 90, 365 days (k = 0..3), all (4)
-    counts = np.bincount((ev.row * len(BEHAVIOURS) + ev.behaviour) * _NW + _bucket(ev.age, _EDGES),
-                         minlength=n * len(BEHAVIOURS) * _NW).reshape(n, len(BEHAVIOURS), _NW)
-    np.cumsum(counts, axis=2, out=counts)
-    per = {beh: counts[:, _B[beh]] for beh in STATUTORY_BEHAVIOURS + OUTCOME_BEHAVIOURS}
-    per["events"] = counts.sum(axis=1)
-    for beh, c in per.items():
-        for k, days in enumerate(WINDOWS):
-            out[count_name(beh, days)] = c[:, k]
-        if beh in ALL_TIME_COUNTS:
-            out[count_name(beh, None)] = c[:, -1]
-    n30, n90, n_all = (per["events"][:, k].astype(np.float64) for k in (1, 2, -1))
-    tv = per["threat"] + per["violence"]
-    out["threat_shift_30d"] = _share(tv[:, 1], n30) - _share(tv[:, -1] - tv[:, 1], n_all - n30)
-    out["sdash_property_interference"] = per["property_interference"][:, -1] > 0
-    out["sdash_loitering"] = per["loitering"][:, -1] > 0
-    out["sdash_threats"] = per["threat"][:, -1] > 0
-    out["sdash_violence"] = per["violence"][:, -1] > 0
-    statutory = sum(per[s][:, -1] for s in STATUTORY_BEHAVIOURS)
-    out["course_of_conduct"] = statutory >= 2
-    return n30, n90, n_all
-
-
-#: Bytes of the per-case day bitmap: 365 x 24 h never spans more than 367 UK days.
-_SPAN_BYTES = 46
-
-
-def _distinct_days(ev: _Known, n: int, out: _Matrix) -> None:
-    """Distinct UK days with an event in the last 30, 90 and 365 days.
-
-    One pass sets bit ``day`` of bitmap ``band`` of the event's case row (band 0: <= 30
-    days old, 1: <= 90, 2: <= 365; older events go to a sink byte). OR-ing the bands
-    cumulatively gives each window's days; their bit counts are the features."""
-    band = _bucket(ev.age, _EDGES[1:4])  # 3 = older than 365 days
-    day = ev.day.astype(np.int64)
-    byte = (ev.row * 3 + np.minimum(band, 2)) * _SPAN_BYTES + (day >> 3)
-    byte[band == 3] = n * 3 * _SPAN_BYTES  # the sink
-    bit = np.left_shift(1, day & 7).astype(np.uint8)
-    del day, band
-    seen = np.zeros(n * 3 * _SPAN_BYTES + 1, dtype=np.uint8)
-    np.bitwise_or.at(seen, byte, bit)
-    planes = seen[:-1].reshape(n, 3, _SPAN_BYTES)
-    planes[:, 1] |= planes[:, 0]
-    planes[:, 2] |= planes[:, 1]
-    for j, days in enumerate((30, 90, 365)):
-        # an event at most N x 24 h old is at most N + 1 UK days before the assessment day
-        used = planes[:, j, :(days + 2 + 7) // 8]
-        out[f"distinct_days_{days}d"] = np.bitwise_count(used).sum(axis=1, dtype=np.int32)
-
-
-def _first_last(ev: _Known, n: int, out: _Matrix) -> None:
-    """Days from the latest / earliest event (and first threat, violence, breach) to the
-    cutoff; NaN when there is none."""
-    def extreme(ufunc: np.ufunc, start: int, mask: np.ndarray | None = None) -> np.ndarray:
-        acc = np.full(n, start, dtype=np.int64)
-        ufunc.at(acc, ev.row if mask is None else ev.row[mask],
-                 ev.age if mask is None else ev.age[mask])
-        return np.where(acc == start, np.nan, acc / DAY_NS)
-
-    never = np.iinfo(np.int64).max
-    out["days_since_last_event"] = extreme(np.minimum, never)
-    out["history_length_days"] = extreme(np.maximum, -1)
-    for o in OUTCOME_BEHAVIOURS:
-        out[f"days_since_first_{o}"] = extreme(np.maximum, -1, ev.behaviour == _B[o])
+def _days(age: np.ndarray, none: int) -> np.ndarray:
+    """Ages in ns as days; NaN where the age is the ``none`` sentinel."""
+    return np.where(age == none, np.nan, age / DAY_NS)
 
 
 def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
     """part / whole, 0 where whole is 0."""
     return np.divide(part, whole, out=np.zeros(len(whole)), where=whole > 0)
-
-
-def _visits(row: np.ndarray, age: np.ndarray, ch: np.ndarray, n: int) -> np.ndarray:
-    """True where four in-person events of the last 90 days span less than 7 days."""
-    mask = (ch == _CH["in_person"]) & (age <= 90 * DAY_NS)
-    r, a = row[mask], age[mask]
-    by_age = np.argsort(a, kind="stable")
-    order = by_age[np.argsort(r[by_age], kind="stable")]
-    r, a = r[order], a[order]
-    hit = (r[3:] == r[:-3]) & (a[3:] - a[:-3] < WEEK_NS)
-    out = np.zeros(n, dtype=bool)
-    out[r[3:][hit]] = True
-    return out
