@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stalkrisk import contract, readers
+from stalkrisk.memory import release_free_memory
 from stalkrisk.readers import LINE, ReadResult
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def partition(
     n_events, repeated = _spill_events(events_reader, workdir, index, case_part, extra_parts)
     duplicate_event_lines = _duplicate_event_lines(workdir)
     del index
-    pa.default_memory_pool().release_unused()  # hand the pass's working memory back before scoring
+    release_free_memory()  # hand the pass's working memory back before scoring
 
     parted = Partitioned(
         workdir=workdir, n_parts=n_parts, cases_reader=cases_reader, events_reader=events_reader,

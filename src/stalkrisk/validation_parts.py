@@ -54,6 +54,7 @@ class PartValidator:
             self._failures.append(f)
             self._quarantine.append(result.quarantine)
             yield k, result
+            del cases, events, result, f  # the generator must not hold a part while the next is read
         self._counts["events"] += len(np.unique(repeated))
         self._done = True
 

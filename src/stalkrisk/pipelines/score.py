@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from stalkrisk import __version__, tracking
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
+from stalkrisk.memory import release_free_memory
 from stalkrisk.partition import partition
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.scoring import (
@@ -166,6 +167,8 @@ def run(
                                                       only_flagged=review == "flagged")
                         paged = review_mod.write_pages(review_dir, views, paged)
                 bar.update(len(checked.cases_all))
+                del result, scored, scores, checked  # nothing of this part outlives it
+                release_free_memory()
         validation = validator.combined()
 
     review_index = None

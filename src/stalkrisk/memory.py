@@ -1,0 +1,34 @@
+"""Hand memory freed by one part of a run back to the operating system before the next.
+
+Without this a long chunked run creeps upwards: glibc keeps freed heap chunks for reuse
+(numpy's arrays below its adaptive mmap threshold land there) and Arrow's mimalloc pool
+keeps its pages. Measured on a million-case scoring run: the peak grew from 1.36 GiB
+after the first part to 1.76 GiB by the twentieth; with this call between parts,
+1.35 GiB to 1.45 GiB.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+
+@functools.cache
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return getattr(libc, "malloc_trim", None)  # glibc only
+    except OSError:
+        return None
+
+
+def release_free_memory() -> None:
+    """Return freed heap and Arrow pool memory to the OS (a no-op where unsupported)."""
+    import pyarrow as pa
+
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+    pa.default_memory_pool().release_unused()
