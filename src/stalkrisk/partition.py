@@ -211,18 +211,6 @@ def _spill_cases(reader: readers.BatchReader, workdir: Path, chunk_size: int) ->
     return all_ids, np.concatenate(lines) if lines else np.empty(0, np.int64)
 
 
-def _duplicated(ids: pa.Array) -> np.ndarray:
-    """Mask of rows whose (present) id appears more than once."""
-    if len(ids) == 0:
-        return np.zeros(0, dtype=bool)
-    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
-    repeated = counts.filter(pc.greater(counts["id_count"], 1))["id"]
-    if len(repeated) == 0:
-        return np.zeros(len(ids), dtype=bool)
-    return pc.is_in(ids, value_set=repeated.combine_chunks(), skip_nulls=True).fill_null(False).to_numpy(
-        zero_copy_only=False)
-
-
 def _extra_parts(ids: pa.Array, case_part: np.ndarray, duplicate: np.ndarray) -> dict[str, list[int]]:
     """For a duplicated case id, the parts holding it after its first."""
     if not duplicate.any():
@@ -310,7 +298,7 @@ def _duplicate_event_lines(workdir: Path) -> np.ndarray:
             table = r.read_all()
         path.unlink()
         if table.num_rows:
-            dup = _duplicated(table["id"].combine_chunks())
+            dup = IdIndex(table["id"].combine_chunks()).duplicated()
             found.append(table[LINE].to_numpy()[dup])
     return np.sort(np.concatenate(found)) if found else np.empty(0, np.int64)
 

@@ -324,12 +324,16 @@ class SuiteRunner:
                 continue
             frame = frames[table]
             by_value = [e for e in specs if _value_level(e, frame)]
-            whole = [e for e in specs if not _value_level(e, frame)]
+            by_repeat = [e for e in specs if _repeat_level(e, frame)]
+            whole = [e for e in specs if not _value_level(e, frame) and not _repeat_level(e, frame)]
             found: dict[int, pd.DataFrame] = {}
-            for kind, group in (("values", by_value), ("rows", whole)):
+            for kind, group in (("values", by_value), ("repeats", by_repeat), ("rows", whole)):
                 if not group:
                     continue
-                batch = _distinct_values(frame, group) if kind == "values" else _lean(frame, group)
+                batch = (_distinct_values(frame, group) if kind == "values"
+                         else _repeated_rows(frame, group) if kind == "repeats" else _lean(frame, group))
+                if kind == "repeats" and batch.empty:
+                    continue  # no value repeats, so no uniqueness rule can fail: nothing to ask GX
                 run = self._definition(table, kind, group).run(
                     batch_parameters={"dataframe": batch},
                     result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
@@ -372,6 +376,27 @@ def _value_level(spec: dict, frame: pd.DataFrame) -> bool:
     kwargs = spec.get("kwargs") or {}
     return (spec.get("type") in _VALUE_LEVEL and "column" in kwargs and kwargs["column"] in frame.columns
             and not kwargs.get("mostly"))
+
+
+def _repeat_level(spec: dict, frame: pd.DataFrame) -> bool:
+    kwargs = spec.get("kwargs") or {}
+    return (spec.get("type") == "expect_column_values_to_be_unique" and "column" in kwargs
+            and kwargs["column"] in frame.columns and not kwargs.get("mostly"))
+
+
+def _repeated_rows(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
+    """The rows whose value in a column checked for uniqueness is present and repeated.
+
+    Uniqueness fails exactly these rows, so Great Expectations reaches the same verdicts
+    on them as on the whole table (every row sharing a value is kept), without hashing
+    and counting a million rows that cannot fail.
+    """
+    columns = list(dict.fromkeys(e["kwargs"]["column"] for e in specs))
+    repeated = np.zeros(len(frame), dtype=bool)
+    for name in columns:
+        col = frame[name]
+        repeated |= (col.notna() & col.duplicated(keep=False)).to_numpy(dtype=bool)
+    return frame.loc[repeated, columns + [LINE]].reset_index(drop=True)
 
 
 def _distinct_values(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
