@@ -106,11 +106,7 @@ def read_events(path: str | Path) -> ReadResult:
 
 def read_table(path: str | Path, table: Table) -> ReadResult:
     """Read ``path`` (format by extension) and normalise it to ``table``."""
-    path = Path(path)
-    fmt = _format_of(path)
-    if not path.is_file():
-        raise InputError(path, "file not found or not a file")
-    digest = _sha256(path)
+    path, fmt, digest = _open_file(path)
     if fmt == "csv":
         raw, first_line = _read_csv(path), 2
     else:
@@ -209,6 +205,15 @@ def empty_problems() -> pd.DataFrame:
 # --- files ------------------------------------------------------------------
 
 
+def _open_file(path: str | Path) -> tuple[Path, str, str]:
+    """The path, its format (by extension) and SHA-256; a clear error when it is no file."""
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError(path, "file not found or not a file")
+    return path, fmt, _sha256(path)
+
+
 def _format_of(path: Path) -> str:
     name = path.name.lower()
     for suffix, fmt in _SUFFIXES.items():
@@ -256,29 +261,40 @@ def _csv_convert_options(names: list[str]):
     )
 
 
+class _ShapeErrors:
+    """Arrow's invalid-row handler: remembers rows of the wrong width and stops the read."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def __call__(self, row) -> str:
+        self.rows.append(row.actual_columns)
+        return "error"
+
+
+def _csv_parse_options(on_invalid: _ShapeErrors):
+    """Blank lines kept (normalise skips them and the line numbers stay true), quoted newlines allowed."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True, invalid_row_handler=on_invalid)
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     header = _csv_header(path)
     names = [f"c{i}" for i in range(len(header))]
-    shape_errors: list[int] = []
-
-    def on_invalid(row) -> str:
-        shape_errors.append(row.actual_columns)
-        return "error"
-
+    shape_errors = _ShapeErrors()
     try:
         arrow = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(
-                ignore_empty_lines=False, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
+            parse_options=_csv_parse_options(shape_errors),
             convert_options=_csv_convert_options(names),
         )
     except (pa.ArrowException, OSError, EOFError) as e:
-        if shape_errors:
+        if shape_errors.rows:
             raise InputError(path, _shape_message(path, len(header))) from None
         reason = "not UTF-8 text" if "UTF8" in str(e) or "utf8" in str(e) else type(e).__name__
         raise InputError(path, f"cannot be read as CSV ({reason})") from None
@@ -345,11 +361,7 @@ def open_batches(path: str | Path, table: Table, batch_rows: int = 1 << 20) -> B
     """Open ``path`` (format by extension) to read ``table`` in batches of about ``batch_rows``."""
     import pyarrow as pa
 
-    path = Path(path)
-    fmt = _format_of(path)
-    if not path.is_file():
-        raise InputError(path, "file not found or not a file")
-    digest = _sha256(path)
+    path, fmt, digest = _open_file(path)
     if fmt == "csv":
         header, batches, first_line = _csv_batches(path, batch_rows)
     else:
@@ -384,27 +396,21 @@ def _csv_batches(path: Path, batch_rows: int):
 
     header = _csv_header(path)
     names = [f"c{i}" for i in range(len(header))]
-    shape_errors: list[int] = []
-
-    def on_invalid(row) -> str:
-        shape_errors.append(row.actual_columns)
-        return "error"
+    shape_errors = _ShapeErrors()
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             reader = pacsv.open_csv(
                 path,
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(
-                    ignore_empty_lines=False, newlines_in_values=True, invalid_row_handler=on_invalid
-                ),
+                parse_options=_csv_parse_options(shape_errors),
                 convert_options=_csv_convert_options(names),
             )
             for batch in reader:
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
         except (pa.ArrowException, OSError, EOFError) as e:
-            if shape_errors:
+            if shape_errors.rows:
                 raise InputError(path, _shape_message(path, len(header))) from None
             if "Empty CSV file" in str(e):
                 return
