@@ -164,19 +164,15 @@ def group_reason_texts(
     _, pos = group_index(explanation.feature_names)
     values = features[explanation.feature_names].to_numpy(dtype=np.float64)
     rows = np.repeat(np.arange(which.shape[0]), which.shape[1])
-    g = which.reshape(-1).astype(np.int64)
-    j = _describing_features(explanation, values, keys, pos)[rows, g].astype(np.int64)
-    up = (sums[rows, g] > 0).astype(np.int64)
-    value_code, distinct_values = pd.factorize(values[rows, j].view(np.int64))  # the float's bits: exact, NaN too
-    p = len(explanation.feature_names)
-    code, first = pd.factorize(((value_code.astype(np.int64) * len(keys) + g) * p + j) * 2 + up)
-    texts = np.empty(len(first), dtype=object)
-    for i, c in enumerate(first.tolist()):
-        c, u = divmod(c, 2)
-        c, jj = divmod(c, p)
-        vc, gg = divmod(c, len(keys))
-        value = float(np.int64(distinct_values[vc]).view(np.float64))
-        texts[i] = _reason_text(keys[gg], explanation.feature_names[jj], value, bool(u))
+    g = which.reshape(-1)
+    j = _describing_features(explanation, values, keys, pos)[rows, g]
+    up = sums[rows, g] > 0
+    bits = values[rows, j].view(np.int64)  # the float's bits: exact, NaN included
+    code, distinct = pd.MultiIndex.from_arrays([g, j, bits, up]).factorize()
+    texts = np.empty(len(distinct), dtype=object)
+    for i, (gg, jj, vv, uu) in enumerate(distinct):
+        value = float(np.int64(vv).view(np.float64))
+        texts[i] = _reason_text(keys[gg], explanation.feature_names[jj], value, bool(uu))
     return texts[code].reshape(which.shape)
 
 

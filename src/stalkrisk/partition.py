@@ -59,9 +59,8 @@ class Partitioned:
 
     def read(self, k: int | None) -> tuple[ReadResult, ReadResult]:
         """Normalised cases and events of part ``k`` (``None``: the unattached events)."""
-        name = "unattached" if k is None else f"{k:05d}"
-        cases = _read_spill(self.workdir / f"cases-{name}.arrow", self.cases_reader.schema)
-        events = _read_spill(self.workdir / f"events-{name}.arrow", self.events_reader.schema)
+        cases = _read_spill(_spill_path(self.workdir, "cases", k), self.cases_reader.schema)
+        events = _read_spill(_spill_path(self.workdir, "events", k), self.events_reader.schema)
         return (_normalise(cases, self.cases_reader), _normalise(events, self.events_reader))
 
     def parts(self) -> Iterator[int]:
@@ -102,9 +101,10 @@ def partition(
         workdir=workdir, n_parts=n_parts, cases_reader=cases_reader, events_reader=events_reader,
         counts={"cases": n_cases, "events": n_events}, repeated_event_lines=repeated,
     )
-    parted.context = {
-        "cases": _gather(parted, "cases", case_lines[duplicate_case], case_part[duplicate_case]),
-        "events": _gather_events(parted, duplicate_event_lines),
+    parted.context = {  # an event may sit in several parts (its case id is duplicated): look in all
+        "cases": _gather(cases_reader, [_spill_path(workdir, "cases", int(k))
+                                        for k in np.unique(case_part[duplicate_case])], case_lines[duplicate_case]),
+        "events": _gather(events_reader, sorted(workdir.glob("events-*.arrow")), duplicate_event_lines),
     }
     log.info("partitioned %d cases and %d events into %d parts", n_cases, n_events, n_parts)
     return parted
@@ -200,7 +200,7 @@ def _spill_cases(reader: readers.BatchReader, workdir: Path, chunk_size: int) ->
                 if k not in writers:
                     for old in list(writers):  # cases arrive in order: earlier parts are complete
                         writers.pop(old).close()
-                    writers[k] = pa.ipc.new_stream(workdir / f"cases-{k:05d}.arrow", reader.schema)
+                    writers[k] = pa.ipc.new_stream(_spill_path(workdir, "cases", k), reader.schema)
                 writers[k].write_batch(batch.slice(start, stop - start))
                 start = stop
             row += batch.num_rows
@@ -248,8 +248,7 @@ def _spill_events(
 
     def write(key, table: pa.Table) -> None:
         if key not in writers:
-            name = "unattached" if key is None else f"{key:05d}"
-            writers[key] = pa.ipc.new_stream(workdir / f"events-{name}.arrow", reader.schema)
+            writers[key] = pa.ipc.new_stream(_spill_path(workdir, "events", key), reader.schema)
         writers[key].write_table(table)
 
     try:
@@ -303,30 +302,21 @@ def _duplicate_event_lines(workdir: Path) -> np.ndarray:
     return np.sort(np.concatenate(found)) if found else np.empty(0, np.int64)
 
 
-def _gather(parted: Partitioned, table: str, lines: np.ndarray, parts: np.ndarray) -> pd.DataFrame:
-    """The normalised rows at ``lines`` (found in ``parts``)."""
-    reader = parted.cases_reader if table == "cases" else parted.events_reader
-    pieces = []
-    for k in np.unique(parts):
-        spilled = _read_spill(parted.workdir / f"{table}-{int(k):05d}.arrow", reader.schema)
-        pieces.append(spilled.filter(pc.is_in(spilled[LINE], value_set=pa.array(lines))))
-    if not pieces:
-        return _normalise(reader.schema.empty_table(), reader).frame
-    return _normalise(pa.concat_tables(pieces), reader).frame
-
-
-def _gather_events(parted: Partitioned, lines: np.ndarray) -> pd.DataFrame:
-    reader = parted.events_reader
-    if len(lines) == 0:
-        return _normalise(reader.schema.empty_table(), reader).frame
-    wanted = pa.array(lines)
-    pieces = []
-    for path in sorted(parted.workdir.glob("events-*.arrow")):
-        spilled = _read_spill(path, reader.schema)
-        pieces.append(spilled.filter(pc.is_in(spilled[LINE], value_set=wanted)))
-    table = pa.concat_tables(pieces)
-    frame = _normalise(table, reader).frame
+def _gather(reader: readers.BatchReader, paths: list[Path], lines: np.ndarray) -> pd.DataFrame:
+    """The normalised rows at ``lines``, from the spill files ``paths`` (each row once)."""
+    wanted = pa.array(lines, type=pa.int64())
+    pieces = [reader.schema.empty_table()]
+    if len(lines):
+        for path in paths:
+            spilled = _read_spill(path, reader.schema)
+            pieces.append(spilled.filter(pc.is_in(spilled[LINE], value_set=wanted)))
+    frame = _normalise(pa.concat_tables(pieces), reader).frame
     return frame.drop_duplicates(subset=[LINE]).reset_index(drop=True)
+
+
+def _spill_path(workdir: Path, table: str, k: int | None) -> Path:
+    """Part ``k``'s spill file of ``table`` (``None``: the unattached events)."""
+    return workdir / f"{table}-{'unattached' if k is None else f'{k:05d}'}.arrow"
 
 
 def _read_spill(path: Path, schema: pa.Schema) -> pa.Table:

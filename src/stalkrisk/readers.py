@@ -363,10 +363,10 @@ def open_batches(path: str | Path, table: Table, batch_rows: int = 1 << 20) -> B
 
     path, fmt, digest = _open_file(path)
     if fmt == "csv":
-        header, batches, first_line = _csv_batches(path, batch_rows)
+        raw_schema, batches, first_line = _csv_batches(path, batch_rows)
     else:
-        header, batches, first_line = _parquet_batches(path, batch_rows)
-    names = list(_normalise_names(pd.DataFrame(columns=header), path).columns)
+        raw_schema, batches, first_line = _parquet_batches(path, batch_rows)
+    names = list(_normalise_names(pd.DataFrame(columns=raw_schema.names), path).columns)
     check_required(names, table, path)
 
     def numbered() -> Iterator[pa.RecordBatch]:
@@ -376,18 +376,8 @@ def open_batches(path: str | Path, table: Table, batch_rows: int = 1 << 20) -> B
             line += batch.num_rows
             yield pa.RecordBatch.from_arrays([*batch.columns, lines], names=[*names, LINE])
 
-    schema = pa.schema([pa.field(n, f.type) for n, f in zip(names, _schema_of(path, fmt, header))]
-                       + [pa.field(LINE, pa.int64())])
+    schema = pa.schema([pa.field(n, f.type) for n, f in zip(names, raw_schema)] + [pa.field(LINE, pa.int64())])
     return BatchReader(path=path, table=table, names=names, schema=schema, batches=numbered(), sha256=digest)
-
-
-def _schema_of(path: Path, fmt: str, header: list[str]) -> list:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if fmt == "csv":
-        return [pa.field(h, pa.string()) for h in header]
-    return list(pq.ParquetFile(path).schema_arrow)
 
 
 def _csv_batches(path: Path, batch_rows: int):
@@ -417,7 +407,7 @@ def _csv_batches(path: Path, batch_rows: int):
             reason = "not UTF-8 text" if "UTF8" in str(e) or "utf8" in str(e) else type(e).__name__
             raise InputError(path, f"cannot be read as CSV ({reason})") from None
 
-    return header, batches(), 2
+    return pa.schema([pa.field(h, pa.string()) for h in header]), batches(), 2
 
 
 def _parquet_batches(path: Path, batch_rows: int):
@@ -429,15 +419,13 @@ def _parquet_batches(path: Path, batch_rows: int):
         handle = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as e:
         raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
-    header = list(handle.schema_arrow.names)
-
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from handle.iter_batches(batch_size=batch_rows)
         except (pa.ArrowException, OSError) as e:
             raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
 
-    return header, batches(), 1
+    return handle.schema_arrow, batches(), 1
 
 
 # --- names and rows -----------------------------------------------------------

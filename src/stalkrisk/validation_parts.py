@@ -8,13 +8,14 @@ failures, quarantine and counts. A test holds the two paths equal.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from stalkrisk.partition import Partitioned
+from stalkrisk.partition import Partitioned, partition
 from stalkrisk.readers import LINE
 from stalkrisk.validation import (
     SuiteRunner,
@@ -87,10 +88,6 @@ def validate_files(
 
     The parts are spilled to a private temporary folder, removed on return.
     """
-    import tempfile
-
-    from stalkrisk.partition import partition
-
     with tempfile.TemporaryDirectory(prefix="stalkrisk-validate-") as work:
         validator = PartValidator(partition(cases, events, work, chunk_size=chunk_size),
                                   expectations_dir=expectations_dir)

@@ -133,11 +133,6 @@ def index_rows(scores: pd.DataFrame) -> pd.DataFrame:
     return slim
 
 
-def write_pages(review_dir: Path, views: list[CaseView], written: set[str]) -> set[str]:
-    """Write one chunk's case pages (a chunked run writes as it goes)."""
-    return write_case_pages(review_dir, views, written)
-
-
 def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str]) -> Path:
     """Write ``index.html`` from the scores (or ``index_rows`` of them); returns its path.
 
@@ -172,9 +167,3 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str])
     )
     render_index_file(review_dir, index)
     return review_dir / "index.html"
-
-
-def write(review_dir: Path, loaded, scores: pd.DataFrame, views: list[CaseView]) -> Path:
-    """Write the case pages and ``index.html``; returns the index path."""
-    paged = write_pages(review_dir, views, set())
-    return write_index(review_dir, loaded, scores, paged)

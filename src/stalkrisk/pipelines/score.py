@@ -27,6 +27,7 @@ from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
 from stalkrisk.memory import release_free_memory
 from stalkrisk.partition import partition
 from stalkrisk.pipelines import review as review_mod
+from stalkrisk.report.render import write_case_pages
 from stalkrisk.scoring import (
     EXPLANATIONS_SCHEMA,
     REASON_COLUMNS,
@@ -60,12 +61,13 @@ class ScoreSummary:
     model_version: str
 
 
-def _csv_bytes(scores: pd.DataFrame, *, header: bool = True) -> bytes:
+def _csv_bytes(scores: pd.DataFrame) -> bytes:
+    """The rows as CSV text, without the header (written once, when the file opens)."""
     frame = scores.copy()
     for name in ("course_of_conduct", "consider_spo"):
         frame[name] = frame[name].map({True: "true", False: "false"}).fillna("")
     frame["score"] = frame["score"].map(lambda v: "" if pd.isna(v) else f"{v:.6f}")
-    return frame.to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
+    return frame.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
 
 
 @dataclass
@@ -75,17 +77,14 @@ class _Outputs:
     scores_parquet: pq.ParquetWriter
     scores_csv: BinaryIO
     explanations: pq.ParquetWriter
-    rows: int = 0
-
     def write(self, scores: pd.DataFrame, explanations: pa.Table | None) -> None:
         self.scores_parquet.write_table(pa.Table.from_pandas(scores, schema=SCORES_SCHEMA, preserve_index=False))
-        self.scores_csv.write(_csv_bytes(scores, header=self.rows == 0))
+        self.scores_csv.write(_csv_bytes(scores))
         if explanations is not None and explanations.num_rows:
             # Text leaves its dictionaries a row group at a time (the default row group size), so
             # the file is as if written whole while only one group's strings exist at once.
             for start in range(0, explanations.num_rows, ROW_GROUP_ROWS):
                 self.explanations.write_table(explanations.slice(start, ROW_GROUP_ROWS).cast(EXPLANATIONS_SCHEMA))
-        self.rows += len(scores)
 
 
 @contextmanager
@@ -100,12 +99,9 @@ def _open_outputs(out: Path) -> Iterator[_Outputs]:
             use_dictionary=["case_id", "feature", "group", "value", "base_value"], write_statistics=["case_id"],
         )
         csv_file = open(paths["scores.csv"], "wb")  # noqa: SIM115 - closed below, before the rename
-        outputs = _Outputs(scores_parquet, csv_file, explanations)
+        csv_file.write((",".join(SCORES_SCHEMA.names) + "\n").encode("utf-8"))
         try:
-            yield outputs
-            if outputs.rows == 0:  # no case at all: still a valid CSV with its header
-                csv_file.write(_csv_bytes(pd.DataFrame({c: [] for c in SCORES_SCHEMA.names}).astype(
-                    {"course_of_conduct": "boolean", "consider_spo": "boolean", "score": "float64"})))
+            yield _Outputs(scores_parquet, csv_file, explanations)
         finally:
             scores_parquet.close()
             explanations.close()
@@ -170,7 +166,7 @@ def run(
                     if result is not None:
                         views = review_mod.case_views(loaded, result, checked.cases, checked.events,
                                                       only_flagged=review == "flagged")
-                        paged = review_mod.write_pages(review_dir, views, paged)
+                        paged = write_case_pages(review_dir, views, paged)
                 bar.update(len(checked.cases_all))
                 del result, scored, scores, checked  # nothing of this part outlives it
                 release_free_memory()
