@@ -157,3 +157,61 @@ def test_explain_command_prints_the_full_table(scored_dir):
     assert f"case {cid}: scored" in text and "consider SPO YES" in text
     total = float(text.strip().splitlines()[-1].split()[-1])
     assert total == pytest.approx(float(logit(scores.set_index("case_id").loc[cid, "score"])), abs=1e-3)
+
+
+def test_an_interrupted_run_leaves_nothing_that_looks_finished(trained, scored_dir, tmp_path, monkeypatch):
+    """A run that fails in its second part: the earlier audit.json is gone, no output file,
+    no temporary file and no spilled case data is left behind."""
+    import shutil
+
+    import stalkrisk.pipelines.score as score_mod
+
+    paths = write_messy(tmp_path)
+    out = tmp_path / "out"
+    shutil.copytree(scored_dir, out)  # a finished earlier run in the same folder
+    calls = {"n": 0}
+    real = score_mod.score_chunk
+
+    def fail_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(score_mod, "score_chunk", fail_on_second)
+    before = {name: (out / name).read_bytes() for name in ("scores.parquet", "scores.csv", "explanations.parquet")}
+    with pytest.raises(RuntimeError, match="power cut"):
+        score_run(paths["cases_csv"], paths["events_csv"], out, model=f"models:/{trained.name}/{trained.version}",
+                  review="none", quiet=True, chunk_size=1)
+    assert calls["n"] == 2
+    assert not (out / "audit.json").exists()
+    assert not list(out.rglob("*.partial")) and not list(out.glob(".stalkrisk-parts-*"))
+    for name, data in before.items():  # the old files are untouched, not half-replaced
+        assert (out / name).read_bytes() == data
+
+
+def test_progress_bar_only_on_a_terminal_and_never_when_quiet(monkeypatch):
+    from stalkrisk.scoring import progress
+
+    class Terminal:
+        def __init__(self, tty: bool):
+            self.tty, self.text = tty, []
+
+        def isatty(self) -> bool:
+            return self.tty
+
+        def write(self, s: str) -> int:
+            self.text.append(s)
+            return len(s)
+
+        def flush(self) -> None:
+            pass
+
+    for tty, quiet, shown in ((True, False, True), (True, True, False), (False, False, False)):
+        stream = Terminal(tty)
+        monkeypatch.setattr(sys, "stderr", stream)
+        with progress(10, quiet) as bar:
+            bar.update(10)
+        assert bool("".join(stream.text)) is shown, (tty, quiet)
+        if shown:
+            assert "10/10" in "".join(stream.text)
