@@ -27,18 +27,6 @@ from stalkrisk.model import RiskModel
 log = logging.getLogger(__name__)
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
-SCORE_COLUMNS = (
-    "case_id",
-    "status",
-    "not_scored_reason",
-    "score",
-    "risk_band",
-    "course_of_conduct",
-    "consider_spo",
-    *REASON_COLUMNS,
-    "model_name",
-    "model_version",
-)
 SCORES_SCHEMA = pa.schema(
     [
         ("case_id", pa.string()),
@@ -48,13 +36,12 @@ SCORES_SCHEMA = pa.schema(
         ("risk_band", pa.string()),
         ("course_of_conduct", pa.bool_()),
         ("consider_spo", pa.bool_()),
-        ("reason_1", pa.string()),
-        ("reason_2", pa.string()),
-        ("reason_3", pa.string()),
+        *((name, pa.string()) for name in REASON_COLUMNS),
         ("model_name", pa.string()),
         ("model_version", pa.string()),
     ]
 )
+SCORE_COLUMNS = tuple(SCORES_SCHEMA.names)
 EXPLANATIONS_SCHEMA = pa.schema(
     [
         ("case_id", pa.string()),
