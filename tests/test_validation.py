@@ -206,3 +206,34 @@ def test_reader_problem_is_not_reported_twice():
         ("cases", 2, "A", "assessment_date", "01/02/2024", "parseable_date"),
         ("events", 1, "A", "event_time", None, "required"),
     ]
+
+
+def _cases(ids: list[str], relationship: list[str | None], ages: list[int]) -> pd.DataFrame:
+    n = len(ids)
+    return pd.DataFrame({"case_id": ids, "assessment_date": ["2024-01-01"] * n, "relationship": relationship,
+                         "victim_sex": ["male"] * n, "suspect_sex": ["female"] * n,
+                         "victim_age": [str(a) for a in ages]}, dtype="str")
+
+
+def test_a_runner_remembers_verdicts_across_frames_and_matches_a_fresh_one():
+    """The second frame repeats a failing value GX judged in the first (and a missing one), adds
+    a new failing value, and has more distinct ages than the memo keeps: every verdict must be
+    what a runner seeing that frame alone reaches."""
+    events = pd.DataFrame({"case_id": ["A"], "event_time": ["2024-01-01"], "behaviour": ["threat"]}, dtype="str")
+    first = _cases(["A", "B", "C"], ["family", "aunt", None], [30, 200, 40])
+    ages = list(range(validation.MEMO_LIMIT + 10))
+    second = _cases([f"D{i}" for i in range(len(ages))],
+                    (["aunt", "family", None, "boss"] * len(ages))[: len(ages)], ages)
+    suites = validation.load_suites()
+    runner = validation.SuiteRunner(suites)
+    for frame in (first, second, first):
+        shared = validation.validate(frame, events, runner=runner)
+        alone = validation.validate(frame, events, runner=validation.SuiteRunner(suites))
+        assert rows(shared.failures) == rows(alone.failures)
+        assert shared.quarantine["case_id"].tolist() == alone.quarantine["case_id"].tolist()
+    second_rows = rows(validation.validate(second, events, runner=runner).failures)
+    assert ("cases", 1, "D0", "relationship", "aunt", "allowed_value") in second_rows  # remembered
+    assert ("cases", 4, "D3", "relationship", "boss", "allowed_value") in second_rows  # new
+    assert sum(r[3] == "victim_age" for r in second_rows) == len(ages) - 101  # ages 0-9 and 111 up
+    assert runner._memos[("cases", "relationship")].open  # few values: remembered
+    assert runner._memos[("cases", "victim_age")].open is False  # too many: judged afresh

@@ -285,6 +285,13 @@ class SuiteRunner:
     the expectations of all its suites combined, on only the columns they name.
     Building the context costs about half a second, so a chunked run builds it
     once and validates every chunk with the same definitions.
+
+    Rules on single values (not null, in a set, between, matching a pattern) are
+    asked of each column's distinct values, and GX's verdict on a value is
+    remembered for the frames that follow: the parts of one caseload repeat their
+    values, so after the first part GX is asked only about values it has not
+    judged. A column with more than ``MEMO_LIMIT`` distinct values (an id) is
+    judged afresh in every frame, so memory stays flat.
     """
 
     def __init__(self, suites: list[SuiteFile]):
@@ -311,6 +318,7 @@ class SuiteRunner:
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._context.data_sources.add_pandas("stalkrisk")
         self._definitions: dict[tuple, object] = {}
+        self._memos: dict[tuple[str, str], _ColumnMemo] = {}
 
     def suites_of(self, table: str) -> list[SuiteFile]:
         return [s for s in self._suites if s.table == table]
@@ -326,26 +334,71 @@ class SuiteRunner:
             by_value = [e for e in specs if _value_level(e, frame)]
             by_repeat = [e for e in specs if _repeat_level(e, frame)]
             whole = [e for e in specs if not _value_level(e, frame) and not _repeat_level(e, frame)]
-            found: dict[int, pd.DataFrame] = {}
-            for kind, group in (("values", by_value), ("repeats", by_repeat), ("rows", whole)):
+            found = self._value_failures(table, frame, by_value)
+            for kind, group in (("repeats", by_repeat), ("rows", whole)):
                 if not group:
                     continue
-                batch = (_distinct_values(frame, group) if kind == "values"
-                         else _repeated_rows(frame, group) if kind == "repeats" else _lean(frame, group))
+                batch = _repeated_rows(frame, group) if kind == "repeats" else _lean(frame, group)
                 if kind == "repeats" and batch.empty:
                     continue  # no value repeats, so no uniqueness rule can fail: nothing to ask GX
-                run = self._definition(table, kind, group).run(
-                    batch_parameters={"dataframe": batch},
-                    result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
-                )
-                for r in run.results:
-                    if kind == "values":
-                        _expand_to_rows(r, batch, frame)
+                for r in self._ask(table, kind, group, batch):
                     meta = r.expectation_config.meta
                     found[meta[_ORDER]] = _expectation_failures(mine[meta[_SOURCE]], frame, r)
             parts += [found[k] for k in sorted(found)]  # the suites' own order, as written
         parts = [p for p in parts if len(p)]
         return pd.concat(parts, ignore_index=True) if parts else _empty_failures()
+
+    def _ask(self, table: str, kind: str, group: list[dict], batch: pd.DataFrame) -> list:
+        """GX's results for the expectations ``group`` on ``batch``, failing rows named by ``_line``."""
+        run = self._definition(table, kind, group).run(
+            batch_parameters={"dataframe": batch},
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [LINE]},
+        )
+        for r in run.results:
+            meta = r.expectation_config.meta
+            _raise_if_not_run(self.suites_of(table)[meta[_SOURCE]], r)
+        return run.results
+
+    def _value_failures(self, table: str, frame: pd.DataFrame, specs: list[dict]) -> dict[int, pd.DataFrame]:
+        """Failures of the single-value rules ``specs``: GX judges the values no earlier
+        frame showed it; the verdicts are mapped back to every row holding a failing value."""
+        by_column: dict[str, list[dict]] = {}
+        for e in specs:
+            by_column.setdefault(e["kwargs"]["column"], []).append(e)
+        asked: dict[str, tuple[pd.Series, list]] = {}
+        for column, rules in by_column.items():
+            memo = self._memos.setdefault((table, column), _ColumnMemo())
+            values, keys = _column_values(frame[column], presence_only=all(e["type"] == _NOT_NULL for e in rules))
+            if memo.open:
+                fresh = np.array([k not in memo.seen for k in keys], dtype=bool)
+                values, keys = values[fresh], [k for k, f in zip(keys, fresh) if f]
+            if keys:
+                asked[column] = (values.reset_index(drop=True), keys)
+        judged: dict[int, set] = {}  # this frame's failing keys per expectation, from GX
+        if asked:
+            group = [e for column in asked for e in by_column[column]]
+            for r in self._ask(table, "values", group, _padded({c: v for c, (v, _) in asked.items()})):
+                keys = asked[r.expectation_config.kwargs["column"]][1]
+                rows = [] if r.success else (r.result or {}).get("unexpected_index_list") or []
+                # rows past a column's own values are padding: repeats of its first value
+                lines = (int(d[LINE]) for d in rows)
+                judged[r.expectation_config.meta[_ORDER]] = {keys[i] if i < len(keys) else keys[0] for i in lines}
+        found = {}
+        suites = self.suites_of(table)
+        for column, rules in by_column.items():
+            memo = self._memos[(table, column)]
+            for e in rules:
+                order = e["meta"][_ORDER]
+                failing = judged.get(order, set()) | (memo.failing.get(order, set()) if memo.open else set())
+                found[order] = _expectation_failures(suites[e["meta"][_SOURCE]], frame,
+                                                     _verdict(e, _rows_holding(frame, column, failing)))
+                if memo.open:
+                    memo.failing[order] = failing
+            if memo.open and column in asked:
+                memo.seen.update(asked[column][1])
+                if len(memo.seen) > MEMO_LIMIT:
+                    memo.close()
+        return found
 
     def _definition(self, table: str, kind: str, group: list[dict]):
         key = (table, kind, tuple(e["meta"][_ORDER] for e in group))
@@ -399,47 +452,75 @@ def _repeated_rows(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
     return frame.loc[repeated, columns + [LINE]].reset_index(drop=True)
 
 
-def _distinct_values(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
-    """One row per distinct value of each named column (shorter columns padded by repeating
-    their own first value, which changes no verdict); ``_line`` numbers these rows.
+#: Distinct values of a column whose verdicts a runner remembers across frames.
+MEMO_LIMIT = 4096
+_NOT_NULL = "expect_column_values_to_not_be_null"
+_NULL = object()  # memo key: a missing value
+_PRESENT = object()  # memo key: any present value, for a column checked only for presence
 
-    A column checked only for not-null keeps just one present value and one missing value:
-    the verdict depends on nothing else.
+
+@dataclass
+class _ColumnMemo:
+    """GX's verdicts on the values of one column seen so far: every key judged, and the
+    failing keys per expectation. Closed (and emptied) once it outgrows ``MEMO_LIMIT``."""
+
+    seen: set = field(default_factory=set)
+    failing: dict[int, set] = field(default_factory=dict)
+    open: bool = True
+
+    def close(self) -> None:
+        self.open, self.seen, self.failing = False, set(), {}
+
+
+def _column_values(col: pd.Series, presence_only: bool) -> tuple[pd.Series, list]:
+    """The values of ``col`` to ask GX about, and their memo keys.
+
+    Each distinct value once, a missing value as ``_NULL``. A column checked only for
+    presence keeps one present value and one missing value: the verdict depends on nothing else.
     """
-    columns: dict[str, pd.Series] = {}
-    for name in dict.fromkeys(e["kwargs"]["column"] for e in specs):
-        types = {e["type"] for e in specs if e["kwargs"]["column"] == name}
-        col = frame[name]
-        if types == {"expect_column_values_to_not_be_null"}:
-            present = col.dropna().head(1)
-            values = pd.concat([present, col[col.isna()].head(1)])
-        else:
-            values = col.drop_duplicates()
-        columns[name] = values.reset_index(drop=True)
+    if presence_only:
+        values = pd.concat([col.dropna().head(1), col[col.isna()].head(1)])
+        return values, [_NULL if missing else _PRESENT for missing in values.isna().tolist()]
+    values = col.drop_duplicates()
+    return values, [_NULL if missing else v for v, missing in zip(values.tolist(), values.isna().tolist())]
+
+
+def _padded(columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """One frame of the columns' values, shorter columns padded by repeating their own first
+    value (which changes no verdict); ``_line`` numbers the rows."""
     length = max((len(v) for v in columns.values()), default=0)
     out = {}
     for name, values in columns.items():
         pad = length - len(values)
-        out[name] = pd.concat([values, values.iloc[[0] * pad]], ignore_index=True) if pad and len(values) else values
+        out[name] = pd.concat([values, values.iloc[[0] * pad]], ignore_index=True) if pad else values
     batch = pd.DataFrame(out)
     batch[LINE] = pd.array(np.arange(len(batch)), dtype="Int64")
     return batch
 
 
-def _expand_to_rows(result, batch: pd.DataFrame, frame: pd.DataFrame) -> None:
-    """Rewrite a distinct-values result to name every row of ``frame`` holding a failing value."""
-    rows = (result.result or {}).get("unexpected_index_list") or []
-    if result.success or not rows:
-        return
-    column = result.expectation_config.kwargs["column"]
-    failing = batch[column].iloc[[int(d[LINE]) for d in rows]]
-    mask = frame[column].isin(failing.dropna().unique())
-    if failing.isna().any():
-        mask |= frame[column].isna()
+def _rows_holding(frame: pd.DataFrame, column: str, keys: set) -> list[dict]:
+    """``{_line, column}`` for every row of ``frame`` whose value in ``column`` has a key in ``keys``."""
+    if not keys:
+        return []
+    col = frame[column]
+    mask = np.zeros(len(col), dtype=bool)
+    plain = [k for k in keys if k is not _NULL and k is not _PRESENT]
+    if plain:
+        mask |= col.isin(plain).to_numpy(dtype=bool)
+    if _NULL in keys:
+        mask |= col.isna().to_numpy(dtype=bool)
+    if _PRESENT in keys:
+        mask |= col.notna().to_numpy(dtype=bool)
     hit = frame.loc[mask, [LINE, column]]
-    result.result["unexpected_index_list"] = [
-        {LINE: line, column: value} for line, value in zip(hit[LINE].tolist(), hit[column].tolist())
-    ]
+    return [{LINE: line, column: value} for line, value in zip(hit[LINE].tolist(), hit[column].tolist())]
+
+
+def _verdict(spec: dict, rows: list[dict]) -> SimpleNamespace:
+    """A GX-shaped result for expectation ``spec`` failing ``rows``."""
+    config = SimpleNamespace(type=spec["type"], kwargs=spec["kwargs"], meta=spec.get("meta") or {},
+                             notes=spec.get("notes"))
+    return SimpleNamespace(expectation_config=config, success=not rows, exception_info=None,
+                           result={"unexpected_index_list": rows})
 
 
 def _lean(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
@@ -459,10 +540,11 @@ def _lean(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
 
 _FAILURE_DTYPES = {"table": "str", "line": "Int64", "case_id": "str", "column": "str",
                    "value": "str", "rule": "str", "message": "str"}
+_EMPTY_FAILURES = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _FAILURE_DTYPES.items()})
 
 
 def _empty_failures() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _FAILURE_DTYPES.items()})
+    return _EMPTY_FAILURES.copy()
 
 
 def _as_read(x: ReadResult | pd.DataFrame, table: contract.Table) -> ReadResult:
@@ -486,15 +568,22 @@ def _load_suite(path: Path) -> SuiteFile:
     return SuiteFile(table=table, path=path, spec=spec)
 
 
-def _expectation_failures(suite_file: SuiteFile, frame: pd.DataFrame, r) -> pd.DataFrame:
+def _raise_if_not_run(suite_file: SuiteFile, r) -> None:
+    """An expectation GX could not run is a fault of its suite file: say which."""
     config = r.expectation_config
-    kwargs = dict(config.kwargs)
-    columns = _columns_of(kwargs)
+    columns = _columns_of(dict(config.kwargs))
     for info in _exceptions(r.exception_info):
         raise InputError(suite_file.path,
                          f"{config.type} on {', '.join(columns) or 'the table'} could not run: "
                          f"{_first_line(info.get('exception_message'))}",
                          column=columns[0] if columns else None)
+
+
+def _expectation_failures(suite_file: SuiteFile, frame: pd.DataFrame, r) -> pd.DataFrame:
+    """One failure row per row GX named in result ``r`` (one row for a table-level failure)."""
+    config = r.expectation_config
+    kwargs = dict(config.kwargs)
+    columns = _columns_of(kwargs)
     if r.success:
         return _empty_failures()
     meta = {k: v for k, v in (config.meta or {}).items() if k not in (_SOURCE, _ORDER)}
