@@ -118,12 +118,12 @@ def test_routing_is_exact_even_when_ids_share_a_hash(tmp_path: Path, monkeypatch
     duplicates found must not change."""
     import pyarrow.compute as pc
 
-    import stalkrisk.partition as partition_mod
+    import stalkrisk.ids as ids_mod
 
     (tmp_path / "cases.csv").write_text(CASES)
     (tmp_path / "events.csv").write_text(EVENTS)
     strong = partition(tmp_path / "cases.csv", tmp_path / "events.csv", tmp_path / "strong", chunk_size=3)
-    monkeypatch.setattr(partition_mod, "_hash",
+    monkeypatch.setattr(ids_mod, "hash_ids",
                         lambda ids: pc.utf8_length(ids).fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64))
     weak = partition(tmp_path / "cases.csv", tmp_path / "events.csv", tmp_path / "weak", chunk_size=3)
     for k in [0, 1, 2, None]:

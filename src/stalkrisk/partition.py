@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stalkrisk import contract, readers
+from stalkrisk.ids import IdIndex, repeated
 from stalkrisk.memory import release_free_memory
 from stalkrisk.readers import LINE, ReadResult
 
@@ -111,70 +112,6 @@ def partition(
 
 
 # --- the pass -------------------------------------------------------------------
-
-
-def _hash(ids: pa.Array) -> np.ndarray:
-    """64-bit hashes of text ids (fast, in polars; missing ids hash to something, mask them)."""
-    import polars as pl
-
-    return pl.from_arrow(ids).hash(seed=0).to_numpy()
-
-
-class IdIndex:
-    """Exact lookup of text ids: their 64-bit hashes sorted, confirmed on the ids themselves.
-
-    About 16 bytes an id where a hash table of the strings costs several times more, so a
-    million-case caseload is routed in a few tens of megabytes. Two different ids sharing a
-    hash (about one chance in 10^7 for a million ids) are still told apart: every match is
-    confirmed on the text, and an unconfirmed one is looked up among all ids of that hash.
-    """
-
-    def __init__(self, ids: pa.Array):
-        self.ids = ids
-        present = np.flatnonzero(pc.is_valid(ids).to_numpy(zero_copy_only=False))
-        hashes = _hash(ids)[present]
-        order = np.argsort(hashes, kind="stable")  # equal hashes keep row order: first row first
-        self.rows, self.hashes = present[order], hashes[order]
-
-    def first_row(self, values: pa.Array) -> np.ndarray:
-        """The first row holding each value (-1 for missing values and ids not found)."""
-        out = np.full(len(values), -1, dtype=np.int64)
-        if len(self.hashes) == 0 or len(values) == 0:
-            return out
-        h = _hash(values)
-        pos = np.minimum(np.searchsorted(self.hashes, h), len(self.hashes) - 1)
-        valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
-        hit = np.flatnonzero(valid & (self.hashes[pos] == h))
-        rows = self.rows[pos[hit]]
-        same = pc.equal(values.take(pa.array(hit)), self.ids.take(pa.array(rows))).to_numpy(zero_copy_only=False)
-        out[hit[same]] = rows[same]
-        for i in hit[~same]:  # a hash shared by different ids: check each id of that hash
-            out[i] = self._scan(values[int(i)].as_py(), int(pos[i]))
-        return out
-
-    def _scan(self, value: str, pos: int) -> int:
-        h = self.hashes[pos]
-        while pos < len(self.hashes) and self.hashes[pos] == h:
-            if self.ids[int(self.rows[pos])].as_py() == value:
-                return int(self.rows[pos])
-            pos += 1
-        return -1
-
-    def duplicated(self) -> np.ndarray:
-        """Mask over the ids: present and held by more than one row."""
-        dup = np.zeros(len(self.ids), dtype=bool)
-        pairs = np.flatnonzero(self.hashes[1:] == self.hashes[:-1])
-        if len(pairs) == 0:
-            return dup
-        same = pc.equal(self.ids.take(pa.array(self.rows[pairs])),
-                        self.ids.take(pa.array(self.rows[pairs + 1]))).to_numpy(zero_copy_only=False)
-        dup[self.rows[pairs[same]]] = True
-        dup[self.rows[pairs[same] + 1]] = True
-        for h in np.unique(self.hashes[pairs[~same]]):  # ids sharing a hash: group them by text
-            rows = self.rows[self.hashes == h]
-            texts = pd.Series(self.ids.take(pa.array(rows)).to_pylist())
-            dup[rows[texts.duplicated(keep=False).to_numpy()]] = True
-        return dup
 
 
 def _ids(batch: pa.RecordBatch, column: str) -> pa.Array:
@@ -297,7 +234,7 @@ def _duplicate_event_lines(workdir: Path) -> np.ndarray:
             table = r.read_all()
         path.unlink()
         if table.num_rows:
-            dup = IdIndex(table["id"].combine_chunks()).duplicated()
+            dup = repeated(table["id"])
             found.append(table[LINE].to_numpy()[dup])
     return np.sort(np.concatenate(found)) if found else np.empty(0, np.int64)
 

