@@ -291,8 +291,9 @@ class SuiteRunner:
     asked of each column's distinct values, and GX's verdict on a value is
     remembered for the frames that follow: the parts of one caseload repeat their
     values, so after the first part GX is asked only about values it has not
-    judged. A column with more than ``MEMO_LIMIT`` distinct values (an id) is
-    judged afresh in every frame, so memory stays flat.
+    judged. Verdicts are shared by columns under the same rules (``case_id`` of
+    cases and of events). A column with more than ``MEMO_LIMIT`` distinct values
+    (an id) is remembered only within one frame, so memory stays flat.
     """
 
     def __init__(self, suites: list[SuiteFile]):
@@ -319,7 +320,7 @@ class SuiteRunner:
         self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._context.data_sources.add_pandas("stalkrisk")
         self._definitions: dict[tuple, object] = {}
-        self._memos: dict[tuple[str, str], _ColumnMemo] = {}
+        self._memos: dict[tuple, _ColumnMemo] = {}  # by the rules a column is under
 
     def suites_of(self, table: str) -> list[SuiteFile]:
         return [s for s in self._suites if s.table == table]
@@ -327,6 +328,9 @@ class SuiteRunner:
     def run(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         """One row per failing cell of ``frames`` (table name -> normalised frame)."""
         parts = []
+        for memo in self._memos.values():
+            if not memo.open:
+                memo.forget()  # ids are remembered within one frame only
         for table in contract.TABLES:
             specs, mine = self._specs[table], self.suites_of(table)
             if not specs:
@@ -361,21 +365,22 @@ class SuiteRunner:
         return run.results
 
     def _value_failures(self, table: str, frame: pd.DataFrame, specs: list[dict]) -> dict[int, pd.DataFrame]:
-        """Failures of the single-value rules ``specs``: GX judges the values no earlier
-        frame showed it; the verdicts are mapped back to every row holding a failing value."""
+        """Failures of the single-value rules ``specs``: GX judges the values not judged
+        before under the same rules; verdicts map back to every row holding a failing value."""
         by_column: dict[str, list[dict]] = {}
         for e in specs:
             by_column.setdefault(e["kwargs"]["column"], []).append(e)
+        memos = {c: self._memos.setdefault(tuple(sorted({_rule(e) for e in rules})), _ColumnMemo())
+                 for c, rules in by_column.items()}
         asked: dict[str, tuple[pd.Series, list]] = {}
         for column, rules in by_column.items():
-            memo = self._memos.setdefault((table, column), _ColumnMemo())
+            memo = memos[column]
             values, keys = _column_values(frame[column], presence_only=all(e["type"] == _NOT_NULL for e in rules))
-            if memo.open:
-                fresh = np.array([k not in memo.seen for k in keys], dtype=bool)
-                values, keys = values[fresh], [k for k, f in zip(keys, fresh) if f]
+            fresh = np.array([k not in memo.seen for k in keys], dtype=bool)
+            values, keys = values[fresh], [k for k, f in zip(keys, fresh) if f]
             if keys:
                 asked[column] = (values.reset_index(drop=True), keys)
-        judged: dict[int, set] = {}  # this frame's failing keys per expectation, from GX
+        spec_of = {e["meta"][_ORDER]: e for e in specs}
         few = {c: a for c, a in asked.items() if len(a[1]) <= MEMO_LIMIT}
         many = {c: a for c, a in asked.items() if len(a[1]) > MEMO_LIMIT}
         for batch in (few, many):  # two batches, so no column is padded to an id column's length
@@ -383,26 +388,25 @@ class SuiteRunner:
                 continue
             group = [e for column in batch for e in by_column[column]]
             for r in self._ask(table, "values", group, _padded({c: v for c, (v, _) in batch.items()})):
-                keys = asked[r.expectation_config.kwargs["column"]][1]
+                column = r.expectation_config.kwargs["column"]
+                keys = asked[column][1]
                 rows = [] if r.success else (r.result or {}).get("unexpected_index_list") or []
                 # rows past a column's own values are padding: repeats of its first value
                 lines = (int(d[LINE]) for d in rows)
-                judged[r.expectation_config.meta[_ORDER]] = {keys[i] if i < len(keys) else keys[0] for i in lines}
+                failing = memos[column].failing.setdefault(_rule(spec_of[r.expectation_config.meta[_ORDER]]), set())
+                failing.update(keys[i] if i < len(keys) else keys[0] for i in lines)
+        for column, (_, keys) in asked.items():
+            memos[column].seen.update(keys)
         found = {}
         suites = self.suites_of(table)
         for column, rules in by_column.items():
-            memo = self._memos[(table, column)]
+            memo = memos[column]
             for e in rules:
-                order = e["meta"][_ORDER]
-                failing = judged.get(order, set()) | (memo.failing.get(order, set()) if memo.open else set())
-                found[order] = _expectation_failures(suites[e["meta"][_SOURCE]], frame,
-                                                     _verdict(e, _rows_holding(frame, column, failing)))
-                if memo.open:
-                    memo.failing[order] = failing
-            if memo.open and column in asked:
-                memo.seen.update(asked[column][1])
-                if len(memo.seen) > MEMO_LIMIT:
-                    memo.close()
+                rows = _rows_holding(frame, column, memo.failing.get(_rule(e), set()))
+                found[e["meta"][_ORDER]] = _expectation_failures(suites[e["meta"][_SOURCE]], frame, _verdict(e, rows))
+        for memo in memos.values():
+            if memo.open and len(memo.seen) > MEMO_LIMIT:
+                memo.open = False
         return found
 
     def _definition(self, table: str, kind: str, group: list[dict]):
@@ -469,15 +473,22 @@ _PRESENT = object()  # memo key: any present value, for a column checked only fo
 
 @dataclass
 class _ColumnMemo:
-    """GX's verdicts on the values of one column seen so far: every key judged, and the
-    failing keys per expectation. Closed (and emptied) once it outgrows ``MEMO_LIMIT``."""
+    """GX's verdicts on the values of the columns under one set of rules: every key judged,
+    and the failing keys per rule. Once it outgrows ``MEMO_LIMIT`` it is no longer open:
+    the runner empties it before each frame."""
 
     seen: set = field(default_factory=set)
-    failing: dict[int, set] = field(default_factory=dict)
+    failing: dict[tuple, set] = field(default_factory=dict)
     open: bool = True
 
-    def close(self) -> None:
-        self.open, self.seen, self.failing = False, set(), {}
+    def forget(self) -> None:
+        self.seen, self.failing = set(), {}
+
+
+def _rule(spec: dict) -> tuple[str, str]:
+    """What a single-value expectation asks of a value, whatever column it names."""
+    kwargs = {k: v for k, v in (spec.get("kwargs") or {}).items() if k != "column"}
+    return spec["type"], json.dumps(kwargs, sort_keys=True, default=str)
 
 
 def _column_values(col: pd.Series, presence_only: bool) -> tuple[pd.Series, list]:
