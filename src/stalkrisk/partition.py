@@ -116,7 +116,7 @@ def partition(
 
 def _ids(batch: pa.RecordBatch, column: str) -> pa.Array:
     """The column's values as the reader normalises them (trimmed text; empty is missing)."""
-    values = readers._text(readers.arrow_to_frame(batch.select([column]))[column])
+    values = readers.clean_text(readers.arrow_to_frame(batch.select([column]))[column])
     return pa.array(values, type=pa.large_string(), from_pandas=True)
 
 

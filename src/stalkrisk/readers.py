@@ -149,7 +149,7 @@ def normalise(
         out[column.name] = values
         for rule, mask in rule_masks:
             if mask.any():
-                texts.setdefault(column.name, _text(src))
+                texts.setdefault(column.name, clean_text(src))
                 bad.append((column.name, rule, mask))
 
     frame = pd.DataFrame(out)
@@ -484,7 +484,7 @@ def _problems(
 # --- values -------------------------------------------------------------------
 
 
-def _text(s: pd.Series) -> pd.Series:
+def clean_text(s: pd.Series) -> pd.Series:
     """Trimmed text of any series; empty text is missing."""
     if not isinstance(s.dtype, pd.StringDtype):
         s = s.astype("str")
@@ -506,9 +506,9 @@ def _coerce(s: pd.Series, column: Column) -> tuple[pd.Series, list[tuple[str, pd
     """Convert one column; return the values and (rule, failing-row mask) pairs."""
     kind = column.kind
     if kind == "string":
-        return _text(s), []
+        return clean_text(s), []
     if kind == "category":
-        return _text(s).str.lower(), []
+        return clean_text(s).str.lower(), []
     if kind == "int":
         return _to_int(s)
     if kind == "bool":
@@ -528,7 +528,7 @@ def _to_int(s: pd.Series) -> tuple[pd.Series, list]:
         whole = np.isfinite(x) & (np.floor(x) == x) & (x.abs() < 1e18)
         bad = x.notna() & ~whole
         return x.where(whole).astype("Int64"), [(RULE_INTEGER, bad)]
-    text = _text(s)
+    text = clean_text(s)
     ok = _matches(text, _INTEGER_TEXT)
     digits = text.where(ok).str.replace(r"\.0*$", "", regex=True)
     values = pd.to_numeric(digits, errors="coerce").astype("Int64")
@@ -544,7 +544,7 @@ def _to_bool(s: pd.Series) -> tuple[pd.Series, list]:
         values[(x == 1).fillna(False)] = True
         values[(x == 0).fillna(False)] = False
         return values, [(RULE_BOOLEAN, x.notna() & values.isna())]
-    low = _text(s).str.lower()
+    low = clean_text(s).str.lower()
     true, false = low.isin(contract.TRUE_SPELLINGS), low.isin(contract.FALSE_SPELLINGS)
     values = pd.Series(pd.array([pd.NA] * len(s), dtype="boolean"), index=s.index)
     values[true] = True
@@ -567,7 +567,7 @@ def _to_date(s: pd.Series) -> tuple[pd.Series, list]:
         x = x.dt.normalize()
         unparseable = pd.Series(False, index=s.index)
     else:
-        text = _text(s)
+        text = clean_text(s)
         x = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
         unparseable = text.notna() & x.isna()
     out_of_range = x.notna() & ~_in_bounds(x)
@@ -602,7 +602,7 @@ def _to_timestamp(s: pd.Series) -> tuple[pd.Series, list]:
         x = x.where(~out_of_range).astype("datetime64[ns, UTC]")
         return x, [(RULE_DATE_RANGE, out_of_range)]
 
-    text = _text(s)
+    text = clean_text(s)
     shaped = _matches(text, _STARTS_WITH_DATE)
     has_offset = shaped & _matches(text, _OFFSET_AT_END)
     naive_rows = shaped & ~has_offset
