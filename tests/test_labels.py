@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from stalkrisk.labels import column_labels, make_labels, outcome_labels
+from stalkrisk.features.asof import cutoff_utc
+from stalkrisk.labels import column_labels, horizon_end_utc, make_labels, outcome_labels
 
 
 def _cases(*rows):
@@ -61,3 +64,46 @@ def test_column_labels_missing_are_censored():
     labels = column_labels(cases)
     assert labels["label"].tolist() == [1, 0, 0]
     assert labels["censored"].tolist() == [False, True, False]
+
+
+def _slow_outcome_labels(cases, events, horizon_days, behaviours):
+    """The oracle: one case at a time, straight from the rule in the module docstring."""
+    latest = events["event_time"].max()
+    rows = []
+    for case_id, date in zip(cases["case_id"], cases["assessment_date"]):
+        start = cutoff_utc(pd.Series([date]))[0]
+        end = horizon_end_utc(pd.Series([date]), horizon_days)[0]
+        own = events[(events["case_id"] == case_id) & events["behaviour"].isin(behaviours)]
+        hit = bool(((own["event_time"] >= start) & (own["event_time"] < end)).any())
+        rows.append((case_id, int(hit), bool(pd.notna(end) and end > latest)))
+    return pd.DataFrame(rows, columns=["case_id", "label", "censored"]).astype({"label": np.int8})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_outcome_labels_match_the_per_case_oracle(seed):
+    # Dates around both clock changes, a missing date, and events naming no case.
+    rng = np.random.default_rng(seed)
+    n = 40
+    dates = pd.Series(pd.to_datetime("2024-02-15") + pd.to_timedelta(rng.integers(0, 420, n), unit="D"))
+    dates[rng.integers(0, n)] = pd.NaT
+    cases = pd.DataFrame({"case_id": [f"C{i:02d}" for i in range(n)], "assessment_date": dates})
+    m = 600
+    events = pd.DataFrame(
+        {
+            "case_id": [f"C{i:02d}" for i in rng.integers(0, n + 5, m)],
+            "event_time": pd.Timestamp("2024-02-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 400 * 24 * 60, m), unit="min"),
+            "behaviour": rng.choice(["threat", "violence", "order_breach", "contacting"], m),
+        }
+    )
+    behaviours = ("threat", "order_breach")
+    got = outcome_labels(cases, events, horizon_days=30, behaviours=behaviours)
+    pd.testing.assert_frame_equal(got, _slow_outcome_labels(cases, events, 30, behaviours))
+    assert 0 < got["label"].sum() < n and got["censored"].any()
+
+
+def test_outcome_labels_refuse_duplicate_case_ids():
+    cases = _cases(("A", "2024-07-01"), ("A", "2024-08-01"))
+    events = _events(("A", "2024-07-05T12:00:00Z", "threat"))
+    with pytest.raises(ValueError, match="unique case ids"):
+        outcome_labels(cases, events)

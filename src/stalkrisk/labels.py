@@ -21,6 +21,11 @@ def horizon_end_utc(assessment_date: pd.Series, horizon_days: int) -> pd.Series:
     return cutoff_utc(pd.to_datetime(assessment_date) + pd.Timedelta(days=horizon_days))
 
 
+def _utc_ns(times: pd.Series) -> np.ndarray:
+    """Instants as naive ``datetime64[ns]`` in UTC (NaT stays NaT and compares False)."""
+    return times.to_numpy(dtype="datetime64[ns]")
+
+
 def outcome_labels(
     cases: pd.DataFrame,
     events: pd.DataFrame,
@@ -32,19 +37,26 @@ def outcome_labels(
 
     Positive when an event of ``behaviours`` has ``cutoff <= event_time < horizon_end``.
     Censored when ``horizon_end`` is after the latest event time in ``events``.
+    Case ids must be unique (validation quarantines duplicates); events naming no
+    case are ignored.
     """
-    start = cutoff_utc(cases["assessment_date"]).to_numpy()
-    end = horizon_end_utc(cases["assessment_date"], horizon_days).to_numpy()
-    window = pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "start": start, "end": end})
+    ids = pd.Index(cases["case_id"])
+    if not ids.is_unique:
+        raise ValueError("outcome labels need unique case ids")
+    start = _utc_ns(cutoff_utc(cases["assessment_date"]))
+    end = _utc_ns(horizon_end_utc(cases["assessment_date"], horizon_days))
 
-    outcomes = events.loc[events["behaviour"].isin(list(behaviours)), ["case_id", "event_time"]]
-    joined = outcomes.merge(window, on="case_id", how="inner")
-    hit = (joined["event_time"] >= joined["start"]) & (joined["event_time"] < joined["end"])
-    positive = set(joined.loc[hit, "case_id"])
+    outcomes = events["behaviour"].isin(list(behaviours)).to_numpy(dtype=bool)
+    row = ids.get_indexer(events["case_id"][outcomes])
+    when = _utc_ns(events["event_time"])[outcomes]
+    named = row >= 0
+    row, when = row[named], when[named]
+    hit = (when >= start[row]) & (when < end[row])
+    label = np.zeros(len(cases), dtype=np.int8)
+    label[row[hit]] = 1
 
     latest = events["event_time"].max() if len(events) else pd.NaT
-    censored = np.ones(len(cases), dtype=bool) if pd.isna(latest) else (window["end"] > latest).to_numpy()
-    label = cases["case_id"].isin(positive).to_numpy().astype(np.int8)
+    censored = np.ones(len(cases), dtype=bool) if pd.isna(latest) else end > _utc_ns(pd.Series([latest]))[0]
     return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "label": label, "censored": censored})
 
 
