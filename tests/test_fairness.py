@@ -21,6 +21,9 @@ from sklearn.metrics import precision_score
 
 from stalkrisk.fairness import (
     AUDIT_COLUMNS,
+    LABELLED_METRICS,
+    UNLABELLED_METRICS,
+    _bootstrap_group,
     age_band,
     audit_groups,
     check_tolerances,
@@ -194,6 +197,49 @@ def test_bootstrap_close_to_fairlearn_bootstrap():
     for grp in ("female", "male"):
         assert table.loc[grp, "flag_rate_ci_low"] == pytest.approx(theirs.by_group_ci[0].loc[grp, "flag_rate"], abs=0.03)
         assert table.loc[grp, "flag_rate_ci_high"] == pytest.approx(theirs.by_group_ci[1].loc[grp, "flag_rate"], abs=0.03)
+
+
+def _slow_bootstrap(names, y, f, p, n_boot, rng):
+    """The oracle: each resample's metrics computed one resample at a time, from its rows."""
+    chunk = max(1, 2_000_000 // len(y))
+    values = {name: [] for name in names}
+    for start in range(0, n_boot, chunk):  # the same draws as the code under test
+        for idx in rng.integers(0, len(y), size=(min(chunk, n_boot - start), len(y))):
+            ys, fs, ps = y[idx], f[idx], p[idx]
+            pos, flagged = ys == 1, fs == 1
+            row = {
+                "flag_rate": flagged.sum() / len(idx),
+                "mean_score": ps.mean(),
+                "observed_rate": pos.sum() / len(idx),
+                "false_negative_rate": (pos & ~flagged).sum() / pos.sum() if pos.any() else math.nan,
+                "false_positive_rate": (~pos & flagged).sum() / (~pos).sum() if (~pos).any() else math.nan,
+                "precision": (pos & flagged).sum() / flagged.sum() if flagged.any() else math.nan,
+                "score_p10": np.quantile(ps, 0.1),
+                "score_median": np.quantile(ps, 0.5),
+                "score_p90": np.quantile(ps, 0.9),
+            }
+            for name in names:
+                values[name].append(row[name])
+    out = {}
+    for name in names:
+        v = np.array(values[name], dtype=float)
+        v = v[~np.isnan(v)]
+        out[name] = tuple(np.quantile(v, [0.025, 0.975])) if len(v) else (math.nan, math.nan)
+    return out
+
+
+@pytest.mark.parametrize("n", [7, 300])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_bootstrap_matches_one_resample_at_a_time(n, labelled):
+    rng = np.random.default_rng(n)
+    y = (rng.random(n) < 0.1).astype(np.int8)  # n=7: some resamples without positives
+    f = (rng.random(n) < 0.3).astype(np.int8)
+    p = rng.random(n)
+    names = [m for m in (LABELLED_METRICS if labelled else UNLABELLED_METRICS) if m != "count"]
+    got = _bootstrap_group(names, y, f, p, 50, np.random.default_rng(1))
+    want = _slow_bootstrap(names, y, f, p, 50, np.random.default_rng(1))
+    for name in names:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, err_msg=name)
 
 
 def test_unlabelled_report():

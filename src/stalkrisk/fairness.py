@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import (
     MetricFrame,
-    count,
     false_negative_rate,
     false_positive_rate,
     selection_rate,
@@ -210,21 +209,28 @@ def _by_group(frames) -> pd.DataFrame:
 # --- bootstrap ----------------------------------------------------------------------
 
 
-def _boot_stats(name: str, ys: np.ndarray, fs: np.ndarray, ps: np.ndarray) -> np.ndarray:
-    """One metric over each row of (n_boot, n) resampled arrays."""
+def _cell_counts(cells: np.ndarray) -> np.ndarray:
+    """(k, 4) counts of each (label, flag) cell ``2 * y + f`` per row of a (k, n) resample."""
+    return np.stack([np.count_nonzero(cells == c, axis=1) for c in range(4)], axis=1)
+
+
+def _boot_stats(name: str, counts: np.ndarray, ps: np.ndarray) -> np.ndarray:
+    """One metric per resample, from its (label, flag) cell counts or its (k, n) scores."""
+    tn, fp, fn, tp = counts.T
+    n = counts.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         if name == "flag_rate":
-            return fs.mean(axis=1)
+            return (fp + tp) / n
         if name == "mean_score":
             return ps.mean(axis=1)
         if name == "observed_rate":
-            return ys.mean(axis=1)
+            return (fn + tp) / n
         if name == "false_negative_rate":
-            return ((1 - fs) * ys).sum(axis=1) / ys.sum(axis=1)
+            return fn / (fn + tp)
         if name == "false_positive_rate":
-            return (fs * (1 - ys)).sum(axis=1) / (1 - ys).sum(axis=1)
+            return fp / (tn + fp)
         if name == "precision":
-            return (fs * ys).sum(axis=1) / fs.sum(axis=1)
+            return tp / (fp + tp)
         if name in _QUANTILES:
             return np.quantile(ps, _QUANTILES[name], axis=1)
     raise KeyError(name)
@@ -233,15 +239,22 @@ def _boot_stats(name: str, ys: np.ndarray, fs: np.ndarray, ps: np.ndarray) -> np
 def _bootstrap_group(
     names: list[str], y: np.ndarray, f: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generator
 ) -> dict[str, tuple[float, float]]:
-    """Percentile CI per metric, resampling within the group (its size held fixed)."""
+    """Percentile CI per metric, resampling within the group (its size held fixed).
+
+    Every rate is a ratio of (label, flag) cell counts, so a resample gathers one
+    int8 cell code per row; only the score metrics gather the scores.
+    """
     n = len(y)
     chunk = max(1, 2_000_000 // max(n, 1))
+    cell = (2 * y + f).astype(np.int8)
+    need_scores = any(name == "mean_score" or name in _QUANTILES for name in names)
     samples: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for start in range(0, n_boot, chunk):
         idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        ys, fs, ps = y[idx], f[idx], p[idx]
+        counts = _cell_counts(cell[idx])
+        ps = p[idx] if need_scores else None
         for name in names:
-            samples[name].append(_boot_stats(name, ys, fs, ps))
+            samples[name].append(_boot_stats(name, counts, ps))
     alpha = (1 - CI_LEVEL) / 2
     out = {}
     for name in names:
@@ -316,13 +329,17 @@ class FairnessReport:
         )
 
 
-def _gap_rows(attribute: str, names, y, flag, p, g: np.ndarray, table: pd.DataFrame, big: list[str]):
-    """MetricFrame difference() and ratio() over the rows of the groups large enough."""
+def _gap_rows(attribute: str, names, y, flag, p, g: np.ndarray, table: pd.DataFrame, big: list[str], frames):
+    """MetricFrame difference() and ratio() over the rows of the groups large enough.
+
+    ``frames`` are the MetricFrames over every group, reused when no group is too small.
+    """
     rows = []
     judged = table.loc[big]
-    if len(big) >= 2:
+    if 2 <= len(big) < len(table):
         keep = np.isin(g, big)
         frames = _metric_frames(names, y[keep], flag[keep], p[keep], g[keep])
+    if len(big) >= 2:
         difference = pd.concat([mf.difference() for mf in frames])
         ratio = pd.concat([mf.ratio() for mf in frames])
     for name in names:
@@ -382,7 +399,7 @@ def group_metrics(
         big = [grp for grp in table.index if grp not in small]
         if small:
             small_groups[attribute] = small
-        gaps.extend(_gap_rows(attribute, names, y_arr, f_arr, p_arr, g, table, big))
+        gaps.extend(_gap_rows(attribute, names, y_arr, f_arr, p_arr, g, table, big, frames))
 
         if n_boot > 0:
             rng = np.random.default_rng([seed, i])
