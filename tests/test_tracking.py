@@ -34,7 +34,8 @@ def test_training_run_is_logged_and_registered(trained):
     client = MlflowClient()
     run = client.get_run(trained.run_id)
     for key in ("roc_auc", "pr_auc", "brier", "ece", "log_loss", "precision", "recall", "recall_at_10pct",
-                "baseline_roc_auc_sdash_count", "baseline_roc_auc_logistic_regression", "ceiling_roc_auc"):
+                "baseline_roc_auc_sdash_count", "baseline_roc_auc_logistic_regression", "baseline_logistic_rows",
+                "ceiling_roc_auc"):
         assert key in run.data.metrics, key
     assert run.data.params["label.horizon_days"] == "90"
     for tag in ("input.cases.sha256", "input.events.sha256", "git_commit", "package.lightgbm", "dates.test"):
@@ -47,6 +48,9 @@ def test_training_run_is_logged_and_registered(trained):
     assert str(mv.version) == trained.version
     card = trained.model_card.read_text()
     assert "Tier 1" in card and "Protected attributes left out" in card and "http" not in card.replace("https://", "")
+    rows, train_cases = run.data.metrics["baseline_logistic_rows"], int(run.data.tags["rows.cases"])
+    assert 0 < rows < train_cases
+    assert f"logistic regression (fitted on {rows:,.0f} of " in card
 
 
 def test_registered_model_gives_the_same_scores_in_a_fresh_process(trained, loaded_model, features_sample, tmp_path):

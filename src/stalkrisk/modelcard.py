@@ -46,6 +46,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _label_samples(rows: list[dict[str, Any]], metrics: dict[str, float], counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Baseline rows, the logistic regression's named with the training sample it was fitted on."""
+    used = metrics.get("baseline_logistic_rows")
+    if used is None or "train_cases" not in counts:
+        return rows
+    name = f"logistic regression (fitted on {used:,.0f} of {counts['train_cases']:,} training cases)"
+    return [{**row, "score": name} if row["score"] == "logistic regression" else row for row in rows]
+
+
 def card_context(
     *,
     model,
@@ -91,7 +100,8 @@ def card_context(
         "headline_metrics": [(label, _fmt(metrics.get(key))) for label, key in HEADLINE if key in metrics],
         "warnings": warnings,
         "baselines": [
-            {k: _fmt(v) for k, v in row.items()} for row in baselines.to_dict(orient="records")
+            {k: _fmt(v) for k, v in row.items()}
+            for row in _label_samples(baselines.to_dict(orient="records"), metrics, model.meta.get("counts", {}))
         ],
         "fairness_markdown": fairness_markdown,
         "fairness_warnings": fairness_warnings,

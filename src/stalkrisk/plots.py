@@ -22,7 +22,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from .evaluate import calibration_table, expected_calibration_error
 
@@ -60,7 +60,11 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def roc_pr_curves(y, scores: Mapping[str, np.ndarray]) -> Figure:
-    """ROC and precision-recall curves side by side, one line per named score."""
+    """ROC and precision-recall curves side by side, one line per named score.
+
+    Both curves drop the points a plot cannot show (sklearn's ``drop_intermediate``);
+    the ROC-AUC is the area under the drawn curve, as ``roc_auc_score`` computes it.
+    """
     y_arr = np.asarray(y, dtype=int)
     with _style():
         fig = _new_figure(9, 4)
@@ -70,9 +74,8 @@ def roc_pr_curves(y, scores: Mapping[str, np.ndarray]) -> Figure:
             colour = PALETTE[i % len(PALETTE)]
             width = 2.0 if i == 0 else 1.2
             fpr, tpr, _ = roc_curve(y_arr, s)
-            roc_ax.plot(fpr, tpr, color=colour, lw=width,
-                        label=f"{name} (AUC {roc_auc_score(y_arr, s):.3f})")
-            precision, recall, _ = precision_recall_curve(y_arr, s)
+            roc_ax.plot(fpr, tpr, color=colour, lw=width, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+            precision, recall, _ = precision_recall_curve(y_arr, s, drop_intermediate=True)
             pr_ax.plot(recall, precision, color=colour, lw=width, drawstyle="steps-post",
                        label=f"{name} (AP {average_precision_score(y_arr, s):.3f})")
         roc_ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")

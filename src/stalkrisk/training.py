@@ -9,6 +9,10 @@ is the caller's edge (``stalkrisk.tracking``). Steps, as design.md agreed:
 4. Platt calibration, flag threshold (policy) and band cut-points on valid;
 5. on test: metrics, baselines (S-DASH count, logistic regression, base rate),
    fairness by group, and on generated data the ceiling of the true probabilities.
+   The logistic-regression baseline is fitted on a seeded stratified sample of at
+   most ``BASELINE_MAX_ROWS`` training cases (logged as ``baseline_logistic_rows``):
+   at a million cases the full fit took longer than LightGBM and moved the test
+   ROC-AUC by about 1e-4.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import resample
 
 from stalkrisk import evaluate, fairness
 from stalkrisk.drift import reference_profile
@@ -42,6 +47,7 @@ from stalkrisk.model import (
 log = logging.getLogger(__name__)
 
 SLICES = ("train", "valid", "test")
+BASELINE_MAX_ROWS = 100_000
 
 
 class TrainingError(ValueError):
@@ -75,6 +81,32 @@ def split_by_date(dates: pd.Series, fractions: dict[str, float]) -> np.ndarray:
     ints = d.astype("int64")
     out = np.where(ints <= cut1, "train", np.where(ints <= cut2, "valid", "test")).astype(object)
     return out
+
+
+def stratified_sample(y: np.ndarray, max_rows: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of a seeded sample of at most ``max_rows`` rows, class shares kept."""
+    rows = np.arange(len(y))
+    if len(rows) <= max_rows:
+        return rows
+    return np.sort(resample(rows, replace=False, n_samples=max_rows, stratify=y, random_state=seed))
+
+
+def logistic_baseline(
+    X: np.ndarray, y: np.ndarray, train: np.ndarray, X_test: np.ndarray, max_rows: int = BASELINE_MAX_ROWS
+) -> tuple[np.ndarray, int]:
+    """Probabilities for ``X_test`` of a logistic regression on the same features, and the rows it used.
+
+    Median imputation, scaling, then the regression, fitted on a stratified sample of
+    the ``train`` rows.
+    """
+    rows = np.flatnonzero(train)[stratified_sample(y[train], max_rows)]
+    logistic = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, C=1.0),
+    )
+    logistic.fit(X[rows], y[rows])
+    return logistic.predict_proba(X_test)[:, 1], len(rows)
 
 
 def _date_range(dates: pd.Series) -> dict[str, str]:
@@ -118,17 +150,19 @@ def train_model(
 
     tr, va, te = (slices == s for s in SLICES)
     X = X_all.to_numpy(dtype=np.float64)
+    X_valid, X_test = X[va], X[te]
     mc = config["model"]
     booster = fit_booster(
-        X[tr], y_all[tr], X[va], y_all[va],
+        X[tr], y_all[tr], X_valid, y_all[va],
         feature_names=feature_names,
         monotone=monotone_constraints(feature_names),
         params=mc["params"],
         num_boost_round=int(mc["num_boost_round"]),
         early_stopping_rounds=int(mc["early_stopping_rounds"]),
     )
-    a, b = fit_platt(booster.predict(X[va], raw_score=True), y_all[va])
-    p_valid = sigmoid(a * booster.predict(X[va], raw_score=True) + b)
+    margin_valid = booster.predict(X_valid, raw_score=True)
+    a, b = fit_platt(margin_valid, y_all[va])
+    p_valid = sigmoid(a * margin_valid + b)
     model = RiskModel(
         booster=booster,
         feature_names=feature_names,
@@ -139,7 +173,7 @@ def train_model(
     )
 
     # -- evaluation on the latest slice ---------------------------------------
-    p_test = model.predict_proba(X[te])
+    p_test = model.predict_proba(X_test)
     conduct = X_all.loc[te, "course_of_conduct"].to_numpy() >= 1.0
     flag = (p_test >= model.threshold) & conduct
     metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
@@ -148,13 +182,8 @@ def train_model(
 
     sdash = [n for n in sdash_names() if n in feature_names]
     sdash_score = X_all.loc[te, sdash].fillna(0).sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
-    logistic = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),
-        StandardScaler(),
-        LogisticRegression(max_iter=2000, C=1.0),
-    )
-    logistic.fit(X[tr], y_all[tr])
-    p_logistic = logistic.predict_proba(X[te])[:, 1]
+    p_logistic, logistic_rows = logistic_baseline(X, y_all, tr, X_test)
+    metrics["baseline_logistic_rows"] = float(logistic_rows)
     base_rate = np.full(te.sum(), y_all[tr].mean())
     scores = {
         "stalkrisk": p_test,
@@ -177,7 +206,7 @@ def train_model(
     metrics["beats_baselines"] = float(not warnings)
 
     ceiling: dict[str, float] = {}
-    test_cases = cases.reset_index(drop=True)[keep].reset_index(drop=True)[te]
+    test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
     if truth is not None:
         t = test_cases[["case_id"]].merge(truth[["case_id", "p"]], on="case_id", how="left")
         if t["p"].notna().all():
@@ -186,7 +215,7 @@ def train_model(
             metrics.update(ceiling)
 
     fair_cfg = fairness_config or {}
-    groups = fairness.audit_groups(test_cases.reset_index(drop=True))
+    groups = fairness.audit_groups(test_cases)
     wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
     report = fairness.group_metrics(
         y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),

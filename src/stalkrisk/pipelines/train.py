@@ -74,7 +74,7 @@ def _figures(result: TrainResult) -> dict[str, object]:
         "fairness.png": plots.fairness_chart(result.fairness),
     }
     sample = result.test_features.head(SHAP_SAMPLE)
-    exp = explain(result.model, sample, method="pred_contrib")
+    exp = explain(result.model, sample, method=result.model.meta["explain_method"])
     figs["shap_summary.png"] = plots.shap_summary(exp.contributions, sample)
     figs["shap_importance.png"] = plots.shap_importance(exp.contributions, sample)
     return figs
