@@ -167,7 +167,12 @@ def group_reason_texts(
     g = which.reshape(-1)
     j = _describing_features(explanation, values, keys, pos)[rows, g]
     up = sums[rows, g] > 0
-    bits = values[rows, j].view(np.int64)  # the float's bits: exact, NaN included
+    shown = values[rows, j]
+    # A "days" feature is told in whole days (Feature.reason floors it): key on what is shown,
+    # or every fraction of a day would be a text of its own.
+    whole_days = np.array([s.kind == "days" for s in feature_specs(explanation.feature_names)], dtype=bool)
+    shown = np.where(whole_days[j], np.floor(shown), shown)
+    bits = shown.view(np.int64)  # the float's bits: exact, NaN included
     keys_frame = pd.DataFrame({"g": g, "j": j, "bits": bits, "up": up})
     # Hash grouping numbers the distinct keys in order of first appearance, as drop_duplicates
     # lists them (MultiIndex.factorize builds a tuple per row: 15x slower at a million cases).
