@@ -182,7 +182,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
         score_pipeline.run(
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
             review=config.get("review", "flagged"), quiet=True,
-            chunk_size=int(config.get("chunk_size", 50_000)), method=config.get("explain_method"),
+            chunk_size=int(config.get("chunk_size", score_pipeline.DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
         )
         for name in COMPARED:
             mine, theirs = out_dir / name, rerun_dir / name

@@ -102,7 +102,8 @@ def cmd_score(args) -> int:
 
     s = run(
         args.cases, args.events, args.out, model=args.model, review=args.review,
-        quiet=args.quiet, chunk_size=args.chunk_size, method=args.explain_method,
+        quiet=args.quiet, method=args.explain_method,
+        **({} if args.chunk_size is None else {"chunk_size": args.chunk_size}),
     )
     c = s.counts
     print(
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--review", choices=("flagged", "all", "none"), default="flagged", help="which cases get a review page")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--chunk-size", type=int, default=50_000, help="cases per chunk (bounds memory)")
+    p.add_argument("--chunk-size", type=int, default=None, help="cases per part (default 50,000; bounds memory)")
     p.add_argument("--explain-method", choices=("fast", "pred_contrib"),
                    help="fast: stalkrisk's exact TreeSHAP (default); pred_contrib: LightGBM's reference")
 

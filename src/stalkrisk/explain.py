@@ -210,8 +210,8 @@ def long_table(explanation: Explanation, case_ids: pd.Series, features: pd.DataF
 
     The text columns are dictionary-encoded (indices into the case ids, feature and
     group names): no string is repeated in memory, and a million cases make ~90
-    million rows. ``to_pandas`` gives them as categoricals; the scoring run casts
-    them to plain text a row group at a time as it writes.
+    million rows. ``to_pandas`` gives them as categoricals; the scoring run writes
+    them to Parquet as they are, where they read back as plain text.
     """
     n, p = explanation.contributions.shape
     specs = feature_specs(explanation.feature_names)

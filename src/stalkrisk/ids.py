@@ -76,7 +76,3 @@ class IdIndex:
                 return int(self.rows[pos])
             pos += 1
         return -1
-
-    def duplicated(self) -> np.ndarray:
-        """Mask over the ids: present and held by more than one row."""
-        return repeated(self.ids)

@@ -39,6 +39,8 @@ from stalkrisk.readers import LINE, ReadResult
 log = logging.getLogger(__name__)
 
 EVENT_ID_BUCKETS = 16
+#: Case rows per part: bounds memory (a part, its events, features and explanations at once).
+DEFAULT_CHUNK_SIZE = 50_000
 
 
 @dataclass
@@ -90,17 +92,17 @@ def partition(
     n_parts = max(1, -(-n_cases // chunk_size))
     case_part = (np.arange(n_cases) // chunk_size).astype(np.int64)
     index = IdIndex(ids)
-    duplicate_case = index.duplicated()
+    duplicate_case = repeated(ids)
     extra_parts = _extra_parts(ids, case_part, duplicate_case)
 
-    n_events, repeated = _spill_events(events_reader, workdir, index, case_part, extra_parts)
+    n_events, copied_lines = _spill_events(events_reader, workdir, index, case_part, extra_parts)
     duplicate_event_lines = _duplicate_event_lines(workdir)
     del index
     release_free_memory()  # hand the pass's working memory back before scoring
 
     parted = Partitioned(
         workdir=workdir, n_parts=n_parts, cases_reader=cases_reader, events_reader=events_reader,
-        counts={"cases": n_cases, "events": n_events}, repeated_event_lines=repeated,
+        counts={"cases": n_cases, "events": n_events}, repeated_event_lines=copied_lines,
     )
     parted.context = {  # an event may sit in several parts (its case id is duplicated): look in all
         "cases": _gather(cases_reader, [_spill_path(workdir, "cases", int(k))
@@ -179,7 +181,7 @@ def _spill_events(
     bucket_schema = pa.schema([("id", pa.large_string()), (LINE, pa.int64())])
     writers: dict[object, pa.ipc.RecordBatchStreamWriter] = {}
     buckets: list[pa.ipc.RecordBatchStreamWriter] = []
-    repeated: list[np.ndarray] = []
+    copied_lines: list[np.ndarray] = []
     extra_ids = pa.array(list(extra_parts), type=pa.large_string())
     n = 0
 
@@ -209,7 +211,7 @@ def _spill_events(
                     zero_copy_only=False)
                 if again.any():
                     rows = np.flatnonzero(again)
-                    repeated.append(batch.column(LINE).to_numpy()[rows])
+                    copied_lines.append(batch.column(LINE).to_numpy()[rows])
                     for row in rows:
                         for k in extra_parts[ids[int(row)].as_py()]:
                             write(k, pa.Table.from_batches([batch.slice(int(row), 1)]))
@@ -223,7 +225,7 @@ def _spill_events(
     finally:
         for w in [*writers.values(), *buckets]:
             w.close()
-    return n, np.concatenate(repeated) if repeated else np.empty(0, np.int64)
+    return n, np.concatenate(copied_lines) if copied_lines else np.empty(0, np.int64)
 
 
 def _duplicate_event_lines(workdir: Path) -> np.ndarray:

@@ -419,6 +419,7 @@ def _parquet_batches(path: Path, batch_rows: int):
         handle = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as e:
         raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
+
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from handle.iter_batches(batch_size=batch_rows)

@@ -205,7 +205,6 @@ def validate(
 def _text_isin(values: pd.Series, allowed) -> pd.Series:
     """``values.isin(allowed)`` for text, in Arrow: pandas boxes every allowed value in Python,
     which costs seconds for a chunk's case ids. Missing values are never in."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = pa.array(values, type=pa.large_string(), from_pandas=True)

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from stalkrisk.partition import Partitioned, partition
+from stalkrisk.partition import DEFAULT_CHUNK_SIZE, Partitioned, partition
 from stalkrisk.readers import LINE
 from stalkrisk.validation import (
     SuiteRunner,
@@ -81,7 +81,7 @@ class PartValidator:
 
 
 def validate_files(
-    cases: str | Path, events: str | Path, *, chunk_size: int = 50_000,
+    cases: str | Path, events: str | Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
     expectations_dir: str | Path | None = None,
 ) -> ValidationResult:
     """Validate two files in bounded memory: failures, quarantine and counts (no frames).

@@ -27,7 +27,7 @@ from stalkrisk import __version__, tracking
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
 from stalkrisk.memory import release_free_memory
-from stalkrisk.partition import partition
+from stalkrisk.partition import DEFAULT_CHUNK_SIZE, partition
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.report.render import write_case_pages
 from stalkrisk.scoring import (
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "models:/stalkrisk@champion"
 REVIEW_CHOICES = ("flagged", "all", "none")
 OUTPUT_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
-DEFAULT_CHUNK_SIZE = 50_000
 ROW_GROUP_ROWS = 1 << 20  # pyarrow's default maximum
 #: The explanations as ``explain.long_table`` builds them: text dictionary-encoded.
 _EXPLANATIONS_ENCODED = pa.schema(
