@@ -7,6 +7,12 @@ The few functions a notebook user needs; everything else is internal::
 
 from __future__ import annotations
 
+import os
+
+# Forces run closed networks and the data is sensitive: MLflow 3 sends usage telemetry
+# unless told not to, so it stays off here unless the user sets the variable themselves.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nDone.")
     print(f"model card:   {card_dir / 'model_card.html'}")
     print(f"review pages: {(score_dir / 'review' / 'index.html').resolve()}")
-    print("MLflow UI:    .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    print("MLflow UI:    MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db")
     return 0
 
 

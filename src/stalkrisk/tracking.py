@@ -43,8 +43,13 @@ def tracking_uri() -> str:
 
 
 def configure() -> str:
+    """Point MLflow at the tracking store; telemetry stays off (see ``stalkrisk/__init__``)."""
     import mlflow
+    from mlflow.telemetry import get_telemetry_client, set_telemetry_client
 
+    telemetry_off = os.environ.get("MLFLOW_DISABLE_TELEMETRY", "").lower() in ("true", "1")
+    if telemetry_off and get_telemetry_client() is not None:  # mlflow was imported first
+        set_telemetry_client()  # reads the variable again and drops the client
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)  # the registry follows it unless MLFLOW_REGISTRY_URI says otherwise
     return uri
