@@ -289,3 +289,33 @@ def test_header_only_file_gives_empty_typed_frame(tmp_path):
 def test_cases_fixture_text_is_unchanged():
     # Guard: the golden lines in the tests depend on the fixture layout.
     assert CASES_CSV.count("\n") == 8 and EVENTS_CSV.count("\n") == 9
+
+
+_CATEGORY_TEXT = st.lists(st.one_of(st.none(), st.sampled_from(["", " ", "Ex-Partner ", "ex-partner", "\tSTRANGER"]),
+                                    st.text(max_size=6)), max_size=30)
+
+
+@given(_CATEGORY_TEXT, st.sampled_from(["str", "object", "category"]))
+def test_category_cleaning_of_distinct_values_equals_row_by_row(values, dtype):
+    s = pd.Series(values, dtype=dtype)
+    expected = readers.clean_text(s).str.lower()
+    got = readers.clean_category(s)
+    pd.testing.assert_series_equal(got, expected)
+
+
+def test_parquet_category_columns_read_as_dictionaries_or_not_give_one_frame(tmp_path):
+    """A category column stored as a dictionary, as plain text or as numbers reads as CSV does."""
+    (tmp_path / "c.csv").write_text(
+        "case_id,assessment_date,relationship,victim_sex,suspect_sex\n"
+        "A,2024-01-05, Ex-Partner ,MALE,1\nB,2024-06-30,,female,2\nC,2024-06-30,stranger,,\n")
+    stored = pd.DataFrame({
+        "Case_ID": ["A", "B", "C"], "assessment_date": ["2024-01-05", "2024-06-30", "2024-06-30"],
+        " Relationship": pd.Series([" Ex-Partner ", "", "stranger"], dtype="category"),
+        "victim_sex": ["MALE", "female", None], "suspect_sex": pd.array([1, 2, None], dtype="Int64"),
+    })
+    stored.to_parquet(tmp_path / "c.parquet", index=False)
+    a = readers.read_cases(tmp_path / "c.csv").frame.drop(columns="_line")
+    b = readers.read_cases(tmp_path / "c.parquet").frame.drop(columns="_line")
+    pd.testing.assert_frame_equal(a, b)
+    assert b["relationship"].tolist()[0] == "ex-partner" and pd.isna(b["relationship"][1])
+    assert b["suspect_sex"].tolist()[:2] == ["1", "2"]

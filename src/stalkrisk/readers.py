@@ -110,7 +110,7 @@ def read_table(path: str | Path, table: Table) -> ReadResult:
     if fmt == "csv":
         raw, first_line = _read_csv(path), 2
     else:
-        raw, first_line = _read_parquet(path), 1
+        raw, first_line = _read_parquet(path, table), 1
     result = normalise(raw, table, path=path, first_line=first_line)
     result.sha256 = digest
     log.info("read %s: %d rows, %d problems", path.name, len(result.frame), len(result.problems))
@@ -317,12 +317,17 @@ def _shape_message(path: Path, expected: int) -> str:
     return f"a row does not have the {expected} fields of the header"
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, table: Table) -> pd.DataFrame:
+    """The file as a raw frame; text category columns come as dictionaries (see ``clean_category``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    categories = {c.name for c in table.columns if c.kind == "category"}
     try:
-        arrow = pq.read_table(path)
+        schema = pq.read_schema(path)
+        dictionary = [f.name for f in schema if str(f.name).strip().lower() in categories
+                      and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+        arrow = pq.read_table(path, read_dictionary=dictionary)
     except (pa.ArrowException, OSError) as e:
         raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
     return arrow_to_frame(arrow)
@@ -493,6 +498,22 @@ def clean_text(s: pd.Series) -> pd.Series:
     return s.mask(s == "")
 
 
+def clean_category(s: pd.Series) -> pd.Series:
+    """``clean_text(s).str.lower()``, cleaning each distinct value once.
+
+    A category column holds a handful of values over millions of rows (and arrives
+    as a pandas categorical when read from Parquet with a dictionary), so the text
+    work is done on the distinct values and the rows take theirs by code.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, distinct = s.cat.codes.to_numpy(), pd.Series(s.cat.categories)
+    else:
+        codes, uniques = pd.factorize(s)
+        distinct = pd.Series(uniques, dtype=s.dtype if len(uniques) == 0 else None)
+    clean = clean_text(distinct).str.lower()
+    return pd.Series(clean.array.take(codes, allow_fill=True), index=s.index, name=s.name)
+
+
 def _matches(text: pd.Series, pattern: str) -> pd.Series:
     """Boolean mask of ``text`` matching ``pattern`` (RE2 via pyarrow; missing -> False)."""
     import pyarrow as pa
@@ -509,7 +530,7 @@ def _coerce(s: pd.Series, column: Column) -> tuple[pd.Series, list[tuple[str, pd
     if kind == "string":
         return clean_text(s), []
     if kind == "category":
-        return clean_text(s).str.lower(), []
+        return clean_category(s), []
     if kind == "int":
         return _to_int(s)
     if kind == "bool":

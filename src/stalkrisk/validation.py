@@ -161,8 +161,8 @@ def validate(
     reader_failures["message"] = _messages(reader_failures)
     gx_failures = _drop_reported(gx_failures, reader_failures)
 
-    known_ids = cases_all["case_id"].dropna().unique()
-    orphan = ev["case_id"].notna() & ~_text_isin(ev["case_id"], known_ids)
+    case_row = _case_row_of(ev["case_id"], cases_all["case_id"])
+    orphan = pd.Series(ev["case_id"].notna().to_numpy() & (case_row < 0), index=ev.index)
     orphans = _frame_failures("events", ev.loc[orphan], "case_id", RULE_NAMES_A_CASE,
                               ev.loc[orphan, "case_id"])
     orphans["message"] = _messages(orphans)
@@ -174,9 +174,11 @@ def validate(
     failures = sort_failures(failures)
 
     quarantine, bad_case = _quarantine(cases_all, failures)
-    valid_ids = cases_all.loc[~bad_case, "case_id"]
     bad_event_lines = failures.loc[failures["table"] == "events", "line"].dropna().unique()
-    event_ok = _text_isin(ev["case_id"], valid_ids) & ~ev[LINE].isin(bad_event_lines)
+    # Every row of a repeated case id is quarantined, so the first row holding an id speaks for all.
+    named_case_ok = case_row >= 0
+    named_case_ok[named_case_ok] = ~bad_case.to_numpy()[case_row[named_case_ok]]
+    event_ok = pd.Series(named_case_ok, index=ev.index) & ~ev[LINE].isin(bad_event_lines)
 
     counts = {
         "cases": len(cases_all),
@@ -202,15 +204,18 @@ def validate(
     )
 
 
-def _text_isin(values: pd.Series, allowed) -> pd.Series:
-    """``values.isin(allowed)`` for text, in Arrow: pandas boxes every allowed value in Python,
-    which costs seconds for a chunk's case ids. Missing values are never in."""
+def _case_row_of(event_ids: pd.Series, case_ids: pd.Series) -> np.ndarray:
+    """For each event, the first case row holding its ``case_id`` (int64), or -1 for none.
+
+    In Arrow, once over the events: pandas boxes every id in Python, which costs seconds.
+    Missing ids name no case.
+    """
     import pyarrow.compute as pc
 
-    arr = pa.array(values, type=pa.large_string(), from_pandas=True)
-    value_set = pa.array(pd.Series(allowed), type=pa.large_string(), from_pandas=True)
-    hit = pc.is_in(arr, value_set=value_set, skip_nulls=True).fill_null(False)
-    return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index)
+    arr = pa.array(event_ids, type=pa.large_string(), from_pandas=True)
+    value_set = pa.array(case_ids, type=pa.large_string(), from_pandas=True)
+    row = pc.index_in(arr, value_set=value_set, skip_nulls=True).fill_null(-1)
+    return row.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def sort_failures(failures: pd.DataFrame) -> pd.DataFrame:
