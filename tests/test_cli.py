@@ -39,6 +39,17 @@ def test_every_command_has_help(command, capsys):
     assert "usage: stalkrisk" in text and len(text.splitlines()) > 3
 
 
+def test_score_help_states_the_part_size_the_run_uses(capsys):
+    from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+    from stalkrisk.pipelines.score import run
+
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"cases per part (default {DEFAULT_CHUNK_SIZE:,};" in help_text
+    assert run.__kwdefaults__["chunk_size"] == DEFAULT_CHUNK_SIZE
+
+
 @pytest.mark.parametrize("command", _all_commands(), ids=lambda c: " ".join(c))
 def test_every_command_is_documented(command):
     docs = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stalkrisk.audit import load_recorded_model, read_audit_record
+from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.io_utils import sha256_file
 
 COMPARED = ("scores.parquet", "scores.csv", "explanations.parquet")
@@ -182,7 +183,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
         score_pipeline.run(
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
             review=config.get("review", "flagged"), quiet=True,
-            chunk_size=int(config.get("chunk_size", score_pipeline.DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
+            chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
         )
         for name in COMPARED:
             mine, theirs = out_dir / name, rerun_dir / name

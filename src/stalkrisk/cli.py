@@ -188,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--review", choices=("flagged", "all", "none"), default="flagged", help="which cases get a review page")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--chunk-size", type=int, default=None, help="cases per part (default 50,000; bounds memory)")
+    from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+
+    p.add_argument("--chunk-size", type=int, default=None, help=f"cases per part (default {DEFAULT_CHUNK_SIZE:,}; bounds memory)")
     p.add_argument("--explain-method", choices=("fast", "pred_contrib"),
                    help="fast: stalkrisk's exact TreeSHAP (default); pred_contrib: LightGBM's reference")
 

@@ -39,8 +39,6 @@ from stalkrisk.readers import LINE, ReadResult
 log = logging.getLogger(__name__)
 
 EVENT_ID_BUCKETS = 16
-#: Case rows per part: bounds memory (a part, its events, features and explanations at once).
-DEFAULT_CHUNK_SIZE = 50_000
 
 
 @dataclass

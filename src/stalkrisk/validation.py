@@ -522,18 +522,20 @@ def _padded(columns: dict[str, pd.Series]) -> pd.DataFrame:
 
 
 def _rows_holding(frame: pd.DataFrame, column: str, keys: set) -> list[dict]:
-    """``{_line, column}`` for every row of ``frame`` whose value in ``column`` has a key in ``keys``."""
+    """``{_line, column}`` for every row of ``frame`` whose value in ``column`` has a key in ``keys``.
+
+    ``_PRESENT`` is never a failing key: it stands for the values of a column checked
+    only for presence, and a present value cannot fail that check.
+    """
     if not keys:
         return []
     col = frame[column]
     mask = np.zeros(len(col), dtype=bool)
-    plain = [k for k in keys if k is not _NULL and k is not _PRESENT]
+    plain = [k for k in keys if k is not _NULL]
     if plain:
         mask |= col.isin(plain).to_numpy(dtype=bool)
     if _NULL in keys:
         mask |= col.isna().to_numpy(dtype=bool)
-    if _PRESENT in keys:
-        mask |= col.notna().to_numpy(dtype=bool)
     hit = frame.loc[mask, [LINE, column]]
     return [{LINE: line, column: value} for line, value in zip(hit[LINE].tolist(), hit[column].tolist())]
 

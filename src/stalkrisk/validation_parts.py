@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from stalkrisk.partition import DEFAULT_CHUNK_SIZE, Partitioned, partition
+from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+from stalkrisk.partition import Partitioned, partition
 from stalkrisk.readers import LINE
 from stalkrisk.validation import (
     SuiteRunner,

@@ -24,10 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stalkrisk import __version__, tracking
+from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
 from stalkrisk.memory import release_free_memory
-from stalkrisk.partition import DEFAULT_CHUNK_SIZE, partition
+from stalkrisk.partition import partition
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.report.render import write_case_pages
 from stalkrisk.scoring import (
