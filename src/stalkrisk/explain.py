@@ -12,6 +12,7 @@ feature's template and value. Protected attributes never give a reason.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,17 +48,18 @@ def raw_contributions(model: RiskModel, X: np.ndarray, method: str = "fast") -> 
     return np.asarray(model.booster.predict(X, pred_contrib=True), dtype=np.float64)
 
 
-_EXPLAINERS: dict[int, object] = {}
+#: The fast explainer of each live booster, built once (its tables take a moment). Keyed by
+#: the booster itself, weakly: an ``id`` could be reused by a later booster once one is freed.
+_EXPLAINERS: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
 
 
 def _fast_explainer(model: RiskModel):
     from stalkrisk.treeshap import FastTreeShap
 
-    key = id(model.booster)
-    if key not in _EXPLAINERS:
-        _EXPLAINERS.clear()
-        _EXPLAINERS[key] = FastTreeShap(model.booster)
-    return _EXPLAINERS[key]
+    explainer = _EXPLAINERS.get(model.booster)
+    if explainer is None:
+        explainer = _EXPLAINERS[model.booster] = FastTreeShap(model.booster)
+    return explainer
 
 
 def explain(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> Explanation:
