@@ -85,6 +85,22 @@ def test_mlflow_models_predict_with_local_env(trained, loaded_model, features_sa
     np.testing.assert_allclose(got, score_features(loaded_model.model, sample)["score"].to_numpy(), rtol=1e-12)
 
 
+def test_a_saved_bundle_carries_the_registered_signature_and_scores_alike(trained, loaded_model, features_sample, tmp_path):
+    """`save_bundle` (no tracking server) writes the same pyfunc contract as a registered version."""
+    import mlflow
+
+    from stalkrisk.tracking import save_bundle
+
+    bundle = save_bundle(loaded_model.model, tmp_path / "bundle", name="b", version="1")
+    saved = mlflow.pyfunc.load_model(str(bundle))
+    registered = mlflow.pyfunc.load_model(f"models:/{trained.name}/{trained.version}")
+    assert saved.metadata.get_input_schema() is not None
+    assert saved.metadata.get_input_schema().input_names() == registered.metadata.get_input_schema().input_names()
+    assert saved.metadata.get_output_schema().input_names() == registered.metadata.get_output_schema().input_names()
+    pd.testing.assert_frame_equal(saved.predict(features_sample.head(50)),
+                                  score_features(loaded_model.model, features_sample.head(50)))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -98,13 +98,9 @@ class LoadedModel:
 def log_pyfunc(model: RiskModel, input_example: pd.DataFrame, registered_name: str | None):
     """Log the pyfunc from code inside the active run; returns MLflow's ModelInfo."""
     import mlflow
-    from mlflow.models import infer_signature
-
-    from stalkrisk.scoring import score_features
 
     example = input_example.reset_index(drop=True)
-    output = score_features(model, example)
-    signature = infer_signature(example, output)
+    signature = _signature(model, example)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = model.save(Path(tmp) / "risk_model")
         return mlflow.pyfunc.log_model(
@@ -116,6 +112,20 @@ def log_pyfunc(model: RiskModel, input_example: pd.DataFrame, registered_name: s
             registered_model_name=registered_name,
             pip_requirements=[f"stalkrisk=={metadata.version('stalkrisk')}"],
         )
+
+
+def _signature(model: RiskModel, example: pd.DataFrame):
+    """The pyfunc's signature: the example's columns in, ``score_features``' columns out."""
+    from mlflow.models import infer_signature
+
+    from stalkrisk.scoring import score_features
+
+    return infer_signature(example, score_features(model, example))
+
+
+def neutral_example(model: RiskModel) -> pd.DataFrame:
+    """One made-up feature row (every feature 0) for a model logged without data at hand."""
+    return pd.DataFrame({"case_id": ["example"], **{name: [0.0] for name in model.feature_names}})
 
 
 def set_alias(name: str, alias: str, version: str | int) -> None:
@@ -257,10 +267,12 @@ def save_bundle(model: RiskModel, out: str | Path, *, name: str = "local", versi
     import mlflow
 
     out = Path(out)
+    example = neutral_example(model)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = model.save(Path(tmp) / "risk_model")
         mlflow.pyfunc.save_model(
             str(out), python_model=str(MODEL_CODE), artifacts={"risk_model": str(model_dir)},
+            signature=_signature(model, example), input_example=example,
             pip_requirements=[f"stalkrisk=={metadata.version('stalkrisk')}"],
         )
     spec = {"name": name, "version": version, "run_id": "", "source": "save_bundle"}
