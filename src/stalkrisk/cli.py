@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     for w in s.fairness_uncertain:
         print(f"fairness (within sampling noise): {w}")
     print(f"model card: {s.model_card}")
-    print(f"MLflow UI: mlflow ui --backend-store-uri {s.tracking_uri}")
+    print(f"MLflow UI: MLFLOW_DISABLE_TELEMETRY=true mlflow ui --backend-store-uri {s.tracking_uri}")
     return EXIT_OK
 
 
