@@ -238,3 +238,18 @@ def test_a_runner_remembers_verdicts_across_frames_and_matches_a_fresh_one():
     memos = runner._memos.values()  # memory stays bounded: a memo past the limit is not kept open
     assert all(m.open == (len(m.seen) <= validation.MEMO_LIMIT) for m in memos if m.open)
     assert sum(not m.open for m in memos) == 2  # case ids, and ages (too many distinct values)
+
+
+def test_events_follow_any_usable_row_of_their_case_id_when_a_suite_allows_repeats(suites_dir):
+    """A force's suites may drop the uniqueness rule: then an id with one bad row and one good
+    row still has a usable case, and its events are kept; an id whose only row is bad has none."""
+    spec = json.loads((suites_dir / "cases.json").read_text())
+    spec["expectations"] = [e for e in spec["expectations"] if e["type"] != "expect_column_values_to_be_unique"]
+    (suites_dir / "cases.json").write_text(json.dumps(spec))
+    cases = _cases(["A", "A", "B", "C"], ["aunt", "family", "aunt", "family"], [30, 30, 30, 30])
+    events = pd.DataFrame({"case_id": ["A", "B", "C", "A", "Z", None], "event_time": ["2024-01-01"] * 6,
+                           "behaviour": ["threat"] * 6}, dtype="str")
+    r = validation.validate(cases, events, expectations_dir=suites_dir)
+    assert r.quarantine["line"].tolist() == [1, 3]  # the 'aunt' rows: A's first, B's only
+    assert r.events["_line"].tolist() == [1, 3, 4]  # A, C, A; not B (no usable row), Z (no case), None
+    assert r.orphan_events == 1

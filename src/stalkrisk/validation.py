@@ -175,9 +175,12 @@ def validate(
 
     quarantine, bad_case = _quarantine(cases_all, failures)
     bad_event_lines = failures.loc[failures["table"] == "events", "line"].dropna().unique()
-    # Every row of a repeated case id is quarantined, so the first row holding an id speaks for all.
+    # An id is usable when any case row holding it is (``case_row`` names each id's first row).
+    first_row = _case_row_of(cases_all["case_id"], cases_all["case_id"])
+    id_usable = np.zeros(len(cases_all), dtype=bool)
+    id_usable[first_row[~bad_case.to_numpy() & (first_row >= 0)]] = True
     named_case_ok = case_row >= 0
-    named_case_ok[named_case_ok] = ~bad_case.to_numpy()[case_row[named_case_ok]]
+    named_case_ok[named_case_ok] = id_usable[case_row[named_case_ok]]
     event_ok = pd.Series(named_case_ok, index=ev.index) & ~ev[LINE].isin(bad_event_lines)
 
     counts = {
@@ -205,7 +208,7 @@ def validate(
 
 
 def _case_row_of(event_ids: pd.Series, case_ids: pd.Series) -> np.ndarray:
-    """For each event, the first case row holding its ``case_id`` (int64), or -1 for none.
+    """For each id in ``event_ids``, the first case row holding it (int64), or -1 for none.
 
     In Arrow, once over the events: pandas boxes every id in Python, which costs seconds.
     Missing ids name no case.
