@@ -188,30 +188,3 @@ def test_an_interrupted_run_leaves_nothing_that_looks_finished(trained, scored_d
     assert not list(out.rglob("*.partial")) and not list(out.glob(".stalkrisk-parts-*"))
     for name, data in before.items():  # the old files are untouched, not half-replaced
         assert (out / name).read_bytes() == data
-
-
-def test_progress_bar_only_on_a_terminal_and_never_when_quiet(monkeypatch):
-    from stalkrisk.scoring import progress
-
-    class Terminal:
-        def __init__(self, tty: bool):
-            self.tty, self.text = tty, []
-
-        def isatty(self) -> bool:
-            return self.tty
-
-        def write(self, s: str) -> int:
-            self.text.append(s)
-            return len(s)
-
-        def flush(self) -> None:
-            pass
-
-    for tty, quiet, shown in ((True, False, True), (True, True, False), (False, False, False)):
-        stream = Terminal(tty)
-        monkeypatch.setattr(sys, "stderr", stream)
-        with progress(10, quiet) as bar:
-            bar.update(10)
-        assert bool("".join(stream.text)) is shown, (tty, quiet)
-        if shown:
-            assert "10/10" in "".join(stream.text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -66,6 +67,7 @@ def cmd_train(args) -> int:
     s = run(
         args.cases, args.events, config=args.config, fairness_config=args.fairness_config,
         experiment=args.experiment, register=args.register, truth=args.truth, out=args.out,
+        quiet=args.quiet,
     )
     print(f"run id: {s.run_id}")
     print(f"registered: models:/{s.name}/{s.version} (alias candidate)")
@@ -174,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--register", default="stalkrisk", help="registered model name")
     p.add_argument("--truth", type=Path, help="truth.csv of a generated caseload (adds the ceiling AUC)")
     p.add_argument("--out", type=Path, help="folder for the model card (default train-output/NAME-vN)")
+    p.add_argument("--quiet", action="store_true", help="no progress (stages and LightGBM rounds)")
 
     p = add("promote", cmd_promote, "move the champion alias to a registered version once its checks hold")
     p.add_argument("--version", required=True, help="registered model version")
@@ -216,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:  # libraries that log their own chatter at INFO
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its loggers on import
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         for name in ("great_expectations", "mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:

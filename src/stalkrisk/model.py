@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import lightgbm as lgb
 import numpy as np
@@ -156,8 +156,12 @@ def fit_booster(
     params: dict,
     num_boost_round: int,
     early_stopping_rounds: int,
+    callbacks: Sequence[Callable] = (),
 ) -> lgb.Booster:
-    """Seeded, deterministic LightGBM with monotone constraints and early stopping."""
+    """Seeded, deterministic LightGBM with monotone constraints and early stopping.
+
+    ``callbacks`` are LightGBM callbacks added to early stopping (progress, say).
+    """
     full = {
         "verbosity": -1,
         "deterministic": True,
@@ -175,7 +179,7 @@ def fit_booster(
         num_boost_round=num_boost_round,
         valid_sets=[valid],
         valid_names=["valid"],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), *callbacks],
     )
 
 

@@ -12,7 +12,6 @@ look finished. The same inputs and model give byte-identical
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,14 +86,6 @@ def score_chunk(
     scored, explanation = _score(model, features, method)
     long = explain_mod.long_table(explanation, features["case_id"], features)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)
-
-
-def progress(total: int, quiet: bool):
-    """A progress bar on a terminal; nothing with ``--quiet`` or when piped."""
-    from tqdm import tqdm
-
-    disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, unit="case", desc="scoring", disable=disable, file=sys.stderr)
 
 
 def assemble_scores(

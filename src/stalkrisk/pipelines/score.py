@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stalkrisk import __version__, tracking
+from stalkrisk import __version__, progress, tracking
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
@@ -36,7 +36,6 @@ from stalkrisk.scoring import (
     REASON_COLUMNS,
     SCORES_SCHEMA,
     assemble_scores,
-    progress,
     score_chunk,
 )
 from stalkrisk.validation_parts import PartValidator
@@ -186,7 +185,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-parts-", dir=out) as work:
         parted = partition(cases, events, work, chunk_size=chunk_size)
         validator = PartValidator(parted)
-        with _open_outputs(out) as outputs, progress(parted.counts["cases"], quiet) as bar:
+        with _open_outputs(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
                 if k is None:  # the events naming no case: validated and counted, nothing to score
                     continue
