@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from stalkrisk import progress
@@ -87,3 +88,39 @@ def test_progress_never_changes_the_model(monkeypatch):
     with stages.stage("training"):
         shown = _fit(stages.rounds(200))
     assert shown.model_to_string() == _fit().model_to_string()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_scoring_run_shows_its_stages_and_bar_on_a_terminal_unless_quiet(
+        monkeypatch, tmp_path, trained, caseload_files, quiet):
+    from stalkrisk.pipelines.score import run
+
+    stream = Terminal(True)
+    monkeypatch.setattr(sys, "stderr", stream)
+    summary = run(caseload_files["cases"], caseload_files["events"], tmp_path / "out",
+                  model=f"models:/stalkrisk/{trained.version}", review="none", quiet=quiet)
+    text = str(stream)
+    if quiet:
+        assert text == ""
+        return
+    n = summary.counts["input_cases"]
+    for line in ("[1/3] loading the model", "[2/3] reading cases.csv and events.csv into parts of 50,000 cases",
+                 f"[3/3] validating, scoring and explaining {n:,} cases", f"{n}/{n}"):
+        assert line in text, line
+    ids = pd.read_csv(caseload_files["cases"], dtype=str)["case_id"]
+    assert not any(case_id in text for case_id in ids)  # progress never names a case
+
+
+def test_a_training_run_shows_its_five_stages_and_the_rounds_on_a_terminal(monkeypatch, tmp_path, mlflow_store,
+                                                                             caseload_files):
+    from stalkrisk.pipelines.train import run
+
+    stream = Terminal(True)
+    monkeypatch.setattr(sys, "stderr", stream)
+    run(caseload_files["cases"], caseload_files["events"], out=tmp_path / "card", experiment="progress",
+        register="progress", quiet=False)
+    text = str(stream)
+    for k, stage in enumerate(("reading and validating cases.csv and events.csv", "building features and labels",
+                               "training LightGBM", "calibrating and evaluating", "logging to MLflow"), start=1):
+        assert f"[{k}/5] {stage}" in text, stage
+    assert "LightGBM:" in text and "round" in text

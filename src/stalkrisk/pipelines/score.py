@@ -168,11 +168,13 @@ def run(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "audit.json").unlink(missing_ok=True)  # a half-rewritten folder must not look finished
+    stages = progress.Stages(3, quiet=quiet)
 
-    loaded = tracking.load_model(model)
-    loaded.model.check_features(
-        registry_feature_names() + list(loaded.model.meta.get("protected_features", []))
-    )
+    with stages.stage(f"loading the model {model}"):
+        loaded = tracking.load_model(model)
+        loaded.model.check_features(
+            registry_feature_names() + list(loaded.model.meta.get("protected_features", []))
+        )
     method = method or loaded.model.meta.get("explain_method", "fast")
     review_dir = out / "review"
     if review != "none":
@@ -183,9 +185,11 @@ def run(
     flagged = 0
     # The spill holds case data: it lives beside the outputs (same protection), private to this user.
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-parts-", dir=out) as work:
-        parted = partition(cases, events, work, chunk_size=chunk_size)
-        validator = PartValidator(parted)
-        with _open_outputs(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
+        with stages.stage(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases"):
+            parted = partition(cases, events, work, chunk_size=chunk_size)
+        with (stages.stage(f"validating, scoring and explaining {parted.counts['cases']:,} cases"),
+              _open_outputs(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar):
+            validator = PartValidator(parted)
             for k, checked in validator:
                 if k is None:  # the events naming no case: validated and counted, nothing to score
                     continue
