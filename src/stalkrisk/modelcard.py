@@ -55,6 +55,18 @@ def _label_samples(rows: list[dict[str, Any]], metrics: dict[str, float], counts
     return [{**row, "score": name} if row["score"] == "logistic regression" else row for row in rows]
 
 
+def policy_text(policy: dict[str, Any]) -> str:
+    """The flag policy in words, naming only the setting that applies (as ``choose_threshold`` reads it)."""
+    kind = policy.get("policy", "capacity")
+    if kind == "capacity":
+        return (f"capacity: the threshold flags the highest-scoring {float(policy.get('capacity', 0.10)):.0%} "
+                "of the validation slice, the share reviewers can take")
+    if kind == "recall":
+        return (f"recall: the threshold finds {float(policy.get('recall', 0.80)):.0%} of the validation "
+                "slice's positive cases")
+    return f"probability: a fixed threshold of {float(policy.get('probability', 0.30)):.2f}"
+
+
 def card_context(
     *,
     model,
@@ -86,7 +98,7 @@ def card_context(
         "stalkrisk_version": stalkrisk_version,
         "label_description": model.meta.get("label_description", ""),
         "horizon_days": model.meta.get("horizon_days", 90),
-        "flag_policy": ", ".join(f"{k}: {v}" for k, v in model.meta.get("flag_policy", {}).items()),
+        "flag_policy": policy_text(model.meta.get("flag_policy", {})),
         "threshold": model.threshold,
         "counts": model.meta.get("counts", {}),
         "split": model.meta.get("split", {}),
