@@ -32,3 +32,14 @@ def test_the_session_card_names_its_policy_and_counts_with_separators(trained):
         for shown in (cases, positives):
             assert shown == f"{int(shown.replace(',', '')):,}"
     assert int(rows[0][1].replace(",", "")) >= 1000  # so the separator is really exercised
+
+
+def test_the_session_card_lists_fairness_gaps_as_lists_and_never_prints_nan(trained):
+    card = trained.model_card.with_suffix(".md").read_text(encoding="utf-8")
+    html = trained.model_card.read_text(encoding="utf-8")
+    assert "nan" not in re.findall(r"\| ([^|]*?) \|", card)
+    assert "| n/a |" in card  # the S-DASH count has no Brier score: it is not a probability
+    gaps = trained.fairness_warnings + trained.fairness_uncertain
+    assert gaps, "the session caseload is expected to show at least one fairness gap to list"
+    for gap in gaps:
+        assert f"<li>{gap.split(':')[0]}" in html.replace("&#x27;", "'")

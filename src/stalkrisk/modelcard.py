@@ -39,7 +39,7 @@ th{{background:#f3f2f1}}code{{background:#f3f2f1;padding:0 .2rem}}h1{{border-bot
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return "n/a"
     if isinstance(value, float):
         return f"{value:.3f}"
