@@ -43,3 +43,17 @@ def test_the_session_card_lists_fairness_gaps_as_lists_and_never_prints_nan(trai
     assert gaps, "the session caseload is expected to show at least one fairness gap to list"
     for gap in gaps:
         assert f"<li>{gap.split(':')[0]}" in html.replace("&#x27;", "'")
+
+
+def test_fairness_group_counts_carry_thousands_separators():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from stalkrisk.modelcard import fairness_markdown
+
+    by_group = pd.DataFrame({"attribute": ["victim_sex"] * 2, "group": ["female", "other"], "small": [False, True],
+                             "count": [2811, 14], "flag_rate": [0.089, float("nan")]})
+    text = fairness_markdown(SimpleNamespace(attributes=["victim_sex"], by_group=by_group))
+    assert "| female | 2,811 | 0.089 |" in text
+    assert "| other (too small to judge) | 14 | n/a |" in text

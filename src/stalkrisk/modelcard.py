@@ -142,7 +142,7 @@ def render_html(markdown_text: str, title: str) -> str:
 
 
 FAIRNESS_COLUMNS = (
-    ("count", "cases", "{:.0f}"),
+    ("count", "cases", "{:,.0f}"),
     ("flag_rate", "flag rate", "{:.3f}"),
     ("false_negative_rate", "FNR", "{:.3f}"),
     ("false_positive_rate", "FPR", "{:.3f}"),
