@@ -203,6 +203,18 @@ def test_blank_lines_are_skipped_and_lines_stay_true(tmp_path):
     assert f["_line"].tolist() == [2, 5]
 
 
+def test_blank_rows_of_an_all_text_parquet_file_are_skipped_as_in_csv(tmp_path):
+    """A spreadsheet exported to Parquet as text keeps its empty rows; they are skipped like blank lines,
+    also when the category columns come as dictionaries."""
+    (tmp_path / "events.csv").write_text("case_id,event_time,behaviour\nA,2024-01-01,threat\n\n,,\nB,2024-01-02, \n")
+    pd.DataFrame({"case_id": ["A", "", None, "B"], "event_time": ["2024-01-01", "", " ", "2024-01-02"],
+                  "behaviour": ["threat", "", "", " "]}, dtype="str").to_parquet(tmp_path / "events.parquet")
+    csv = readers.read_events(tmp_path / "events.csv").frame
+    pq = readers.read_events(tmp_path / "events.parquet").frame
+    assert pq["case_id"].tolist() == ["A", "B"] and pq["_line"].tolist() == [1, 4]
+    pd.testing.assert_frame_equal(csv.drop(columns="_line"), pq.drop(columns="_line"))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=-(10**12), max_value=10**12), st.sampled_from(["", ".0", ".00", "."]),
        st.sampled_from(["", " ", "  "]))

@@ -449,16 +449,33 @@ def _normalise_names(raw: pd.DataFrame, path: str | Path | None) -> pd.DataFrame
     return raw
 
 
+def _is_text(col: pd.Series) -> bool:
+    """Text, or a categorical of text (a Parquet dictionary column)."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.api.types.is_string_dtype(dtype.categories.dtype)
+    return isinstance(dtype, pd.StringDtype)
+
+
+def _blank_text(col: pd.Series) -> np.ndarray:
+    """Missing or all-whitespace values (a categorical's categories are looked at once each)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        blank_category = (pd.Series(col.cat.categories).str.strip() == "").to_numpy(dtype=bool)
+        return (codes < 0) | np.append(blank_category, True)[codes]
+    return (col.isna() | (col.str.strip() == "")).to_numpy(dtype=bool)
+
+
 def _blank_rows(raw: pd.DataFrame) -> pd.Series | None:
-    """Rows whose every field is empty text (blank lines in a CSV)."""
-    if raw.empty or not all(isinstance(raw[c].dtype, pd.StringDtype) for c in raw.columns):
+    """Rows whose every field is empty text (blank lines in a CSV, empty rows of a text export)."""
+    if raw.empty or not all(_is_text(raw[c]) for c in raw.columns):
         return None
-    blank = pd.Series(True, index=raw.index)
+    blank = np.ones(len(raw), dtype=bool)
     for c in raw.columns:
-        blank &= raw[c].isna() | (raw[c].str.strip() == "")
+        blank &= _blank_text(raw[c])
         if not blank.any():
             break
-    return blank
+    return pd.Series(blank, index=raw.index)
 
 
 def _problems(
