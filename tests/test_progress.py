@@ -66,10 +66,10 @@ def test_training_stages_and_rounds_only_on_a_terminal(monkeypatch, tty, quiet, 
     stream = Terminal(tty)
     monkeypatch.setattr(sys, "stderr", stream)
     stages = progress.Stages(2, quiet=quiet)
-    with stages.stage("reading"):
-        pass
-    with stages.stage("training LightGBM"):
-        booster = _fit(stages.rounds(200))
+    stages.start("reading")
+    stages.start("training LightGBM")
+    booster = _fit(stages.rounds(200))
+    stages.finish()
     text = str(stream)
     assert bool(text) is shown
     if shown:
@@ -85,8 +85,9 @@ def test_training_stages_and_rounds_only_on_a_terminal(monkeypatch, tty, quiet, 
 def test_progress_never_changes_the_model(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Terminal(True))
     stages = progress.Stages(1)
-    with stages.stage("training"):
-        shown = _fit(stages.rounds(200))
+    stages.start("training")
+    shown = _fit(stages.rounds(200))
+    stages.finish()
     assert shown.model_to_string() == _fit().model_to_string()
 
 

@@ -128,14 +128,14 @@ def _reason_text(group: str, feature_name: str, value: float, raises: bool) -> s
     return f"{label}: {detail} ({direction})"
 
 
-def _describing_features(explanation: Explanation, values: np.ndarray, keys: list[str], pos: np.ndarray) -> np.ndarray:
+def _describing_features(explanation: Explanation, specs: list[Feature], values: np.ndarray, keys: list[str],
+                         pos: np.ndarray) -> np.ndarray:
     """Per case and group, the feature that describes the group in its reason.
 
     Usually the member with the largest absolute contribution. In a one-hot group
     (every member a 0/1 indicator, such as the relationship categories) it is the
     member that is 1, so the reason names what the case is, not what it is not.
     """
-    specs = feature_specs(explanation.feature_names)
     contrib = np.abs(explanation.contributions)
     out = np.zeros((contrib.shape[0], len(keys)), dtype=np.int64)
     for g in range(len(keys)):
@@ -167,12 +167,13 @@ def group_reason_texts(
     values = features[explanation.feature_names].to_numpy(dtype=np.float64)
     rows = np.repeat(np.arange(which.shape[0]), which.shape[1])
     g = which.reshape(-1)
-    j = _describing_features(explanation, values, keys, pos)[rows, g]
+    specs = feature_specs(explanation.feature_names)
+    j = _describing_features(explanation, specs, values, keys, pos)[rows, g]
     up = sums[rows, g] > 0
     shown = values[rows, j]
     # A "days" feature is told in whole days (Feature.reason floors it): key on what is shown,
     # or every fraction of a day would be a text of its own.
-    whole_days = np.array([s.kind == "days" for s in feature_specs(explanation.feature_names)], dtype=bool)
+    whole_days = np.array([s.kind == "days" for s in specs], dtype=bool)
     shown = np.where(whole_days[j], np.floor(shown), shown)
     bits = shown.view(np.int64)  # the float's bits: exact, NaN included
     keys_frame = pd.DataFrame({"g": g, "j": j, "bits": bits, "up": up})

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 
 def shown(quiet: bool) -> bool:
@@ -26,26 +25,30 @@ def bar(total: int, quiet: bool, *, desc: str = "scoring", unit: str = "case"):
 
 class Stages:
     """Numbered stage lines (``[2/5] building features and labels``), their times, and a bar
-    over LightGBM's rounds inside a stage."""
+    over LightGBM's rounds inside a stage.
+
+    ``start`` ends the running stage (its time is printed, its bars closed) and begins the
+    next; ``finish`` ends the last. A run that fails shows the stage it failed in, untimed.
+    """
 
     def __init__(self, total: int, quiet: bool = False):
         self.total, self.done, self.enabled = total, 0, shown(quiet)
+        self._started: float | None = None
         self._bars: list = []
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def start(self, name: str) -> None:
+        self.finish()
         self.done += 1
-        if not self.enabled:
-            yield
-            return
-        print(f"[{self.done}/{self.total}] {name}", file=sys.stderr, flush=True)
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            while self._bars:  # early stopping ends the rounds before the bar's total
-                self._bars.pop().close()
-        print(f"      {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        if self.enabled:
+            print(f"[{self.done}/{self.total}] {name}", file=sys.stderr, flush=True)
+            self._started = time.perf_counter()
+
+    def finish(self) -> None:
+        while self._bars:  # early stopping ends the rounds before the bar's total
+            self._bars.pop().close()
+        if self._started is not None:
+            print(f"      {time.perf_counter() - self._started:.1f} s", file=sys.stderr, flush=True)
+            self._started = None
 
     def rounds(self, total: int) -> list[Callable]:
         """LightGBM callbacks drawing a bar over the boosting rounds (none when not shown)."""

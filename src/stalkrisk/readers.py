@@ -40,7 +40,7 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -460,9 +460,7 @@ def _is_text(col: pd.Series) -> bool:
 def _blank_text(col: pd.Series) -> np.ndarray:
     """Missing or all-whitespace values (a categorical's categories are looked at once each)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
-        blank_category = (pd.Series(col.cat.categories).str.strip() == "").to_numpy(dtype=bool)
-        return (codes < 0) | np.append(blank_category, True)[codes]
+        return _each_distinct(col, clean_text).isna().to_numpy(dtype=bool)
     return (col.isna() | (col.str.strip() == "")).to_numpy(dtype=bool)
 
 
@@ -515,20 +513,24 @@ def clean_text(s: pd.Series) -> pd.Series:
     return s.mask(s == "")
 
 
-def clean_category(s: pd.Series) -> pd.Series:
-    """``clean_text(s).str.lower()``, cleaning each distinct value once.
-
-    A category column holds a handful of values over millions of rows (and arrives
-    as a pandas categorical when read from Parquet with a dictionary), so the text
-    work is done on the distinct values and the rows take theirs by code.
-    """
+def _each_distinct(s: pd.Series, work: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``work(s)``, computed on the distinct values of ``s`` only: rows take theirs by code
+    (a categorical's own codes, else pandas' factorisation; missing stays missing)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes, distinct = s.cat.codes.to_numpy(), pd.Series(s.cat.categories)
     else:
         codes, uniques = pd.factorize(s)
         distinct = pd.Series(uniques, dtype=s.dtype if len(uniques) == 0 else None)
-    clean = clean_text(distinct).str.lower()
-    return pd.Series(clean.array.take(codes, allow_fill=True), index=s.index, name=s.name)
+    return pd.Series(work(distinct).array.take(codes, allow_fill=True), index=s.index, name=s.name)
+
+
+def clean_category(s: pd.Series) -> pd.Series:
+    """``clean_text(s).str.lower()``, cleaning each distinct value once.
+
+    A category column holds a handful of values over millions of rows (and arrives
+    as a pandas categorical when read from Parquet with a dictionary).
+    """
+    return _each_distinct(s, lambda distinct: clean_text(distinct).str.lower())
 
 
 def _matches(text: pd.Series, pattern: str) -> pd.Series:

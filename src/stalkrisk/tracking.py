@@ -46,10 +46,10 @@ def configure() -> str:
     """Point MLflow at the tracking store; telemetry stays off (see ``stalkrisk/__init__``)."""
     import mlflow
     from mlflow.telemetry import get_telemetry_client, set_telemetry_client
+    from mlflow.telemetry.utils import is_telemetry_disabled
 
-    telemetry_off = os.environ.get("MLFLOW_DISABLE_TELEMETRY", "").lower() in ("true", "1")
-    if telemetry_off and get_telemetry_client() is not None:  # mlflow was imported first
-        set_telemetry_client()  # reads the variable again and drops the client
+    if get_telemetry_client() is not None and is_telemetry_disabled():  # mlflow was imported first
+        set_telemetry_client()  # drops the client
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)  # the registry follows it unless MLFLOW_REGISTRY_URI says otherwise
     return uri
@@ -123,7 +123,7 @@ def _signature(model: RiskModel, example: pd.DataFrame):
     return infer_signature(example, score_features(model, example))
 
 
-def neutral_example(model: RiskModel) -> pd.DataFrame:
+def _neutral_example(model: RiskModel) -> pd.DataFrame:
     """One made-up feature row (every feature 0) for a model logged without data at hand."""
     return pd.DataFrame({"case_id": ["example"], **{name: [0.0] for name in model.feature_names}})
 
@@ -267,7 +267,7 @@ def save_bundle(model: RiskModel, out: str | Path, *, name: str = "local", versi
     import mlflow
 
     out = Path(out)
-    example = neutral_example(model)
+    example = _neutral_example(model)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = model.save(Path(tmp) / "risk_model")
         mlflow.pyfunc.save_model(

@@ -127,13 +127,14 @@ def train_model(
 ) -> TrainResult:
     """Fit, calibrate and evaluate a model on validated ``cases`` and ``events``.
 
-    ``stages`` shows progress (three stages: features, LightGBM, evaluation); quiet by default.
+    ``stages`` shows progress (three stages: features, LightGBM, evaluation; the last ends
+    at the caller's next ``start`` or ``finish``); quiet by default.
     """
     protected = tuple(config["features"].get("protected", ()))
-    with stages.stage(f"building features and labels for {len(cases):,} cases"):
-        feats = build_features(cases, events, protected=protected)
-        feature_names = [c for c in feats.columns if c != "case_id"]
-        labels = make_labels(cases, events, config["label"])
+    stages.start(f"building features and labels for {len(cases):,} cases")
+    feats = build_features(cases, events, protected=protected)
+    feature_names = [c for c in feats.columns if c != "case_id"]
+    labels = make_labels(cases, events, config["label"])
 
     keep = ~labels["censored"].to_numpy()
     counts = {"cases": int(len(cases)), "censored": int((~keep).sum())}
@@ -158,120 +159,120 @@ def train_model(
     X = X_all.to_numpy(dtype=np.float64)
     X_valid, X_test = X[va], X[te]
     mc = config["model"]
-    with stages.stage(f"training LightGBM on {int(tr.sum()):,} cases, stopping early on {int(va.sum()):,}"):
-        booster = fit_booster(
-            X[tr], y_all[tr], X_valid, y_all[va],
-            feature_names=feature_names,
-            monotone=monotone_constraints(feature_names),
-            params=mc["params"],
-            num_boost_round=int(mc["num_boost_round"]),
-            early_stopping_rounds=int(mc["early_stopping_rounds"]),
-            callbacks=stages.rounds(int(mc["num_boost_round"])),
-        )
-    with stages.stage(f"calibrating and evaluating on {int(te.sum()):,} test cases: baselines, fairness"):
-        margin_valid = booster.predict(X_valid, raw_score=True)
-        a, b = fit_platt(margin_valid, y_all[va])
-        p_valid = sigmoid(a * margin_valid + b)
-        model = RiskModel(
-            booster=booster,
-            feature_names=feature_names,
-            platt_a=a,
-            platt_b=b,
-            threshold=choose_threshold(y_all[va], p_valid, config["flag"]),
-            band_edges=choose_band_edges(p_valid, config["bands"]["quantiles"]),
-        )
+    stages.start(f"training LightGBM on {int(tr.sum()):,} cases, stopping early on {int(va.sum()):,}")
+    booster = fit_booster(
+        X[tr], y_all[tr], X_valid, y_all[va],
+        feature_names=feature_names,
+        monotone=monotone_constraints(feature_names),
+        params=mc["params"],
+        num_boost_round=int(mc["num_boost_round"]),
+        early_stopping_rounds=int(mc["early_stopping_rounds"]),
+        callbacks=stages.rounds(int(mc["num_boost_round"])),
+    )
+    stages.start(f"calibrating and evaluating on {int(te.sum()):,} test cases: baselines, fairness")
+    margin_valid = booster.predict(X_valid, raw_score=True)
+    a, b = fit_platt(margin_valid, y_all[va])
+    p_valid = sigmoid(a * margin_valid + b)
+    model = RiskModel(
+        booster=booster,
+        feature_names=feature_names,
+        platt_a=a,
+        platt_b=b,
+        threshold=choose_threshold(y_all[va], p_valid, config["flag"]),
+        band_edges=choose_band_edges(p_valid, config["bands"]["quantiles"]),
+    )
 
-        # -- evaluation on the latest slice ---------------------------------------
-        p_test = model.predict_proba(X_test)
-        conduct = X_all.loc[te, "course_of_conduct"].to_numpy() >= 1.0
-        flag = (p_test >= model.threshold) & conduct
-        metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
-        metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
-        metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
+    # -- evaluation on the latest slice ---------------------------------------
+    p_test = model.predict_proba(X_test)
+    conduct = X_all.loc[te, "course_of_conduct"].to_numpy() >= 1.0
+    flag = (p_test >= model.threshold) & conduct
+    metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
+    metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
+    metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
 
-        sdash = [n for n in sdash_names() if n in feature_names]
-        sdash_score = X_all.loc[te, sdash].fillna(0).sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
-        p_logistic, logistic_rows = logistic_baseline(X, y_all, tr, X_test)
-        metrics["baseline_logistic_rows"] = float(logistic_rows)
-        base_rate = np.full(te.sum(), y_all[tr].mean())
-        scores = {
-            "stalkrisk": p_test,
-            "S-DASH count": sdash_score,
-            "logistic regression": p_logistic,
-            "base rate": base_rate,
+    sdash = [n for n in sdash_names() if n in feature_names]
+    sdash_score = X_all.loc[te, sdash].fillna(0).sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
+    p_logistic, logistic_rows = logistic_baseline(X, y_all, tr, X_test)
+    metrics["baseline_logistic_rows"] = float(logistic_rows)
+    base_rate = np.full(te.sum(), y_all[tr].mean())
+    scores = {
+        "stalkrisk": p_test,
+        "S-DASH count": sdash_score,
+        "logistic regression": p_logistic,
+        "base rate": base_rate,
+    }
+    baselines = evaluate.baseline_table(y_all[te], scores, probabilities={"stalkrisk", "logistic regression", "base rate"})
+
+    warnings: list[str] = []
+    auc = metrics["roc_auc"]
+    for name in ("S-DASH count", "logistic regression"):
+        other = float(baselines.loc[baselines["score"] == name, "roc_auc"].iloc[0])
+        metrics[f"baseline_roc_auc_{name.lower().replace(' ', '_').replace('-', '')}"] = other
+        if not auc > other:
+            warnings.append(
+                f"THE MODEL DOES NOT BEAT THE {name.upper()} BASELINE ON ROC-AUC "
+                f"({auc:.3f} vs {other:.3f}): do not promote it"
+            )
+    metrics["beats_baselines"] = float(not warnings)
+
+    ceiling: dict[str, float] = {}
+    test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
+    if truth is not None:
+        t = test_cases[["case_id"]].merge(truth[["case_id", "p"]], on="case_id", how="left")
+        if t["p"].notna().all():
+            ceiling_auc = float(roc_auc_score(y_all[te], t["p"].to_numpy()))
+            ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": auc / ceiling_auc}
+            metrics.update(ceiling)
+
+    fair_cfg = fairness_config or {}
+    groups = fairness.audit_groups(test_cases)
+    wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
+    report = fairness.group_metrics(
+        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),
+        n_boot=int(fair_cfg.get("n_boot", 200)), seed=0,
+    )
+    fairness_warnings, fairness_uncertain = fairness.breaches(report, fair_cfg.get("tolerances", {}))
+    metrics["fairness_warnings"] = float(len(fairness_warnings))
+    metrics["fairness_uncertain_gaps"] = float(len(fairness_uncertain))
+
+    test = pd.DataFrame(
+        {
+            "case_id": case_ids[te].to_numpy(),
+            "label": y_all[te],
+            "score": p_test,
+            "flag": flag,
+            "sdash_count": sdash_score,
+            "logistic": p_logistic,
         }
-        baselines = evaluate.baseline_table(y_all[te], scores, probabilities={"stalkrisk", "logistic regression", "base rate"})
+    )
+    test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
 
-        warnings: list[str] = []
-        auc = metrics["roc_auc"]
-        for name in ("S-DASH count", "logistic regression"):
-            other = float(baselines.loc[baselines["score"] == name, "roc_auc"].iloc[0])
-            metrics[f"baseline_roc_auc_{name.lower().replace(' ', '_').replace('-', '')}"] = other
-            if not auc > other:
-                warnings.append(
-                    f"THE MODEL DOES NOT BEAT THE {name.upper()} BASELINE ON ROC-AUC "
-                    f"({auc:.3f} vs {other:.3f}): do not promote it"
-                )
-        metrics["beats_baselines"] = float(not warnings)
-
-        ceiling: dict[str, float] = {}
-        test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
-        if truth is not None:
-            t = test_cases[["case_id"]].merge(truth[["case_id", "p"]], on="case_id", how="left")
-            if t["p"].notna().all():
-                ceiling_auc = float(roc_auc_score(y_all[te], t["p"].to_numpy()))
-                ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": auc / ceiling_auc}
-                metrics.update(ceiling)
-
-        fair_cfg = fairness_config or {}
-        groups = fairness.audit_groups(test_cases)
-        wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
-        report = fairness.group_metrics(
-            y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),
-            n_boot=int(fair_cfg.get("n_boot", 200)), seed=0,
-        )
-        fairness_warnings, fairness_uncertain = fairness.breaches(report, fair_cfg.get("tolerances", {}))
-        metrics["fairness_warnings"] = float(len(fairness_warnings))
-        metrics["fairness_uncertain_gaps"] = float(len(fairness_uncertain))
-
-        test = pd.DataFrame(
-            {
-                "case_id": case_ids[te].to_numpy(),
-                "label": y_all[te],
-                "score": p_test,
-                "flag": flag,
-                "sdash_count": sdash_score,
-                "logistic": p_logistic,
-            }
-        )
-        test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
-
-        model.meta = {
-            "label": dict(config["label"]),
-            "label_description": describe_label(config["label"]),
-            "horizon_days": int(config["label"].get("horizon_days", 90)),
-            "flag_policy": dict(config["flag"]),
-            "split": split,
-            "counts": counts,
-            "metrics": {k: float(v) for k, v in metrics.items()},
-            "protected_features": list(protected),
-            "explain_method": config["explain"]["method"],
-            "max_depth": int(mc["params"].get("max_depth", -1)),
-            "drift_reference": reference_profile(X_all.loc[tr]),
-            "data_to": split["test"]["to"],
-        }
-        return TrainResult(
-            model=model,
-            config=config,
-            metrics=metrics,
-            baselines=baselines,
-            fairness=report,
-            fairness_warnings=fairness_warnings,
-            fairness_uncertain=fairness_uncertain,
-            split=split,
-            counts=counts,
-            test=test,
-            test_features=X_all.loc[te].reset_index(drop=True),
-            warnings=warnings,
-            ceiling=ceiling,
-        )
+    model.meta = {
+        "label": dict(config["label"]),
+        "label_description": describe_label(config["label"]),
+        "horizon_days": int(config["label"].get("horizon_days", 90)),
+        "flag_policy": dict(config["flag"]),
+        "split": split,
+        "counts": counts,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "protected_features": list(protected),
+        "explain_method": config["explain"]["method"],
+        "max_depth": int(mc["params"].get("max_depth", -1)),
+        "drift_reference": reference_profile(X_all.loc[tr]),
+        "data_to": split["test"]["to"],
+    }
+    return TrainResult(
+        model=model,
+        config=config,
+        metrics=metrics,
+        baselines=baselines,
+        fairness=report,
+        fairness_warnings=fairness_warnings,
+        fairness_uncertain=fairness_uncertain,
+        split=split,
+        counts=counts,
+        test=test,
+        test_features=X_all.loc[te].reset_index(drop=True),
+        warnings=warnings,
+        ceiling=ceiling,
+    )

@@ -170,11 +170,11 @@ def run(
     (out / "audit.json").unlink(missing_ok=True)  # a half-rewritten folder must not look finished
     stages = progress.Stages(3, quiet=quiet)
 
-    with stages.stage(f"loading the model {model}"):
-        loaded = tracking.load_model(model)
-        loaded.model.check_features(
-            registry_feature_names() + list(loaded.model.meta.get("protected_features", []))
-        )
+    stages.start(f"loading the model {model}")
+    loaded = tracking.load_model(model)
+    loaded.model.check_features(
+        registry_feature_names() + list(loaded.model.meta.get("protected_features", []))
+    )
     method = method or loaded.model.meta.get("explain_method", "fast")
     review_dir = out / "review"
     if review != "none":
@@ -185,11 +185,11 @@ def run(
     flagged = 0
     # The spill holds case data: it lives beside the outputs (same protection), private to this user.
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-parts-", dir=out) as work:
-        with stages.stage(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases"):
-            parted = partition(cases, events, work, chunk_size=chunk_size)
-        with (stages.stage(f"validating, scoring and explaining {parted.counts['cases']:,} cases"),
-              _open_outputs(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar):
-            validator = PartValidator(parted)
+        stages.start(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases")
+        parted = partition(cases, events, work, chunk_size=chunk_size)
+        stages.start(f"validating, scoring and explaining {parted.counts['cases']:,} cases")
+        validator = PartValidator(parted)
+        with _open_outputs(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
                 if k is None:  # the events naming no case: validated and counted, nothing to score
                     continue
@@ -210,6 +210,7 @@ def run(
                 del result, scored, scores, checked  # nothing of this part outlives it
                 release_free_memory()
         validation = validator.combined()
+    stages.finish()
 
     review_index = None
     if review != "none":

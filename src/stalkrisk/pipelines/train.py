@@ -104,82 +104,83 @@ def run(
     uri = tracking.configure()
     cfg = load_train_config(config)
     fair = load_fairness_config(fairness_config)
-    with stages.stage(f"reading and validating {Path(cases).name} and {Path(events).name}"):
-        validation = load_and_validate(cases, events)
+    stages.start(f"reading and validating {Path(cases).name} and {Path(events).name}")
+    validation = load_and_validate(cases, events)
     truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
     result = train_model(validation.cases, validation.events, cfg, truth=truth_frame, fairness_config=fair,
                          stages=stages)
-    with stages.stage("logging to MLflow: plots, model, registration, model card"):
+    stages.start("logging to MLflow: plots, model, registration, model card")
 
-        if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
-            mlflow.set_experiment(experiment)
-        with mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            run_id = active.info.run_id
-            mlflow.log_params(tracking.flatten("", cfg))
-            mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
-            tags = {
-                "stalkrisk.version": __version__,
-                "git_commit": tracking.git_commit(),
-                "input.cases.sha256": validation.inputs["cases"]["sha256"],
-                "input.events.sha256": validation.inputs["events"]["sha256"],
-                "rows.cases": str(len(validation.cases_all)),
-                "rows.events": str(validation.counts.get("events", "")),
-                "cases.quarantined": str(len(validation.quarantine)),
-                "cases.censored": str(result.counts["censored"]),
-                "beats_baselines": str(not result.warnings).lower(),
-                "fairness_warnings": str(len(result.fairness_warnings)),
-                "synthetic": str(truth is not None).lower(),
-            }
-            for name, s in result.split.items():
-                tags[f"dates.{name}"] = f"{s['from']}..{s['to']}"
-            tags.update({f"package.{k}": v for k, v in tracking.package_versions().items()})
-            mlflow.set_tags(tags)
+    if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
+        mlflow.set_experiment(experiment)
+    with mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run_id = active.info.run_id
+        mlflow.log_params(tracking.flatten("", cfg))
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        tags = {
+            "stalkrisk.version": __version__,
+            "git_commit": tracking.git_commit(),
+            "input.cases.sha256": validation.inputs["cases"]["sha256"],
+            "input.events.sha256": validation.inputs["events"]["sha256"],
+            "rows.cases": str(len(validation.cases_all)),
+            "rows.events": str(validation.counts.get("events", "")),
+            "cases.quarantined": str(len(validation.quarantine)),
+            "cases.censored": str(result.counts["censored"]),
+            "beats_baselines": str(not result.warnings).lower(),
+            "fairness_warnings": str(len(result.fairness_warnings)),
+            "synthetic": str(truth is not None).lower(),
+        }
+        for name, s in result.split.items():
+            tags[f"dates.{name}"] = f"{s['from']}..{s['to']}"
+        tags.update({f"package.{k}": v for k, v in tracking.package_versions().items()})
+        mlflow.set_tags(tags)
 
-            (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-            write_report(validation, tmp / "validation_report.json")
-            (tmp / "features.md").write_text(registry_markdown(), encoding="utf-8")
-            metrics_doc = {
-                "metrics": result.metrics,
-                "baselines": result.baselines.to_dict(orient="records"),
-                "split": result.split,
-                "counts": result.counts,
-                "warnings": result.warnings,
-                "fairness": result.fairness.to_dict(),
-                "fairness_warnings": result.fairness_warnings,
-                "fairness_uncertain": result.fairness_uncertain,
-            }
-            (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
-            result.baselines.to_csv(tmp / "baselines.csv", index=False)
-            for name, fig in _figures(result).items():
-                plots.save_figure(fig, tmp / "plots" / name)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+        write_report(validation, tmp / "validation_report.json")
+        (tmp / "features.md").write_text(registry_markdown(), encoding="utf-8")
+        metrics_doc = {
+            "metrics": result.metrics,
+            "baselines": result.baselines.to_dict(orient="records"),
+            "split": result.split,
+            "counts": result.counts,
+            "warnings": result.warnings,
+            "fairness": result.fairness.to_dict(),
+            "fairness_warnings": result.fairness_warnings,
+            "fairness_uncertain": result.fairness_uncertain,
+        }
+        (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
+        result.baselines.to_csv(tmp / "baselines.csv", index=False)
+        for name, fig in _figures(result).items():
+            plots.save_figure(fig, tmp / "plots" / name)
 
-            result.model.meta["trained_at"] = started.strftime("%Y-%m-%d")
-            example = pd.concat([result.test[["case_id"]].head(5), result.test_features.head(5)], axis=1)
-            info = tracking.log_pyfunc(result.model, example, register)
-            version = str(info.registered_model_version)
-            tracking.set_alias(register, "candidate", version)
-            client = mlflow.MlflowClient()
-            client.set_model_version_tag(register, version, "beats_baselines", tags["beats_baselines"])
-            client.set_model_version_tag(register, version, "fairness_warnings", tags["fairness_warnings"])
+        result.model.meta["trained_at"] = started.strftime("%Y-%m-%d")
+        example = pd.concat([result.test[["case_id"]].head(5), result.test_features.head(5)], axis=1)
+        info = tracking.log_pyfunc(result.model, example, register)
+        version = str(info.registered_model_version)
+        tracking.set_alias(register, "candidate", version)
+        client = mlflow.MlflowClient()
+        client.set_model_version_tag(register, version, "beats_baselines", tags["beats_baselines"])
+        client.set_model_version_tag(register, version, "fairness_warnings", tags["fairness_warnings"])
 
-            context = card_context(
-                model=result.model, name=register, version=version, run_id=run_id,
-                trained_at=started.strftime("%Y-%m-%d %H:%M UTC"), metrics=result.metrics,
-                baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
-                fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
-                warnings=result.warnings,
-                inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
-                synthetic=truth is not None, stalkrisk_version=__version__,
-            )
-            card_md = render_markdown(context)
-            card_dir = Path(out) if out else Path(f"train-output/{register}-v{version}")
-            atomic_write_text(card_dir / "model_card.md", card_md)
-            atomic_write_text(card_dir / "model_card.html", render_html(card_md, f"Model card: {register} v{version}"))
-            atomic_write_text(card_dir / "features.md", registry_markdown())
-            mlflow.log_artifacts(str(tmp), artifact_path=None)
-            mlflow.log_artifact(str(card_dir / "model_card.md"), artifact_path="model_card")
-            mlflow.log_artifact(str(card_dir / "model_card.html"), artifact_path="model_card")
+        context = card_context(
+            model=result.model, name=register, version=version, run_id=run_id,
+            trained_at=started.strftime("%Y-%m-%d %H:%M UTC"), metrics=result.metrics,
+            baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
+            fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
+            warnings=result.warnings,
+            inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
+            synthetic=truth is not None, stalkrisk_version=__version__,
+        )
+        card_md = render_markdown(context)
+        card_dir = Path(out) if out else Path(f"train-output/{register}-v{version}")
+        atomic_write_text(card_dir / "model_card.md", card_md)
+        atomic_write_text(card_dir / "model_card.html", render_html(card_md, f"Model card: {register} v{version}"))
+        atomic_write_text(card_dir / "features.md", registry_markdown())
+        mlflow.log_artifacts(str(tmp), artifact_path=None)
+        mlflow.log_artifact(str(card_dir / "model_card.md"), artifact_path="model_card")
+        mlflow.log_artifact(str(card_dir / "model_card.html"), artifact_path="model_card")
+    stages.finish()
 
     for warning in result.warnings:
         log.warning(warning)
