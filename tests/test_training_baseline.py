@@ -41,9 +41,11 @@ def test_logistic_baseline_on_all_rows_is_the_plain_pipeline():
     train = np.arange(len(y)) < 4000
     p, used = logistic_baseline(X, y, train, X[~train])
     plain = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-                          LogisticRegression(max_iter=2000, C=1.0)).fit(X[train], y[train])
+                          LogisticRegression(max_iter=10_000, tol=1e-12, C=1.0)).fit(X[train], y[train])
     assert used == 4000
-    np.testing.assert_allclose(p, plain.predict_proba(X[~train])[:, 1], rtol=1e-10)
+    # The solver is a matter of speed only: sklearn's default L-BFGS, run to convergence,
+    # reaches the same penalised optimum.
+    np.testing.assert_allclose(p, plain.predict_proba(X[~train])[:, 1], rtol=0, atol=1e-6)
 
 
 def test_logistic_baseline_on_a_sample_ranks_the_test_rows_alike():
