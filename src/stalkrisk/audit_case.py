@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from stalkrisk import shap_import
 from stalkrisk.audit import load_recorded_model, read_audit_record
 from stalkrisk.case_record import CaseRecord, format_case, load_case
 from stalkrisk.features.registry import GROUPS
@@ -152,9 +153,10 @@ def waterfall_svg(record: CaseRecord, max_display: int = 14) -> str:
     here, rendered and closed at once (headless Agg canvas).
     """
     import matplotlib.pyplot as plt
-    import shap
 
     from stalkrisk.plots import _style, figure_to_svg
+
+    shap = shap_import.shap()
 
     exp = record.explanation
     explanation = shap.Explanation(

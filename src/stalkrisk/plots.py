@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
+from . import shap_import
 from .evaluate import calibration_table, expected_calibration_error
 
 #: Okabe-Ito colour-blind-safe palette; the first named score (the model) gets blue.
@@ -200,7 +201,7 @@ def psi_chart(drift_table: pd.DataFrame, threshold: float = 0.2, max_features: i
 
 
 def _explanation(contributions: np.ndarray, X: pd.DataFrame, max_rows: int | None, seed: int):
-    import shap
+    shap = shap_import.shap()
 
     values = np.asarray(contributions, dtype=float)
     if values.shape != X.shape:
@@ -227,7 +228,7 @@ def _seeded_global_numpy(seed: int):
 def shap_summary(contributions: np.ndarray, X: pd.DataFrame, *, max_display: int = 15,
                  max_rows: int = 2000, seed: int = 0) -> Figure:
     """shap's beeswarm of per-case contributions, on a seeded sample of at most max_rows."""
-    import shap
+    shap = shap_import.shap()
 
     explanation = _explanation(contributions, X, max_rows, seed)
     with _style(), _seeded_global_numpy(seed):
@@ -240,7 +241,7 @@ def shap_summary(contributions: np.ndarray, X: pd.DataFrame, *, max_display: int
 
 def shap_importance(contributions: np.ndarray, X: pd.DataFrame, *, max_display: int = 15) -> Figure:
     """shap's bar chart of mean absolute contribution per feature."""
-    import shap
+    shap = shap_import.shap()
 
     explanation = _explanation(contributions, X, None, 0)
     with _style():
