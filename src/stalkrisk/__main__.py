@@ -1,5 +1,3 @@
-import sys
+from stalkrisk.cli import run_and_exit
 
-from stalkrisk.cli import main
-
-sys.exit(main())
+run_and_exit()
