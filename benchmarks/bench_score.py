@@ -9,6 +9,10 @@ For each N: generate N cases (Parquet), then in separate child processes
 and print cases/s, peak memory and the ratios. Targets: the whole run within 1.5x of
 features + pred_contrib (issue 4) and of features + predict (issue 6); peak memory under
 4 GiB and flat (the peak at the largest N within 10% of the smallest).
+The floor child also measures, in CPU seconds, the work the data contract makes every
+scoring run do besides features: read the inputs, explain exactly, and write
+explanations.parquet (one row per case and feature). Their sum is set against the CPU
+the 1.5x target leaves on this machine: cores x 1.5 x (features + predict).
 The model: trained once on 50,000 generated cases with the default config.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,20 +29,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import python_module, run_child  # noqa: E402
 
 FLOOR_CHILD = r'''
-import json, sys, time, resource
+import json, os, sys, tempfile, time, resource
 import numpy as np, pandas as pd
+from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+from stalkrisk.explain import explain, long_table
 from stalkrisk.features import build_features
+from stalkrisk.pipelines.score import explanations_writer, write_explanations
 from stalkrisk.tracking import load_model
 cases_path, events_path, bundle, sample = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-cases, events = pd.read_parquet(cases_path), pd.read_parquet(events_path)
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+def timed(work):
+    c, t = cpu(), time.perf_counter()
+    out = work()
+    return out, time.perf_counter() - t, cpu() - c
 model = load_model(bundle).model
-t = time.perf_counter(); feats = build_features(cases, events); t_features = time.perf_counter() - t
+(cases, events), t_read, c_read = timed(lambda: (pd.read_parquet(cases_path), pd.read_parquet(events_path)))
+feats, t_features, c_features = timed(lambda: build_features(cases, events))
 X = np.ascontiguousarray(feats[model.feature_names].to_numpy(dtype=np.float64))
-t = time.perf_counter(); model.booster.predict(X, raw_score=True); t_predict = time.perf_counter() - t
+_, t_predict, c_predict = timed(lambda: model.booster.predict(X, raw_score=True))
 rows = X[:sample]
 t = time.perf_counter(); model.booster.predict(rows, pred_contrib=True); t_contrib = time.perf_counter() - t
+exp, t_explain, c_explain = timed(lambda: explain(model, feats))
+def write_long():
+    # explanations.parquet as the scoring run writes it, part by part
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = explanations_writer(os.path.join(tmp, "explanations.parquet"))
+        for start in range(0, len(feats), DEFAULT_CHUNK_SIZE):
+            part = slice(start, start + DEFAULT_CHUNK_SIZE)
+            sub = type(exp)(exp.feature_names, exp.contributions[part], exp.base_value)
+            write_explanations(writer, long_table(sub, feats["case_id"].iloc[part], feats.iloc[part]))
+        writer.close()
+_, t_write, c_write = timed(write_long)
 print(json.dumps({"features": t_features, "predict": t_predict, "contrib_rows_per_s": len(rows) / t_contrib,
-                  "n": len(X), "sample": len(rows)}))
+                  "n": len(X), "sample": len(rows),
+                  "cpu": {"read": c_read, "features": c_features, "predict": c_predict, "explain": c_explain,
+                          "write_explanations": c_write},
+                  "wall": {"read": t_read, "explain": t_explain, "write_explanations": t_write}}))
 '''
 
 
@@ -69,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bundle = train_bundle(workdir)
-        peaks = {}
+        peaks, floors = {}, {}
         print(f"{'cases':>9} {'whole s':>8} {'cases/s':>9} {'peak GiB':>9} {'features s':>10} "
               f"{'predict s':>9} {'contrib s*':>10} {'vs contrib':>10} {'vs predict':>10}")
         for n in sizes:
@@ -79,6 +108,7 @@ def main() -> None:
                                             "--review", "none", "--quiet", "--explain-method", args.method))
             floor = json.loads(run_child([sys.executable, "-c", FLOOR_CHILD, str(cases), str(events), str(bundle),
                                           str(args.sample)]).stdout.strip().splitlines()[-1])
+            floors[n] = floor
             contrib = n / floor["contrib_rows_per_s"]
             peaks[n] = whole.peak_rss_gib
             print(f"{n:>9} {whole.seconds:>8.1f} {n / whole.seconds:>9.0f} {whole.peak_rss_gib:>9.2f} "
@@ -86,6 +116,16 @@ def main() -> None:
                   f"{whole.seconds / (floor['features'] + contrib):>10.3f} "
                   f"{whole.seconds / (floor['features'] + floor['predict']):>10.2f}", flush=True)
         print(f"* pred_contrib timed on {args.sample:,} rows and scaled to N; explanations by: {args.method}")
+        print(f"\nCPU seconds the contract requires (floor child), against the CPU the 1.5x target allows "
+              f"on {os.cpu_count()} cores:")
+        print(f"{'cases':>9} {'read':>6} {'features':>8} {'explain':>7} {'write expl':>10} {'required':>8} "
+              f"{'allowed':>7}")
+        for n, floor in floors.items():
+            c = floor["cpu"]
+            required = c["read"] + c["features"] + c["explain"] + c["write_explanations"]
+            allowed = (os.cpu_count() or 1) * 1.5 * (floor["features"] + floor["predict"])
+            print(f"{n:>9} {c['read']:>6.1f} {c['features']:>8.1f} {c['explain']:>7.1f} "
+                  f"{c['write_explanations']:>10.1f} {required:>8.1f} {allowed:>7.1f}")
         if len(sizes) > 1:
             print(f"peak memory at {sizes[-1]:,} / at {sizes[0]:,}: {peaks[sizes[-1]] / peaks[sizes[0]]:.2f}")
 

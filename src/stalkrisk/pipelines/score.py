@@ -115,10 +115,30 @@ class _Outputs:
         self.scores_parquet.write_table(table)
         _write_csv_rows(table, self.scores_csv)
         if explanations is not None and explanations.num_rows:
-            # Row groups of the default size; the dictionary-encoded text is written as it is
-            # (Parquet keeps its own dictionaries), so no string is ever built per row.
-            for start in range(0, explanations.num_rows, ROW_GROUP_ROWS):
-                self.explanations.write_table(explanations.slice(start, ROW_GROUP_ROWS).cast(_EXPLANATIONS_ENCODED))
+            write_explanations(self.explanations, explanations)
+
+
+def explanations_writer(path: Path) -> pq.ParquetWriter:
+    """The writer of ``explanations.parquet`` (tables go in through ``write_explanations``).
+
+    Statistics only for case_id (what a reader filters on); dictionaries for the columns that
+    repeat. Measured: a fifth less writing time than the defaults, for a file of the same size.
+    No Arrow schema is stored, so the text reads back as plain strings, not categories.
+    """
+    return pq.ParquetWriter(
+        path, _EXPLANATIONS_ENCODED, compression="zstd", store_schema=False,
+        use_dictionary=["case_id", "feature", "group", "value", "base_value"], write_statistics=["case_id"],
+    )
+
+
+def write_explanations(writer: pq.ParquetWriter, explanations: pa.Table) -> None:
+    """Append one part's long table (``explain.long_table``) in row groups of the default size.
+
+    The dictionary-encoded text is written as it is (Parquet keeps its own dictionaries),
+    so no string is ever built per row.
+    """
+    for start in range(0, explanations.num_rows, ROW_GROUP_ROWS):
+        writer.write_table(explanations.slice(start, ROW_GROUP_ROWS).cast(_EXPLANATIONS_ENCODED))
 
 
 @contextmanager
@@ -126,13 +146,7 @@ def _open_outputs(out: Path) -> Iterator[_Outputs]:
     with ExitStack() as stack:
         paths = {name: stack.enter_context(atomic_path(out / name)) for name in OUTPUT_FILES}
         scores_parquet = pq.ParquetWriter(paths["scores.parquet"], SCORES_SCHEMA, compression="zstd")
-        # Statistics only for case_id (what a reader filters on); dictionaries for the columns that
-        # repeat. Measured: a fifth less writing time than the defaults, for a file of the same size.
-        # No Arrow schema is stored, so the text reads back as plain strings, not categories.
-        explanations = pq.ParquetWriter(
-            paths["explanations.parquet"], _EXPLANATIONS_ENCODED, compression="zstd", store_schema=False,
-            use_dictionary=["case_id", "feature", "group", "value", "base_value"], write_statistics=["case_id"],
-        )
+        explanations = explanations_writer(paths["explanations.parquet"])
         csv_file = open(paths["scores.csv"], "wb")  # noqa: SIM115 - closed below, before the rename
         csv_file.write((",".join(SCORES_SCHEMA.names) + "\n").encode("utf-8"))
         outputs = _Outputs(scores_parquet, csv_file, explanations)
