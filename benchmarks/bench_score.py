@@ -10,9 +10,9 @@ and print cases/s, peak memory and the ratios. Targets: the whole run within 1.5
 features + pred_contrib (issue 4) and of features + predict (issue 6); peak memory under
 4 GiB and flat (the peak at the largest N within 10% of the smallest).
 The floor child also measures, in CPU seconds, the work the data contract makes every
-scoring run do besides features: read the inputs, explain exactly, and write
-explanations.parquet (one row per case and feature). Their sum is set against the CPU
-the 1.5x target leaves on this machine: cores x 1.5 x (features + predict).
+scoring run do besides features: read and validate the inputs (the GX suites), explain
+exactly, and write explanations.parquet (one row per case and feature). Their sum is set
+against the CPU the 1.5x target leaves on this machine: cores x 1.5 x (features + predict).
 The model: trained once on 50,000 generated cases with the default config.
 """
 
@@ -36,6 +36,7 @@ from stalkrisk.explain import explain, long_table
 from stalkrisk.features import build_features
 from stalkrisk.pipelines.score import explanations_writer, write_explanations
 from stalkrisk.tracking import load_model
+from stalkrisk.validation import load_and_validate
 cases_path, events_path, bundle, sample = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -62,11 +63,14 @@ def write_long():
             write_explanations(writer, long_table(sub, feats["case_id"].iloc[part], feats.iloc[part]))
         writer.close()
 _, t_write, c_write = timed(write_long)
+del exp
+_, t_validate, c_validate = timed(lambda: load_and_validate(cases_path, events_path))  # read, normalise, GX
 print(json.dumps({"features": t_features, "predict": t_predict, "contrib_rows_per_s": len(rows) / t_contrib,
                   "n": len(X), "sample": len(rows),
-                  "cpu": {"read": c_read, "features": c_features, "predict": c_predict, "explain": c_explain,
-                          "write_explanations": c_write},
-                  "wall": {"read": t_read, "explain": t_explain, "write_explanations": t_write}}))
+                  "cpu": {"read": c_read, "read_validate": c_validate, "features": c_features,
+                          "predict": c_predict, "explain": c_explain, "write_explanations": c_write},
+                  "wall": {"read": t_read, "read_validate": t_validate, "explain": t_explain,
+                           "write_explanations": t_write}}))
 '''
 
 
@@ -118,13 +122,13 @@ def main() -> None:
         print(f"* pred_contrib timed on {args.sample:,} rows and scaled to N; explanations by: {args.method}")
         print(f"\nCPU seconds the contract requires (floor child), against the CPU the 1.5x target allows "
               f"on {os.cpu_count()} cores:")
-        print(f"{'cases':>9} {'read':>6} {'features':>8} {'explain':>7} {'write expl':>10} {'required':>8} "
-              f"{'allowed':>7}")
+        print(f"{'cases':>9} {'read+validate':>13} {'features':>8} {'explain':>7} {'write expl':>10} "
+              f"{'required':>8} {'allowed':>7}")
         for n, floor in floors.items():
             c = floor["cpu"]
-            required = c["read"] + c["features"] + c["explain"] + c["write_explanations"]
+            required = c["read_validate"] + c["features"] + c["explain"] + c["write_explanations"]
             allowed = (os.cpu_count() or 1) * 1.5 * (floor["features"] + floor["predict"])
-            print(f"{n:>9} {c['read']:>6.1f} {c['features']:>8.1f} {c['explain']:>7.1f} "
+            print(f"{n:>9} {c['read_validate']:>13.1f} {c['features']:>8.1f} {c['explain']:>7.1f} "
                   f"{c['write_explanations']:>10.1f} {required:>8.1f} {allowed:>7.1f}")
         if len(sizes) > 1:
             print(f"peak memory at {sizes[-1]:,} / at {sizes[0]:,}: {peaks[sizes[-1]] / peaks[sizes[0]]:.2f}")
