@@ -115,3 +115,13 @@ def test_public_surface_is_small_and_importable():
     for name in stalkrisk.__all__:
         assert getattr(stalkrisk, name) is not None
     assert len(stalkrisk.__all__) <= 10
+
+
+def test_verbose_logs_stalkrisk_steps_but_not_great_expectations_internals(caseload_files):
+    proc = subprocess.run(
+        [sys.executable, "-m", "stalkrisk", "-v", "validate", "--cases", str(caseload_files["cases"]),
+         "--events", str(caseload_files["events"])], capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "INFO stalkrisk.validation" in proc.stderr
+    assert "great_expectations" not in proc.stderr

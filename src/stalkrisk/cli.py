@@ -219,10 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Great Expectations logs its own registries at INFO (a hundred lines a run, none about the
+    # data): quiet even with -v, which is for stalkrisk's own steps.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     if not args.verbose:  # libraries that log their own chatter at INFO
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its loggers on import
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        for name in ("great_expectations", "mlflow", "alembic"):
+        for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
