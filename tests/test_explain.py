@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import shap
 
-from stalkrisk.explain import explain, group_contributions, long_table, reasons
+from stalkrisk.explain import explain, group_contributions, long_table, margins, reasons
 from stalkrisk.features.registry import GROUPS
 from stalkrisk.model import logit
 
@@ -34,6 +34,15 @@ def test_fast_path_equals_lightgbm_reference(loaded_model, features_sample):
     ref = explain(model, features_sample, method="pred_contrib")
     assert np.max(np.abs(fast.contributions - ref.contributions)) < 1e-9
     assert fast.base_value == pytest.approx(ref.base_value, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["fast", "pred_contrib"])
+def test_margins_are_lightgbms_raw_scores(loaded_model, features_sample, method):
+    """Training calibrates and evaluates on these margins: they must be the booster's own."""
+    booster = loaded_model.model.booster
+    X = loaded_model.model.matrix(features_sample)
+    expected = booster.predict(X, raw_score=True)
+    np.testing.assert_allclose(margins(booster, X, method), expected, rtol=0, atol=1e-9)
 
 
 def test_groups_are_additive(loaded_model, features_sample):

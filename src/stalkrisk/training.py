@@ -33,6 +33,7 @@ from sklearn.utils import resample
 
 from stalkrisk import evaluate, fairness
 from stalkrisk.drift import reference_profile
+from stalkrisk.explain import margins
 from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints, sdash_names
 from stalkrisk.labels import describe_label, make_labels
@@ -180,7 +181,8 @@ def train_model(
     logistic = beside.submit(logistic_baseline, X, y_all, tr, X_test)
     drift_reference = beside.submit(lambda: reference_profile(pd.DataFrame(X[tr], columns=feature_names)))
     beside.shutdown(wait=False)  # the two tasks still run; ``result()`` waits for each
-    margin_valid = booster.predict(X_valid, raw_score=True)
+    method = config["explain"]["method"]
+    margin_valid = margins(booster, X_valid, method)  # as scoring will compute them, and faster
     a, b = fit_platt(margin_valid, y_all[va])
     p_valid = sigmoid(a * margin_valid + b)
     model = RiskModel(
@@ -193,7 +195,7 @@ def train_model(
     )
 
     # -- evaluation on the latest slice ---------------------------------------
-    p_test = model.predict_proba(X_test)
+    p_test = sigmoid(a * margins(booster, X_test, method) + b)
     conduct = X_all.loc[te, "course_of_conduct"].to_numpy() >= 1.0
     flag = (p_test >= model.threshold) & conduct
     metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
@@ -266,7 +268,7 @@ def train_model(
         "counts": counts,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "protected_features": list(protected),
-        "explain_method": config["explain"]["method"],
+        "explain_method": method,
         "max_depth": int(mc["params"].get("max_depth", -1)),
         "drift_reference": drift_reference.result(),
         "data_to": split["test"]["to"],
