@@ -43,6 +43,8 @@ def test_margins_are_lightgbms_raw_scores(loaded_model, features_sample, method)
     X = loaded_model.model.matrix(features_sample)
     expected = booster.predict(X, raw_score=True)
     np.testing.assert_allclose(margins(booster, X, method), expected, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="explanation method"):
+        margins(booster, X, "lightgbm")
 
 
 def test_groups_are_additive(loaded_model, features_sample):

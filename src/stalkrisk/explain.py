@@ -56,6 +56,8 @@ def margins(booster, X: np.ndarray, method: str = "fast") -> np.ndarray:
     it to about 1e-14. Exact ``pred_contrib`` is some 170 times slower, so that method uses
     ``predict``.
     """
+    if method not in METHODS:
+        raise ValueError(f"explanation method must be one of {METHODS}, not {method!r}")
     if method == "fast":
         return _fast_explainer(booster).shap_values(X).sum(axis=1)
     return np.asarray(booster.predict(X, raw_score=True), dtype=np.float64)
