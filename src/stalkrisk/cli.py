@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
@@ -192,8 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--review", choices=("flagged", "all", "none"), default="flagged", help="which cases get a review page")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
-
     p.add_argument("--chunk-size", type=int, default=None, help=f"cases per part (default {DEFAULT_CHUNK_SIZE:,}; bounds memory)")
     p.add_argument("--explain-method", choices=("fast", "pred_contrib"),
                    help="fast: stalkrisk's exact TreeSHAP (default); pred_contrib: LightGBM's reference")
@@ -242,10 +242,10 @@ def run_and_exit() -> None:
     """The ``stalkrisk`` command: ``main``, then exit without the interpreter's last sweeps.
 
     At shutdown the interpreter garbage-collects, several times over, everything the
-    libraries leave loaded: some 700,000 objects and 2.1 s after a training run. Frozen objects are not collected again; what is skipped is only freeing memory
-    that the exiting process hands back whole (files are closed by then: outputs are
-    written and renamed inside ``main``). Not part of ``main``, which tests and notebooks
-    call in-process.
+    libraries leave loaded: some 700,000 objects and 2.1 s after a training run. Frozen
+    objects are not collected again; what is skipped is only freeing memory that the
+    exiting process hands back whole (files are closed by then: outputs are written and
+    renamed inside ``main``). Not part of ``main``, which tests and notebooks call in-process.
     """
     code = main()
     gc.freeze()

@@ -39,10 +39,14 @@ class Explanation:
         return self.base_value + self.contributions.sum(axis=1)
 
 
-def raw_contributions(model: RiskModel, X: np.ndarray, method: str = "fast") -> np.ndarray:
-    """(n, p+1) TreeSHAP values of the margin; the last column is the expected value."""
+def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"explanation method must be one of {METHODS}, not {method!r}")
+
+
+def raw_contributions(model: RiskModel, X: np.ndarray, method: str = "fast") -> np.ndarray:
+    """(n, p+1) TreeSHAP values of the margin; the last column is the expected value."""
+    _check_method(method)
     if method == "fast":
         return _fast_explainer(model.booster).shap_values(X)
     return np.asarray(model.booster.predict(X, pred_contrib=True), dtype=np.float64)
@@ -56,8 +60,7 @@ def margins(booster, X: np.ndarray, method: str = "fast") -> np.ndarray:
     it to about 1e-14. Exact ``pred_contrib`` is some 170 times slower, so that method uses
     ``predict``.
     """
-    if method not in METHODS:
-        raise ValueError(f"explanation method must be one of {METHODS}, not {method!r}")
+    _check_method(method)
     if method == "fast":
         return _fast_explainer(booster).shap_values(X).sum(axis=1)
     return np.asarray(booster.predict(X, raw_score=True), dtype=np.float64)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from stalkrisk.config import flag_setting
 from stalkrisk.io_utils import atomic_write_text
 
 BANDS = ("low", "medium", "high", "very_high")
@@ -194,12 +195,12 @@ def choose_threshold(y_valid: np.ndarray, p_valid: np.ndarray, flag_config: dict
     """The flag threshold by the configured policy, chosen on the validation slice."""
     from stalkrisk.evaluate import threshold_for_capacity, threshold_for_recall
 
-    policy = flag_config.get("policy", "capacity")
+    policy, setting = flag_setting(flag_config)
     if policy == "capacity":
-        return float(threshold_for_capacity(p_valid, float(flag_config.get("capacity", 0.10))))
+        return float(threshold_for_capacity(p_valid, setting))
     if policy == "recall":
-        return float(threshold_for_recall(y_valid, p_valid, float(flag_config.get("recall", 0.80))))
-    return float(flag_config.get("probability", 0.30))
+        return float(threshold_for_recall(y_valid, p_valid, setting))
+    return setting
 
 
 def choose_band_edges(p_valid: np.ndarray, quantiles: list[float]) -> tuple[float, float, float]:

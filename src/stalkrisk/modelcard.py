@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 import markdown as md
 
+from stalkrisk.config import flag_setting
 from stalkrisk.contract import PROTECTED_ATTRIBUTES
 from stalkrisk.features.registry import FEATURES
 from stalkrisk.paths import MODELS_DIR
@@ -56,15 +57,15 @@ def _label_samples(rows: list[dict[str, Any]], metrics: dict[str, float], counts
 
 
 def policy_text(policy: dict[str, Any]) -> str:
-    """The flag policy in words, naming only the setting that applies (as ``choose_threshold`` reads it)."""
-    kind = policy.get("policy", "capacity")
+    """The flag policy in words, naming only the setting that applies (``config.flag_setting``,
+    as ``choose_threshold`` reads it)."""
+    kind, setting = flag_setting(policy)
     if kind == "capacity":
-        return (f"capacity: the threshold flags the highest-scoring {float(policy.get('capacity', 0.10)):.0%} "
+        return (f"capacity: the threshold flags the highest-scoring {setting:.0%} "
                 "of the validation slice, the share reviewers can take")
     if kind == "recall":
-        return (f"recall: the threshold finds {float(policy.get('recall', 0.80)):.0%} of the validation "
-                "slice's positive cases")
-    return f"probability: a fixed threshold of {float(policy.get('probability', 0.30)):.2f}"
+        return f"recall: the threshold finds {setting:.0%} of the validation slice's positive cases"
+    return f"probability: a fixed threshold of {setting:.2f}"
 
 
 def card_context(
