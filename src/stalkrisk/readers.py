@@ -84,6 +84,9 @@ class InputError(Exception):
         where = self.path.name if self.path is not None else "input"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # so it survives pickling (a forked child sends it back whole)
+        return type(self), (self.path, self.message, self.column), self.__dict__
+
 
 @dataclass
 class ReadResult:
