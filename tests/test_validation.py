@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 
 import pandas as pd
@@ -105,6 +106,36 @@ def test_clean_input_has_no_failures():
     r = validation.validate(cases, events)
     assert r.failures.empty and r.quarantine.empty
     assert "no rule failed" in validation.summarise(r)
+
+
+def test_a_verdict_sent_through_pickle_gives_the_same_result_and_knows_when_all_is_clean(messy_files, result):
+    cases_r, events_r = readers.read_cases(messy_files["cases_csv"]), readers.read_events(messy_files["events_csv"])
+    verdict = pickle.loads(pickle.dumps(validation.judge(cases_r, events_r)))  # as a forked child sends it
+    again = verdict.apply(cases_r, events_r)
+    assert rows(again.failures) == rows(result.failures) and again.counts == result.counts
+    pd.testing.assert_frame_equal(again.cases, result.cases)
+    pd.testing.assert_frame_equal(again.events, result.events)
+    pd.testing.assert_frame_equal(again.quarantine, result.quarantine)
+    assert not verdict.clean
+
+    ok_cases = cases_r.frame.loc[~verdict.bad_case].reset_index(drop=True)
+    ok_events = events_r.frame.loc[verdict.event_ok].reset_index(drop=True)
+    clean = validation.judge(readers.normalise(ok_cases, contract.CASES),
+                             readers.normalise(ok_events, contract.EVENTS))
+    assert clean.clean and clean.failures.empty
+
+
+def test_one_bad_event_makes_a_verdict_unclean_though_every_case_row_is_sound():
+    cases = pd.DataFrame({"case_id": ["A", "B"], "assessment_date": ["2024-01-01"] * 2, "relationship": ["family"] * 2,
+                          "victim_sex": ["male"] * 2, "suspect_sex": ["female"] * 2}, dtype="str")
+    events = pd.DataFrame({"case_id": ["A", "B", "Z"], "event_time": ["2024-01-01"] * 3,
+                           "behaviour": ["threat"] * 3}, dtype="str")
+    orphan = validation.judge(readers.normalise(cases, contract.CASES), readers.normalise(events, contract.EVENTS))
+    assert not orphan.bad_case.any() and orphan.event_ok.tolist() == [True, True, False]
+    assert not orphan.clean
+    both = validation.judge(readers.normalise(cases, contract.CASES),
+                            readers.normalise(events.head(2), contract.EVENTS))
+    assert both.clean
 
 
 def test_summary_counts_rules_and_gives_examples(result):
