@@ -121,7 +121,8 @@ def test_a_training_run_shows_its_five_stages_and_the_rounds_on_a_terminal(monke
     run(caseload_files["cases"], caseload_files["events"], out=tmp_path / "card", experiment="progress",
         register="progress", quiet=False)
     text = str(stream)
-    for k, stage in enumerate(("reading and validating cases.csv and events.csv", "building features and labels",
+    for k, stage in enumerate(("reading cases.csv and events.csv", "validating 6,000 cases and",
                                "training LightGBM", "calibrating and evaluating", "logging to MLflow"), start=1):
         assert f"[{k}/5] {stage}" in text, stage
+    assert "events; building features and labels beside" in text
     assert "LightGBM:" in text and "round" in text

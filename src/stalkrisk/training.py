@@ -120,22 +120,30 @@ def _date_range(dates: pd.Series) -> dict[str, str]:
     return {"from": str(dates.min().date()), "to": str(dates.max().date())}
 
 
-def train_model(
-    cases: pd.DataFrame,
-    events: pd.DataFrame,
-    config: dict,
-    *,
-    truth: pd.DataFrame | None = None,
-    fairness_config: dict | None = None,
-    stages: Stages = QUIET,
-) -> TrainResult:
-    """Fit, calibrate and evaluate a model on validated ``cases`` and ``events``.
+@dataclass
+class Prepared:
+    """Features, labels and the out-of-time split of one caseload: what a model is fitted on.
 
-    ``stages`` shows progress (three stages: features, LightGBM, evaluation; the last ends
-    at the caller's next ``start`` or ``finish``); quiet by default.
+    Censored cases are left out of every array; ``keep`` marks the rows of ``cases`` kept.
+    """
+
+    cases: pd.DataFrame
+    feature_names: list[str]
+    X_all: pd.DataFrame
+    y_all: np.ndarray
+    keep: np.ndarray
+    case_ids: pd.Series
+    slices: np.ndarray
+    split: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+
+
+def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared:
+    """As-of features and labels of validated ``cases`` and ``events``, split by date.
+
+    Raises ``TrainingError`` when a slice lacks either outcome.
     """
     protected = tuple(config["features"].get("protected", ()))
-    stages.start(f"building features and labels for {len(cases):,} cases")
     feats = build_features(cases, events, protected=protected)
     feature_names = [c for c in feats.columns if c != "case_id"]
     labels = make_labels(cases, events, config["label"])
@@ -158,6 +166,43 @@ def train_model(
                 f"the {name} slice has {int(m.sum())} cases and {int(y_all[m].sum())} positives: "
                 "both outcomes are needed in every slice; supply more cases or change split"
             )
+    return Prepared(cases=cases, feature_names=feature_names, X_all=X_all, y_all=y_all, keep=keep,
+                    case_ids=case_ids, slices=slices, split=split, counts=counts)
+
+
+def train_model(
+    cases: pd.DataFrame,
+    events: pd.DataFrame,
+    config: dict,
+    *,
+    truth: pd.DataFrame | None = None,
+    fairness_config: dict | None = None,
+    stages: Stages = QUIET,
+) -> TrainResult:
+    """Fit, calibrate and evaluate a model on validated ``cases`` and ``events``.
+
+    ``stages`` shows progress (three stages: features, LightGBM, evaluation; the last ends
+    at the caller's next ``start`` or ``finish``); quiet by default.
+    """
+    stages.start(f"building features and labels for {len(cases):,} cases")
+    return fit_and_evaluate(prepare(cases, events, config), config, truth=truth,
+                            fairness_config=fairness_config, stages=stages)
+
+
+def fit_and_evaluate(
+    prepared: Prepared,
+    config: dict,
+    *,
+    truth: pd.DataFrame | None = None,
+    fairness_config: dict | None = None,
+    stages: Stages = QUIET,
+) -> TrainResult:
+    """Fit, calibrate and evaluate a model on ``prepared`` features and labels (``train_model``
+    without the features); shows two stages: LightGBM, evaluation."""
+    protected = tuple(config["features"].get("protected", ()))
+    cases, feature_names, X_all, y_all = prepared.cases, prepared.feature_names, prepared.X_all, prepared.y_all
+    keep, case_ids, slices = prepared.keep, prepared.case_ids, prepared.slices
+    split, counts = prepared.split, dict(prepared.counts)
 
     tr, va, te = (slices == s for s in SLICES)
     X = X_all.to_numpy(dtype=np.float64)

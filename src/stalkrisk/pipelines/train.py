@@ -9,9 +9,11 @@ import json
 import logging
 import os
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import yaml
@@ -23,8 +25,10 @@ from stalkrisk.features.registry import registry_markdown
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
 from stalkrisk.progress import Stages
-from stalkrisk.training import TrainResult, train_model
-from stalkrisk.validation import load_and_validate, write_report
+from stalkrisk.forked import Pending, in_child
+from stalkrisk.readers import read_cases, read_events
+from stalkrisk.training import Prepared, TrainResult, fit_and_evaluate, prepare
+from stalkrisk.validation import ValidationResult, judge, preload_suites_library, write_report
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +66,64 @@ class TrainSummary:
         return "\n".join(rows)
 
 
-def _figures(result: TrainResult) -> dict[str, object]:
+def save_figures(result: TrainResult, shap_sample: pd.DataFrame, contributions, folder: Path) -> list[Path]:
+    """Draw the run's charts and write them as PNG files in ``folder``.
+
+    ``contributions`` are the explanation of ``shap_sample`` (computed by the caller, so this
+    can run in a forked child that never starts a thread pool).
+    """
     test = result.test
     y = test["label"].to_numpy()
     figs = {
-        "roc_pr.png": plots.roc_pr_curves(
+        "roc_pr.png": lambda: plots.roc_pr_curves(
             y, {"stalkrisk": test["score"].to_numpy(), "S-DASH count": test["sdash_count"].to_numpy(),
                 "logistic regression": test["logistic"].to_numpy()}
         ),
-        "calibration.png": plots.calibration_plot(y, test["score"].to_numpy()),
-        "score_distribution.png": plots.score_distribution(test["score"].to_numpy(), y, result.model.threshold),
-        "fairness.png": plots.fairness_chart(result.fairness),
+        "calibration.png": lambda: plots.calibration_plot(y, test["score"].to_numpy()),
+        "score_distribution.png": lambda: plots.score_distribution(test["score"].to_numpy(), y,
+                                                                   result.model.threshold),
+        "fairness.png": lambda: plots.fairness_chart(result.fairness),
+        "shap_summary.png": lambda: plots.shap_summary(contributions, shap_sample),
+        "shap_importance.png": lambda: plots.shap_importance(contributions, shap_sample),
     }
+    return [plots.save_figure(draw(), folder / name) for name, draw in figs.items()]
+
+
+def _figures_beside(result: TrainResult, folder: Path) -> Pending[list[Path]]:
+    """``save_figures`` started in a forked child: drawing takes about 4 s at 1M cases,
+    while this process logs and registers the model."""
     sample = result.test_features.head(SHAP_SAMPLE)
     exp = explain(result.model, sample, method=result.model.meta["explain_method"])
-    figs["shap_summary.png"] = plots.shap_summary(exp.contributions, sample)
-    figs["shap_importance.png"] = plots.shap_importance(exp.contributions, sample)
-    return figs
+    return in_child(save_figures, result, sample, exp.contributions, folder)
+
+
+def _validate_and_prepare(cases: str | Path, events: str | Path, cfg: dict, stages: Stages,
+                          meanwhile: Callable[[], None]) -> tuple[ValidationResult, Prepared]:
+    """Read both files, then validate them in a forked child while this process builds
+    features and labels from the same tables, then calls ``meanwhile``.
+
+    The features are built before the verdict is known, so they are kept only when every
+    row passed (the validated tables are then the tables read); otherwise, or when building
+    them on unvalidated rows failed, they are built again from the validated tables.
+    Measured at 1M cases: validation takes about 7 s, features and labels 6 s.
+    """
+    gx_import = preload_suites_library()  # 3 s of imports, beside reading (mostly Arrow)
+    cases_r, events_r = read_cases(cases), read_events(events)
+    gx_import.join()
+    stages.start(f"validating {len(cases_r.frame):,} cases and {len(events_r.frame):,} events; "
+                 "building features and labels beside")
+    with in_child(judge, cases_r, events_r) as pending:
+        try:
+            prepared: Prepared | None = prepare(cases_r.frame, events_r.frame, cfg)
+        except Exception:  # unvalidated rows may break it; the verdict decides below
+            log.debug("features of the unvalidated tables failed", exc_info=True)
+            prepared = None
+        meanwhile()
+        verdict = pending.result()
+    validation = verdict.apply(cases_r, events_r)
+    if prepared is None or not verdict.clean:
+        prepared = prepare(validation.cases, validation.events, cfg)
+    return validation, prepared
 
 
 def run(
@@ -104,16 +149,17 @@ def run(
     uri = tracking.configure()
     cfg = load_train_config(config)
     fair = load_fairness_config(fairness_config)
-    stages.start(f"reading and validating {Path(cases).name} and {Path(events).name}")
-    validation = load_and_validate(cases, events)
+    def set_up_tracking() -> None:  # 2 s for a new store: done while validation runs
+        if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
+            mlflow.set_experiment(experiment)
+
+    stages.start(f"reading {Path(cases).name} and {Path(events).name}")
+    validation, prepared = _validate_and_prepare(cases, events, cfg, stages, meanwhile=set_up_tracking)
     truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
-    result = train_model(validation.cases, validation.events, cfg, truth=truth_frame, fairness_config=fair,
-                         stages=stages)
+    result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages)
     stages.start("logging to MLflow: plots, model, registration, model card")
 
-    if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
-        mlflow.set_experiment(experiment)
-    with mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run() as active, tempfile.TemporaryDirectory() as tmp, ExitStack() as beside:
         tmp = Path(tmp)
         run_id = active.info.run_id
         mlflow.log_params(tracking.flatten("", cfg))
@@ -151,8 +197,7 @@ def run(
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
         result.baselines.to_csv(tmp / "baselines.csv", index=False)
-        for name, fig in _figures(result).items():
-            plots.save_figure(fig, tmp / "plots" / name)
+        figures = beside.enter_context(_figures_beside(result, tmp / "plots"))
 
         result.model.meta["trained_at"] = started.strftime("%Y-%m-%d")
         example = pd.concat([result.test[["case_id"]].head(5), result.test_features.head(5)], axis=1)
@@ -177,6 +222,7 @@ def run(
         atomic_write_text(card_dir / "model_card.md", card_md)
         atomic_write_text(card_dir / "model_card.html", render_html(card_md, f"Model card: {register} v{version}"))
         atomic_write_text(card_dir / "features.md", registry_markdown())
+        figures.result()
         mlflow.log_artifacts(str(tmp), artifact_path=None)
         mlflow.log_artifact(str(card_dir / "model_card.md"), artifact_path="model_card")
         mlflow.log_artifact(str(card_dir / "model_card.html"), artifact_path="model_card")

@@ -1,0 +1,51 @@
+"""Training validates in a forked child while it builds features from the same tables: the
+features it keeps are those of the validated tables, clean input or not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stalkrisk.config import load_train_config
+from stalkrisk.pipelines.train import _validate_and_prepare
+from stalkrisk.progress import QUIET
+from stalkrisk.training import prepare
+
+
+def _check(cases, events):
+    cfg, called = load_train_config(), []
+    validation, prepared = _validate_and_prepare(cases, events, cfg, QUIET, meanwhile=lambda: called.append(1))
+    assert called == [1]
+    again = prepare(validation.cases, validation.events, cfg)
+    pd.testing.assert_frame_equal(prepared.X_all, again.X_all)
+    np.testing.assert_array_equal(prepared.y_all, again.y_all)
+    assert prepared.split == again.split and prepared.counts == again.counts
+    assert prepared.case_ids.tolist() == again.case_ids.tolist()
+    return validation, prepared
+
+
+def test_clean_input_keeps_the_features_built_beside_validation(caseload_files):
+    validation, prepared = _check(caseload_files["cases"], caseload_files["events"])
+    assert validation.failures.empty
+    assert prepared.counts["cases"] == len(validation.cases_all)
+
+
+@pytest.fixture(scope="module")
+def dirty_files(caseload_files, tmp_path_factory):
+    """The caseload with one case row and one event of another case broken."""
+    out = tmp_path_factory.mktemp("dirty")
+    cases = pd.read_csv(caseload_files["cases"], dtype=str, keep_default_na=False)
+    events = pd.read_csv(caseload_files["events"], dtype=str, keep_default_na=False)
+    cases.loc[3, "victim_sex"] = "unknowable"
+    events.loc[events["case_id"] == cases.loc[7, "case_id"], "behaviour"] = "teleportation"
+    cases.to_csv(out / "cases.csv", index=False)
+    events.to_csv(out / "events.csv", index=False)
+    return {"cases": out / "cases.csv", "events": out / "events.csv", "bad": cases.loc[[3, 7], "case_id"].tolist()}
+
+
+def test_dirty_input_has_its_features_built_again_from_the_validated_tables(dirty_files):
+    validation, prepared = _check(dirty_files["cases"], dirty_files["events"])
+    assert sorted(validation.quarantine["case_id"]) == sorted(dirty_files["bad"])
+    assert prepared.counts["cases"] == len(validation.cases_all) - 2
+    assert not set(dirty_files["bad"]) & set(prepared.case_ids)
