@@ -17,20 +17,79 @@ class ChildRun:
     seconds: float
     peak_rss_gib: float
     stdout: str
+    peak_tree_gib: float = float("nan")  # with ``tree_memory``: the child and its own children
 
 
-def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
-    """Run ``argv``; wall time and the peak RSS the child reports (see ``python_module``)."""
+def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+              tree_memory: bool = False) -> ChildRun:
+    """Run ``argv``; wall time and the peak RSS the child reports (see ``python_module``).
+
+    With ``tree_memory``, also the peak of the memory of the child and every process it
+    forks: their proportional set sizes (PSS: a page shared by k processes counts 1/k to
+    each, so pages a forked child shares with its parent are counted once), summed, sampled
+    every ``TREE_SAMPLE_SECONDS``. Sampling can miss a peak shorter than that.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env or dict(os.environ), cwd=cwd)
+    sampler = _TreeSampler(proc.pid) if tree_memory else None
     out, err = proc.communicate()
     seconds = time.perf_counter() - started
+    tree = sampler.stop() if sampler else float("nan")
     if proc.returncode:
         sys.stderr.write(err[-4000:])
         raise SystemExit(f"child failed ({proc.returncode}): {' '.join(argv)}")
     peak = _peak_from_stderr(err)
-    return ChildRun(seconds=seconds, peak_rss_gib=peak, stdout=out)
+    return ChildRun(seconds=seconds, peak_rss_gib=peak, stdout=out, peak_tree_gib=tree)
+
+
+TREE_SAMPLE_SECONDS = 0.25
+
+
+class _TreeSampler:
+    """Samples the summed PSS of a process and its descendants on a thread, keeping the peak."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        self._pid, self._peak_kib, self._done = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self._peak_kib / 2**20
+
+    def _run(self) -> None:
+        while not self._done.wait(TREE_SAMPLE_SECONDS):
+            self._peak_kib = max(self._peak_kib, sum(_pss_kib(p) for p in _tree(self._pid)))
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/PID/task/TID/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:  # it ended meanwhile
+            continue
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _peak_from_stderr(err: str) -> float:
