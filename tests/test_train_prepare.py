@@ -9,13 +9,14 @@ import pytest
 
 from stalkrisk.config import load_train_config
 from stalkrisk.pipelines.train import _validate_and_prepare
-from stalkrisk.progress import QUIET
+from stalkrisk.readers import read_cases, read_events
 from stalkrisk.training import prepare
 
 
 def _check(cases, events):
     cfg, called = load_train_config(), []
-    validation, prepared = _validate_and_prepare(cases, events, cfg, QUIET, meanwhile=lambda: called.append(1))
+    validation, prepared = _validate_and_prepare(read_cases(cases), read_events(events), cfg,
+                                                 meanwhile=lambda: called.append(1))
     assert called == [1]
     again = prepare(validation.cases, validation.events, cfg)
     pd.testing.assert_frame_equal(prepared.X_all, again.X_all)

@@ -15,12 +15,10 @@ became missing, say) is not reported twice.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from pathlib import Path
@@ -244,18 +242,6 @@ def judge(
     log.info("validated: %s", counts)
     return Verdict(failures=failures, quarantine=quarantine, bad_case=bad_case, event_ok=event_ok,
                    orphan_events=int(orphan.sum()), counts=counts)
-
-
-def preload_suites_library() -> threading.Thread:
-    """Import Great Expectations on a started thread, for a caller to overlap with reading.
-
-    The import costs about 3 s of Python; reading a large file is mostly Arrow, which
-    releases the GIL. Measured at 1M cases: reading took 1.4 s longer, the import was hidden.
-    """
-    thread = threading.Thread(target=importlib.import_module, args=("great_expectations",),
-                              name="stalkrisk-import-gx", daemon=True)
-    thread.start()
-    return thread
 
 
 def _case_row_of(event_ids: pd.Series, case_ids: pd.Series) -> np.ndarray:

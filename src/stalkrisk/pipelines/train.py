@@ -1,6 +1,9 @@
 """The training pipeline: validate, train, evaluate, log to MLflow, register.
 
 ``stalkrisk train`` and the MLproject ``train`` entry point call ``run``.
+
+The libraries training needs (``LIBRARIES``) are imported on a thread while the input
+files are read, so this module imports them inside its functions, not at the top.
 """
 
 from __future__ import annotations
@@ -13,22 +16,27 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 import yaml
 
-from stalkrisk import __version__, plots, tracking
+from stalkrisk import __version__
 from stalkrisk.config import load_fairness_config, load_train_config
-from stalkrisk.explain import explain
-from stalkrisk.features.registry import registry_markdown
+from stalkrisk.forked import in_child
 from stalkrisk.io_utils import atomic_write_text
-from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
+from stalkrisk.preload import preload
 from stalkrisk.progress import Stages
-from stalkrisk.forked import Pending, in_child
-from stalkrisk.readers import read_cases, read_events
-from stalkrisk.training import Prepared, TrainResult, fit_and_evaluate, prepare
-from stalkrisk.validation import ValidationResult, judge, preload_suites_library, write_report
+from stalkrisk.readers import ReadResult, read_cases, read_events
+from stalkrisk.validation import ValidationResult, judge, write_report
+
+if TYPE_CHECKING:
+    from stalkrisk.forked import Pending
+    from stalkrisk.training import Prepared, TrainResult
+
+#: Imported beside reading: 7 s at start-up otherwise, measured at 1M cases.
+LIBRARIES = ("great_expectations", "mlflow", "stalkrisk.training", "stalkrisk.tracking", "stalkrisk.plots",
+             "stalkrisk.modelcard", "shap")
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,8 @@ def save_figures(result: TrainResult, shap_sample: pd.DataFrame, contributions, 
     ``contributions`` are the explanation of ``shap_sample`` (computed by the caller, so this
     can run in a forked child that never starts a thread pool).
     """
+    from stalkrisk import plots
+
     test = result.test
     y = test["label"].to_numpy()
     figs = {
@@ -92,26 +102,25 @@ def save_figures(result: TrainResult, shap_sample: pd.DataFrame, contributions, 
 def _figures_beside(result: TrainResult, folder: Path) -> Pending[list[Path]]:
     """``save_figures`` started in a forked child: drawing takes about 4 s at 1M cases,
     while this process logs and registers the model."""
+    from stalkrisk.explain import explain
+
     sample = result.test_features.head(SHAP_SAMPLE)
     exp = explain(result.model, sample, method=result.model.meta["explain_method"])
     return in_child(save_figures, result, sample, exp.contributions, folder)
 
 
-def _validate_and_prepare(cases: str | Path, events: str | Path, cfg: dict, stages: Stages,
+def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, cfg: dict,
                           meanwhile: Callable[[], None]) -> tuple[ValidationResult, Prepared]:
-    """Read both files, then validate them in a forked child while this process builds
-    features and labels from the same tables, then calls ``meanwhile``.
+    """Validate the tables read in a forked child while this process builds their features
+    and labels, then calls ``meanwhile``.
 
     The features are built before the verdict is known, so they are kept only when every
     row passed (the validated tables are then the tables read); otherwise, or when building
     them on unvalidated rows failed, they are built again from the validated tables.
     Measured at 1M cases: validation takes about 7 s, features and labels 6 s.
     """
-    gx_import = preload_suites_library()  # 3 s of imports, beside reading (mostly Arrow)
-    cases_r, events_r = read_cases(cases), read_events(events)
-    gx_import.join()
-    stages.start(f"validating {len(cases_r.frame):,} cases and {len(events_r.frame):,} events; "
-                 "building features and labels beside")
+    from stalkrisk.training import prepare
+
     with in_child(judge, cases_r, events_r) as pending:
         try:
             prepared: Prepared | None = prepare(cases_r.frame, events_r.frame, cfg)
@@ -142,20 +151,33 @@ def run(
 
     Unless ``quiet``, each stage is shown on a terminal as it starts (``progress.Stages``).
     """
-    import mlflow
-
     started = datetime.now(timezone.utc)
     stages = Stages(5, quiet=quiet)
-    uri = tracking.configure()
     cfg = load_train_config(config)
     fair = load_fairness_config(fairness_config)
+
+    stages.start(f"reading {Path(cases).name} and {Path(events).name}")
+    loading = preload(*LIBRARIES)
+    cases_r, events_r = read_cases(cases), read_events(events)
+    truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
+    loading.join()
+
+    import mlflow
+
+    from stalkrisk import tracking
+    from stalkrisk.features.registry import registry_markdown
+    from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
+    from stalkrisk.training import fit_and_evaluate
+
+    uri = tracking.configure()
+
     def set_up_tracking() -> None:  # 2 s for a new store: done while validation runs
         if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
             mlflow.set_experiment(experiment)
 
-    stages.start(f"reading {Path(cases).name} and {Path(events).name}")
-    validation, prepared = _validate_and_prepare(cases, events, cfg, stages, meanwhile=set_up_tracking)
-    truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
+    stages.start(f"validating {len(cases_r.frame):,} cases and {len(events_r.frame):,} events; "
+                 "building features and labels beside")
+    validation, prepared = _validate_and_prepare(cases_r, events_r, cfg, meanwhile=set_up_tracking)
     result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages)
     stages.start("logging to MLflow: plots, model, registration, model card")
 
