@@ -82,3 +82,23 @@ def test_leaving_the_block_stops_a_child_still_running():
         assert process.is_alive()
     assert not process.is_alive()
     assert time.perf_counter() - started < 10
+
+
+def _write_after(path: str, seconds: float) -> str:
+    time.sleep(seconds)
+    with open(path, "w") as f:
+        f.write("done")
+    return path
+
+
+def test_settle_waits_for_the_child_to_finish_its_work_and_swallows_its_error(tmp_path):
+    target = tmp_path / "made-by-child"
+    pending = in_child(_write_after, str(target), 0.5)
+    pending.settle()
+    assert target.read_text() == "done"  # not stopped half way
+    assert pending.result() == str(target)  # asked twice: the same answer
+
+    failing = in_child(_fail_with_input_error, "/x/events.json")
+    failing.settle()  # no exception here
+    with pytest.raises(InputError):
+        failing.result()

@@ -11,11 +11,13 @@ result is asked for, so callers need no second code path.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import traceback
 from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ChildError(RuntimeError):
@@ -29,6 +31,7 @@ class Pending(Generic[T]):
     def __init__(self, fn: Callable[..., T], args: tuple, kwargs: dict[str, Any]):
         self._call = (fn, args, kwargs)
         self._process = self._conn = None
+        self._outcome: tuple[str, Any] | None = None
         if "fork" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("fork")
             self._conn, send = ctx.Pipe(duplex=False)
@@ -39,22 +42,20 @@ class Pending(Generic[T]):
 
     def result(self) -> T:
         """The call's return value; its exception is raised here, with the child's traceback as a note."""
-        if self._process is None:
-            fn, args, kwargs = self._call
-            return fn(*args, **kwargs)
-        try:
-            status, value = self._conn.recv()  # before join: a large result would fill the pipe
-        except EOFError:
-            self._process.join()
-            raise ChildError(f"{self._process.name} died (exit code {self._process.exitcode})") from None
-        finally:
-            self._conn.close()
-        self._process.join()
+        if self._outcome is None:
+            self._outcome = self._collect()
+        status, value = self._outcome
         if status == "error":
-            error, child_traceback = value
-            error.add_note(f"raised in {self._process.name}:\n{child_traceback}")
-            raise error
+            raise value
         return value
+
+    def settle(self) -> None:
+        """Wait for the child to end, whatever it returns or raises: for work that must not be
+        stopped half done (creating a database) when the caller has failed meanwhile."""
+        try:
+            self.result()
+        except Exception:  # noqa: BLE001 - the caller's own failure is the one to report
+            log.debug("a settled child failed", exc_info=True)
 
     def __enter__(self) -> Pending[T]:
         return self
@@ -67,6 +68,28 @@ class Pending(Generic[T]):
         if self._process is not None and self._process.is_alive():
             self._process.terminate()
             self._process.join()
+
+    def _collect(self) -> tuple[str, Any]:
+        if self._process is None:  # no fork here: the call runs now, in this process
+            fn, args, kwargs = self._call
+            try:
+                return "ok", fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - raised again by ``result``
+                return "error", e
+        try:
+            status, value = self._conn.recv()  # before join: a large result would fill the pipe
+        except EOFError:
+            self._process.join()
+            error = ChildError(f"{self._process.name} died (exit code {self._process.exitcode})")
+            return "error", error
+        finally:
+            self._conn.close()
+        self._process.join()
+        if status == "error":
+            error, child_traceback = value
+            error.add_note(f"raised in {self._process.name}:\n{child_traceback}")
+            return "error", error
+        return "ok", value
 
 
 def in_child(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Pending[T]:

@@ -208,12 +208,18 @@ def empty_problems() -> pd.DataFrame:
 # --- files ------------------------------------------------------------------
 
 
-def _open_file(path: str | Path) -> tuple[Path, str, str]:
-    """The path, its format (by extension) and SHA-256; a clear error when it is no file."""
+def check_file(path: str | Path) -> tuple[Path, str]:
+    """The path and its format (by extension); a clear error when it is no file of a known type."""
     path = Path(path)
     fmt = _format_of(path)
     if not path.is_file():
         raise InputError(path, "file not found or not a file")
+    return path, fmt
+
+
+def _open_file(path: str | Path) -> tuple[Path, str, str]:
+    """The path, its format (by extension) and SHA-256; a clear error when it is no file."""
+    path, fmt = check_file(path)
     return path, fmt, _sha256(path)
 
 

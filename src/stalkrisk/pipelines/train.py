@@ -27,7 +27,7 @@ from stalkrisk.forked import in_child
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.preload import preload
 from stalkrisk.progress import Stages
-from stalkrisk.readers import ReadResult, read_cases, read_events
+from stalkrisk.readers import ReadResult, check_file, read_cases, read_events
 from stalkrisk.validation import ValidationResult, judge, write_report
 
 if TYPE_CHECKING:
@@ -135,6 +135,21 @@ def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, cfg: dict,
     return validation, prepared
 
 
+def _set_up_store(experiment: str) -> None:
+    """Point MLflow at the tracking store and make sure ``experiment`` exists there.
+
+    For a new SQLite store this takes about 5 s (importing MLflow, creating its tables), so
+    ``run`` does it in a forked child while it reads the input files.
+    """
+    import mlflow
+
+    from stalkrisk import tracking
+
+    tracking.configure()
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        mlflow.set_experiment(experiment)
+
+
 def run(
     cases: str | Path,
     events: str | Path,
@@ -157,27 +172,33 @@ def run(
     fair = load_fairness_config(fairness_config)
 
     stages.start(f"reading {Path(cases).name} and {Path(events).name}")
-    loading = preload(*LIBRARIES)
-    cases_r, events_r = read_cases(cases), read_events(events)
-    truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
-    loading.join()
+    check_file(cases), check_file(events)
+    store = in_child(_set_up_store, experiment)  # forked first, while this process has one thread
+    try:
+        loading = preload(*LIBRARIES)
+        cases_r, events_r = read_cases(cases), read_events(events)
+        truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
+        loading.join()
 
-    import mlflow
+        import mlflow
 
-    from stalkrisk import tracking
-    from stalkrisk.features.registry import registry_markdown
-    from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
-    from stalkrisk.training import fit_and_evaluate
+        from stalkrisk import tracking
+        from stalkrisk.features.registry import registry_markdown
+        from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
+        from stalkrisk.training import fit_and_evaluate
 
-    uri = tracking.configure()
+        uri = tracking.configure()
 
-    def set_up_tracking() -> None:  # 2 s for a new store: done while validation runs
-        if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
-            mlflow.set_experiment(experiment)
+        def set_experiment() -> None:  # the store is ready by now (measured): this only reads it
+            store.result()
+            if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
+                mlflow.set_experiment(experiment)
 
-    stages.start(f"validating {len(cases_r.frame):,} cases and {len(events_r.frame):,} events; "
-                 "building features and labels beside")
-    validation, prepared = _validate_and_prepare(cases_r, events_r, cfg, meanwhile=set_up_tracking)
+        stages.start(f"validating {len(cases_r.frame):,} cases and {len(events_r.frame):,} events; "
+                     "building features and labels beside")
+        validation, prepared = _validate_and_prepare(cases_r, events_r, cfg, meanwhile=set_experiment)
+    finally:
+        store.settle()  # never stopped half way: a store whose tables are half made cannot be opened
     result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages)
     stages.start("logging to MLflow: plots, model, registration, model card")
 
