@@ -148,11 +148,17 @@ def _set_up_store(experiment: str) -> None:
     For a new SQLite store this takes about 5 s (importing MLflow, creating its tables), so
     ``run`` does it in a forked child while it reads the input files.
     """
-    import mlflow
-
     from stalkrisk import tracking
 
     tracking.configure()
+    _use_experiment(experiment)
+
+
+def _use_experiment(experiment: str) -> None:
+    """Make ``experiment`` MLflow's active one (created if need be), unless inside ``mlflow run``,
+    where the run and its experiment exist already."""
+    import mlflow
+
     if not os.environ.get("MLFLOW_RUN_ID"):
         mlflow.set_experiment(experiment)
 
@@ -179,7 +185,8 @@ def run(
     fair = load_fairness_config(fairness_config)
 
     stages.start(f"reading {Path(cases).name} and {Path(events).name}")
-    check_file(cases), check_file(events)
+    for path in (cases, events):
+        check_file(path)  # before anything starts: a wrong path fails at once
     store = in_child(_set_up_store, experiment)  # forked first, while this process has one thread
     try:
         loading = preload(*LIBRARIES)
@@ -198,8 +205,7 @@ def run(
 
         def set_experiment() -> None:  # the store is ready by now (measured): this only reads it
             store.result()
-            if not os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run` the run (and its experiment) exist
-                mlflow.set_experiment(experiment)
+            _use_experiment(experiment)
 
         stages.start(f"validating {len(cases_r.frame):,} cases and {len(events_r.frame):,} events; "
                      "building features and labels beside")
