@@ -39,17 +39,6 @@ DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
 }
 
 
-def flag_setting(flag_config: dict[str, Any]) -> tuple[str, float]:
-    """The flag policy and the one setting it reads, defaults filled in from the above.
-
-    Any policy other than ``capacity`` or ``recall`` is read as ``probability``.
-    """
-    defaults = DEFAULT_TRAIN_CONFIG["flag"]
-    policy = flag_config.get("policy", defaults["policy"])
-    if policy not in ("capacity", "recall"):
-        policy = "probability"
-    return policy, float(flag_config.get(policy, defaults[policy]))
-
 DEFAULT_FAIRNESS_CONFIG: dict[str, Any] = {
     "groups": ["victim_sex", "victim_age_band", "victim_ethnicity", "suspect_ethnicity"],
     "min_group_size": 50,
@@ -59,6 +48,18 @@ DEFAULT_FAIRNESS_CONFIG: dict[str, Any] = {
         "min_ratio": {"flag_rate": 0.60},
     },
 }
+
+
+def flag_setting(flag_config: dict[str, Any]) -> tuple[str, float]:
+    """The flag policy and the one setting it reads, defaults from ``DEFAULT_TRAIN_CONFIG``.
+
+    Any policy other than ``capacity`` or ``recall`` is read as ``probability``.
+    """
+    defaults = DEFAULT_TRAIN_CONFIG["flag"]
+    policy = flag_config.get("policy", defaults["policy"])
+    if policy not in ("capacity", "recall"):
+        policy = "probability"
+    return policy, float(flag_config.get(policy, defaults[policy]))
 
 
 class ConfigError(ValueError):

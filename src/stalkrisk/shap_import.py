@@ -11,22 +11,15 @@ recorded tracebacks reach only that thread's frames.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import sys
-import threading
 from types import ModuleType
 
-
-def _import_shap() -> None:
-    with contextlib.suppress(ImportError):  # the caller's own import below says what is wrong
-        importlib.import_module("shap")
+from stalkrisk.preload import preload
 
 
 def shap() -> ModuleType:
-    """The ``shap`` module, imported on first use on a short-lived thread."""
+    """The ``shap`` module, imported on first use on a short-lived thread (``preload``)."""
     if "shap" not in sys.modules:
-        loader = threading.Thread(target=_import_shap, name="stalkrisk-import-shap")
-        loader.start()
-        loader.join()
+        preload("shap").join()  # an ImportError is raised by the import below, here
     return importlib.import_module("shap")

@@ -202,7 +202,7 @@ def fit_and_evaluate(
     protected = tuple(config["features"].get("protected", ()))
     cases, feature_names, X_all, y_all = prepared.cases, prepared.feature_names, prepared.X_all, prepared.y_all
     keep, case_ids, slices = prepared.keep, prepared.case_ids, prepared.slices
-    split, counts = prepared.split, dict(prepared.counts)
+    split, counts = prepared.split, prepared.counts
 
     tr, va, te = (slices == s for s in SLICES)
     X = X_all.to_numpy(dtype=np.float64)
