@@ -137,3 +137,16 @@ def test_psi_invariant_to_row_order(values, data):
     new = pd.DataFrame({"x": np.asarray(values)[perm][: max(1, len(values) // 2)]})
     shuffled = new.sample(frac=1.0, random_state=0)
     assert compare(profile, new)["psi"].iloc[0] == pytest.approx(compare(profile, shuffled)["psi"].iloc[0])
+
+
+@given(
+    values=st.lists(st.one_of(st.integers(-3, 3), st.floats(-1e3, 1e3, allow_nan=False)), max_size=60),
+    cuts=st.lists(st.one_of(st.integers(-3, 3), st.floats(-1e3, 1e3, allow_nan=False)), max_size=12, unique=True),
+)
+def test_profile_counts_from_sorted_values_are_scorings_counts(values, cuts):
+    """The profile bins sorted values by searching them for the edges; scoring bins each value
+    by searching the edges. Both must give the same proportions."""
+    from stalkrisk.drift import _numeric_proportions, _sorted_proportions
+
+    v, c = np.asarray(values, dtype=float), np.sort(np.asarray(cuts, dtype=float))
+    np.testing.assert_array_equal(_sorted_proportions(np.sort(v), c), _numeric_proportions(v, c))

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stalkrisk.training import logistic_baseline, stratified_sample
+from stalkrisk.training import logistic_baseline, median_or_zero, stratified_sample
 
 
 def test_stratified_sample_keeps_class_shares_and_is_seeded():
@@ -55,3 +55,11 @@ def test_logistic_baseline_on_a_sample_ranks_the_test_rows_alike():
     sample, used = logistic_baseline(X, y, train, X[~train], max_rows=4000)
     assert used == 4000
     assert abs(roc_auc_score(y[~train], sample) - roc_auc_score(y[~train], full)) < 0.005
+
+
+def test_median_or_zero_imputes_as_sklearns_median_with_empty_features_kept():
+    X = np.array([[1.0, np.nan, 5.0], [np.nan, np.nan, 1.0], [4.0, np.nan, 2.0], [2.0, np.nan, 8.0]])
+    ours = SimpleImputer(strategy=median_or_zero, keep_empty_features=True).fit(X)
+    theirs = SimpleImputer(strategy="median", keep_empty_features=True).fit(X)
+    np.testing.assert_array_equal(ours.statistics_, [2.0, 0.0, 3.5])  # odd count, empty, even count
+    np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))

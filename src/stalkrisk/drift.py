@@ -48,17 +48,26 @@ def _numeric_values(col: pd.Series) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-def _cut_points(values: np.ndarray, bins: int) -> np.ndarray:
-    distinct = np.unique(values)
+def _cut_points(ordered: np.ndarray, bins: int) -> np.ndarray:
+    """Cut points of values sorted ascending (``np.unique`` of them when few)."""
+    distinct = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
     if len(distinct) <= bins:
         return distinct
-    quantiles = np.quantile(values, np.arange(1, bins + 1) / bins, method="inverted_cdf")
+    quantiles = np.quantile(ordered, np.arange(1, bins + 1) / bins, method="inverted_cdf")
     return np.unique(quantiles)
 
 
 def _numeric_proportions(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     codes = np.searchsorted(cuts, values, side="left")
     counts = np.bincount(codes, minlength=len(cuts) + 1).astype(float)
+    return counts / counts.sum() if counts.sum() else counts
+
+
+def _sorted_proportions(ordered: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """``_numeric_proportions`` of values sorted ascending: the bin edges are looked up in the
+    values, not every value in the edges (one sort per column, then ``len(cuts)`` searches)."""
+    at_most = np.searchsorted(ordered, cuts, side="right")  # values <= each cut point
+    counts = np.diff(np.r_[0, at_most, len(ordered)]).astype(float)
     return counts / counts.sum() if counts.sum() else counts
 
 
@@ -81,9 +90,9 @@ def reference_profile(features: pd.DataFrame, *, bins: int = 10) -> dict[str, An
         col = features[name]
         missing = float(col.isna().mean()) if n else 0.0
         if _is_numeric(col):
-            values = _numeric_values(col)
+            values = np.sort(_numeric_values(col))  # one sort serves cut points and proportions
             cuts = _cut_points(values, bins) if len(values) else np.array([])
-            props = _numeric_proportions(values, cuts)
+            props = _sorted_proportions(values, cuts)
             entry = {"kind": "numeric", "cuts": [float(c) for c in cuts]}
         else:
             values = _text_values(col)
