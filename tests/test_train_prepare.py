@@ -1,5 +1,6 @@
-"""Training validates in a forked child while it builds features from the same tables: the
-features it keeps are those of the validated tables, clean input or not."""
+"""Training validates in a forked child while it builds features from the same tables, and
+what fitting needs ahead of the booster: what it keeps is that of the validated tables, clean
+input or not."""
 
 from __future__ import annotations
 
@@ -10,26 +11,37 @@ import pytest
 from stalkrisk.config import load_train_config
 from stalkrisk.pipelines.train import _validate_and_prepare
 from stalkrisk.readers import read_cases, read_events
-from stalkrisk.training import prepare
+from stalkrisk.training import fit_and_evaluate, look_ahead, prepare
 
 
 def _check(cases, events):
     cfg, called = load_train_config(), []
-    validation, prepared = _validate_and_prepare(read_cases(cases), read_events(events), cfg,
-                                                 meanwhile=lambda: called.append(1))
+    validation, prepared, ahead = _validate_and_prepare(read_cases(cases), read_events(events), cfg,
+                                                        meanwhile=lambda: called.append(1))
     assert called == [1]
     again = prepare(validation.cases, validation.events, cfg)
     pd.testing.assert_frame_equal(prepared.X_all, again.X_all)
     np.testing.assert_array_equal(prepared.y_all, again.y_all)
     assert prepared.split == again.split and prepared.counts == again.counts
     assert prepared.case_ids.tolist() == again.case_ids.tolist()
-    return validation, prepared
+    return validation, prepared, ahead
 
 
-def test_clean_input_keeps_the_features_built_beside_validation(caseload_files):
-    validation, prepared = _check(caseload_files["cases"], caseload_files["events"])
+def test_clean_input_keeps_the_features_and_datasets_built_beside_validation(caseload_files):
+    validation, prepared, ahead = _check(caseload_files["cases"], caseload_files["events"])
     assert validation.failures.empty
     assert prepared.counts["cases"] == len(validation.cases_all)
+    cfg = load_train_config()
+    fresh = look_ahead(prepare(validation.cases, validation.events, cfg), cfg)
+    np.testing.assert_array_equal(ahead.X_valid, fresh.X_valid)
+    np.testing.assert_array_equal(ahead.X_test, fresh.X_test)
+    assert [d.num_data() for d in ahead.datasets] == [prepared.split[s]["cases"] for s in ("train", "valid")]
+
+    # The model fitted on the datasets binned ahead is the model fitted without them.
+    built_ahead = fit_and_evaluate(prepared, cfg, ahead=ahead).model
+    built_here = fit_and_evaluate(prepared, cfg).model
+    assert built_ahead.booster.model_to_string() == built_here.booster.model_to_string()
+    assert built_ahead.to_json_dict() == built_here.to_json_dict()
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +58,8 @@ def dirty_files(caseload_files, tmp_path_factory):
 
 
 def test_dirty_input_has_its_features_built_again_from_the_validated_tables(dirty_files):
-    validation, prepared = _check(dirty_files["cases"], dirty_files["events"])
+    validation, prepared, ahead = _check(dirty_files["cases"], dirty_files["events"])
+    assert ahead is None  # left to ``fit_and_evaluate``, on the validated tables
     assert sorted(validation.quarantine["case_id"]) == sorted(dirty_files["bad"])
     assert prepared.counts["cases"] == len(validation.cases_all) - 2
     assert not set(dirty_files["bad"]) & set(prepared.case_ids)

@@ -146,6 +146,63 @@ class RiskModel:
 # -- fitting -------------------------------------------------------------------
 
 
+def booster_params(params: dict, monotone: Sequence[int]) -> dict:
+    """LightGBM's parameters: seeded and deterministic, monotone constraints, ``params`` on top."""
+    return {
+        "verbosity": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "monotone_constraints": list(monotone),
+        "monotone_constraints_method": "intermediate",
+        "metric": "binary_logloss",
+        **params,
+    }
+
+
+def booster_datasets(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    *,
+    feature_names: list[str],
+    monotone: Sequence[int],
+    params: dict,
+) -> tuple[lgb.Dataset, lgb.Dataset]:
+    """LightGBM's binned training and validation sets, built now (the validation set on the
+    training set's bins), so that building them can happen before, and apart from, training."""
+    full = booster_params(params, monotone)
+    train = lgb.Dataset(X_train, label=y_train, feature_name=feature_names, params=full, free_raw_data=True)
+    valid = lgb.Dataset(X_valid, label=y_valid, reference=train, params=full, free_raw_data=True)
+    train.construct()
+    valid.construct()
+    return train, valid
+
+
+def train_booster(
+    datasets: tuple[lgb.Dataset, lgb.Dataset],
+    *,
+    monotone: Sequence[int],
+    params: dict,
+    num_boost_round: int,
+    early_stopping_rounds: int,
+    callbacks: Sequence[Callable] = (),
+) -> lgb.Booster:
+    """Boost on ``booster_datasets``, stopping early on the validation set.
+
+    ``callbacks`` are LightGBM callbacks added to early stopping (progress, say).
+    """
+    train, valid = datasets
+    return lgb.train(
+        booster_params(params, monotone),
+        train,
+        num_boost_round=num_boost_round,
+        valid_sets=[valid],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), *callbacks],
+    )
+
+
 def fit_booster(
     X_train: np.ndarray,
     y_train: np.ndarray,
@@ -159,29 +216,12 @@ def fit_booster(
     early_stopping_rounds: int,
     callbacks: Sequence[Callable] = (),
 ) -> lgb.Booster:
-    """Seeded, deterministic LightGBM with monotone constraints and early stopping.
-
-    ``callbacks`` are LightGBM callbacks added to early stopping (progress, say).
-    """
-    full = {
-        "verbosity": -1,
-        "deterministic": True,
-        "force_row_wise": True,
-        "monotone_constraints": list(monotone),
-        "monotone_constraints_method": "intermediate",
-        "metric": "binary_logloss",
-        **params,
-    }
-    train = lgb.Dataset(X_train, label=y_train, feature_name=feature_names, free_raw_data=True)
-    valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
-    return lgb.train(
-        full,
-        train,
-        num_boost_round=num_boost_round,
-        valid_sets=[valid],
-        valid_names=["valid"],
-        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False), *callbacks],
-    )
+    """Seeded, deterministic LightGBM with monotone constraints and early stopping:
+    ``booster_datasets`` then ``train_booster``."""
+    datasets = booster_datasets(X_train, y_train, X_valid, y_valid, feature_names=feature_names,
+                                monotone=monotone, params=params)
+    return train_booster(datasets, monotone=monotone, params=params, num_boost_round=num_boost_round,
+                         early_stopping_rounds=early_stopping_rounds, callbacks=callbacks)
 
 
 def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:

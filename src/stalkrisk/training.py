@@ -39,11 +39,12 @@ from stalkrisk.features.registry import monotone_constraints, sdash_names
 from stalkrisk.labels import describe_label, make_labels
 from stalkrisk.model import (
     RiskModel,
+    booster_datasets,
     choose_band_edges,
     choose_threshold,
-    fit_booster,
     fit_platt,
     sigmoid,
+    train_booster,
 )
 from stalkrisk.progress import QUIET, Stages
 
@@ -177,6 +178,28 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
                     case_ids=case_ids, slices=slices, split=split, counts=counts)
 
 
+@dataclass
+class Ahead:
+    """What fitting needs before boosting: the validation and test matrices and LightGBM's
+    binned datasets. ``look_ahead`` computes it; training computes it while the input is
+    still being validated."""
+
+    X_valid: np.ndarray
+    X_test: np.ndarray
+    datasets: tuple[Any, Any]
+
+
+def look_ahead(prepared: Prepared, config: dict) -> Ahead:
+    """``Ahead`` of ``prepared`` (binning the datasets takes LightGBM's threads)."""
+    X = prepared.X_all.to_numpy(dtype=np.float64)
+    y, names = prepared.y_all, prepared.feature_names
+    tr, va, te = (prepared.slices == s for s in SLICES)
+    X_valid, X_test = X[va], X[te]
+    datasets = booster_datasets(X[tr], y[tr], X_valid, y[va], feature_names=names,
+                                monotone=monotone_constraints(names), params=config["model"]["params"])
+    return Ahead(X_valid=X_valid, X_test=X_test, datasets=datasets)
+
+
 def train_model(
     cases: pd.DataFrame,
     events: pd.DataFrame,
@@ -203,22 +226,23 @@ def fit_and_evaluate(
     truth: pd.DataFrame | None = None,
     fairness_config: dict | None = None,
     stages: Stages = QUIET,
+    ahead: Ahead | None = None,
 ) -> TrainResult:
     """Fit, calibrate and evaluate a model on ``prepared`` features and labels (``train_model``
-    without the features); shows two stages: LightGBM, evaluation."""
+    without the features); shows two stages: LightGBM, evaluation. ``ahead`` is
+    ``look_ahead(prepared, config)`` when the caller has it already; else it is computed here."""
     protected = tuple(config["features"].get("protected", ()))
     cases, feature_names, X_all, y_all = prepared.cases, prepared.feature_names, prepared.X_all, prepared.y_all
     keep, case_ids, slices = prepared.keep, prepared.case_ids, prepared.slices
     split, counts = prepared.split, prepared.counts
 
     tr, va, te = (slices == s for s in SLICES)
-    X = X_all.to_numpy(dtype=np.float64)
-    X_valid, X_test = X[va], X[te]
+    ahead = ahead or look_ahead(prepared, config)
+    X_valid, X_test = ahead.X_valid, ahead.X_test
     mc = config["model"]
     stages.start(f"training LightGBM on {int(tr.sum()):,} cases, stopping early on {int(va.sum()):,}")
-    booster = fit_booster(
-        X[tr], y_all[tr], X_valid, y_all[va],
-        feature_names=feature_names,
+    booster = train_booster(
+        ahead.datasets,
         monotone=monotone_constraints(feature_names),
         params=mc["params"],
         num_boost_round=int(mc["num_boost_round"]),
@@ -229,6 +253,7 @@ def fit_and_evaluate(
     # The logistic baseline and the drift reference do not need the booster: they run on the
     # second core (BLAS and numpy release the GIL) while this thread predicts, calibrates and
     # measures fairness. Results do not depend on the order: both are pure functions.
+    X = X_all.to_numpy(dtype=np.float64)
     beside = ThreadPoolExecutor(1, thread_name_prefix="stalkrisk-evaluate")
     logistic = beside.submit(logistic_baseline, X, y_all, tr, X_test)
     drift_reference = beside.submit(lambda: reference_profile(pd.DataFrame(X[tr], columns=feature_names)))
