@@ -127,8 +127,8 @@ def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, cfg: dict,
     (the validated tables are then the tables read); otherwise, or when it failed on
     unvalidated rows, the features are built again from the validated tables and the rest is
     left to ``fit_and_evaluate`` (``None``). Measured at 1M cases: the child takes about 9 s
-    (importing Great Expectations, then validating); features and labels 6 s, the store
-    (``meanwhile``) 1 s, ``look_ahead`` 3 s. With the logistic baseline and the drift reference
+    (importing Great Expectations, then validating); features and labels 6 s, ``look_ahead``
+    3 s; ``meanwhile`` (the store, made by then) under 1 s. With the logistic baseline and the drift reference
     also computed here, it was 6 s and the stage took 4 s longer.
     """
     from stalkrisk.training import look_ahead, prepare
@@ -138,31 +138,15 @@ def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, cfg: dict,
         ahead: Ahead | None = None
         try:
             prepared = prepare(cases_r.frame, events_r.frame, cfg)
-        except Exception:  # unvalidated rows may break it; the verdict decides below
-            log.debug("features of the unvalidated tables failed", exc_info=True)
+            ahead = look_ahead(prepared, cfg)
+        except Exception:  # unvalidated rows may break either; the verdict decides below
+            log.debug("features or datasets of the unvalidated tables failed", exc_info=True)
         meanwhile()
-        if prepared is not None:
-            try:
-                ahead = look_ahead(prepared, cfg)
-            except Exception:
-                log.debug("looking ahead on the unvalidated tables failed", exc_info=True)
         verdict = pending.result()
     validation = verdict.apply(cases_r, events_r)
     if prepared is None or not verdict.clean:
         prepared, ahead = prepare(validation.cases, validation.events, cfg), None
     return validation, prepared, ahead
-
-
-def _set_up_store(experiment: str) -> None:
-    """Point MLflow at the tracking store and make sure ``experiment`` exists there.
-
-    For a new SQLite store this takes about 4 s (creating its tables), so ``run`` does it in a
-    forked child while the tables read are validated.
-    """
-    from stalkrisk import tracking
-
-    tracking.configure()
-    _use_experiment(experiment)
 
 
 def _use_experiment(experiment: str) -> None:
@@ -213,9 +197,10 @@ def run(
     from stalkrisk.training import fit_and_evaluate
 
     uri = tracking.configure()
-    # Forked once MLflow is imported here, so the child does not import it again; it makes
-    # the store's tables while the tables read are validated and their features built.
-    store = in_child(_set_up_store, experiment)
+    # A new SQLite store's tables take about 4 s to make, so a child makes them (with the
+    # experiment) while the tables read are validated. Forked after MLflow is imported and
+    # the store configured here, it does neither again.
+    store = in_child(_use_experiment, experiment)
     try:
         def set_experiment() -> None:  # the store is ready by now (measured): this only reads it
             store.result()
