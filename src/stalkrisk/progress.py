@@ -66,6 +66,3 @@ class Stages:
         update.order = 10  # before early stopping (30), which may end the rounds
         return [update]
 
-
-#: For library calls: no output.
-QUIET = Stages(0, quiet=True)

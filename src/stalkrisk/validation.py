@@ -416,21 +416,30 @@ class SuiteRunner:
             by_column.setdefault(e["kwargs"]["column"], []).append(e)
         memos = {c: self._memos.setdefault(tuple(sorted({_rule(e) for e in rules})), _ColumnMemo())
                  for c, rules in by_column.items()}
-        asked: dict[str, tuple[pd.Series, list]] = {}
+        asked = _unjudged(frame, by_column, memos)
+        self._judge_values(table, by_column, memos, asked)
+        suites = self.suites_of(table)
+        found = {}
         for column, rules in by_column.items():
-            memo = memos[column]
-            values, keys = _column_values(frame[column], presence_only=all(e["type"] == _NOT_NULL for e in rules))
-            fresh = np.array([k not in memo.seen for k in keys], dtype=bool)
-            values, keys = values[fresh], [k for k, f in zip(keys, fresh) if f]
-            if keys:
-                asked[column] = (values.reset_index(drop=True), keys)
-        spec_of = {e["meta"][_ORDER]: e for e in specs}
+            for e in rules:
+                rows = _rows_holding(frame, column, memos[column].failing.get(_rule(e), set()))
+                found[e["meta"][_ORDER]] = _expectation_failures(suites[e["meta"][_SOURCE]], frame, _verdict(e, rows))
+        for memo in memos.values():
+            if memo.open and len(memo.seen) > MEMO_LIMIT:
+                memo.open = False
+        return found
+
+    def _judge_values(self, table: str, by_column: dict[str, list[dict]], memos: dict[str, _ColumnMemo],
+                      asked: dict[str, tuple[pd.Series, list]]) -> None:
+        """Ask GX about the ``asked`` values of each column; record the keys each rule fails
+        in the column's memo, and every asked key as judged."""
         few = {c: a for c, a in asked.items() if len(a[1]) <= MEMO_LIMIT}
         many = {c: a for c, a in asked.items() if len(a[1]) > MEMO_LIMIT}
         for batch in (few, many):  # two batches, so no column is padded to an id column's length
             if not batch:
                 continue
             group = [e for column in batch for e in by_column[column]]
+            spec_of = {e["meta"][_ORDER]: e for e in group}
             for r in self._ask(table, "values", group, _padded({c: v for c, (v, _) in batch.items()})):
                 column = r.expectation_config.kwargs["column"]
                 keys = asked[column][1]
@@ -441,17 +450,6 @@ class SuiteRunner:
                 failing.update(keys[i] if i < len(keys) else keys[0] for i in lines)
         for column, (_, keys) in asked.items():
             memos[column].seen.update(keys)
-        found = {}
-        suites = self.suites_of(table)
-        for column, rules in by_column.items():
-            memo = memos[column]
-            for e in rules:
-                rows = _rows_holding(frame, column, memo.failing.get(_rule(e), set()))
-                found[e["meta"][_ORDER]] = _expectation_failures(suites[e["meta"][_SOURCE]], frame, _verdict(e, rows))
-        for memo in memos.values():
-            if memo.open and len(memo.seen) > MEMO_LIMIT:
-                memo.open = False
-        return found
 
     def _definition(self, table: str, kind: str, group: list[dict]):
         key = (table, kind, tuple(e["meta"][_ORDER] for e in group))
@@ -546,6 +544,19 @@ def _column_values(col: pd.Series, presence_only: bool) -> tuple[pd.Series, list
         return values, [_NULL if missing else _PRESENT for missing in values.isna().tolist()]
     values = pd.Series(col.unique(), name=col.name)  # in order of appearance, like drop_duplicates
     return values, [_NULL if missing else v for v, missing in zip(values.tolist(), values.isna().tolist())]
+
+
+def _unjudged(frame: pd.DataFrame, by_column: dict[str, list[dict]],
+              memos: dict[str, _ColumnMemo]) -> dict[str, tuple[pd.Series, list]]:
+    """Per column of ``frame``, its values (and memo keys) that its memo has not judged yet;
+    columns with none left out."""
+    asked = {}
+    for column, rules in by_column.items():
+        values, keys = _column_values(frame[column], presence_only=all(e["type"] == _NOT_NULL for e in rules))
+        fresh = np.array([k not in memos[column].seen for k in keys], dtype=bool)
+        if fresh.any():
+            asked[column] = (values[fresh].reset_index(drop=True), [k for k, f in zip(keys, fresh) if f])
+    return asked
 
 
 def _padded(columns: dict[str, pd.Series]) -> pd.DataFrame:
