@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from stalkrisk.config import load_train_config
+from stalkrisk.drift import reference_profile
 from stalkrisk.pipelines.train import _validate_and_prepare
 from stalkrisk.readers import read_cases, read_events
 from stalkrisk.training import fit_and_evaluate, look_ahead, prepare
@@ -42,6 +43,13 @@ def test_clean_input_keeps_the_features_and_datasets_built_beside_validation(cas
     built_here = fit_and_evaluate(prepared, cfg).model
     assert built_ahead.booster.model_to_string() == built_here.booster.model_to_string()
     assert built_ahead.to_json_dict() == built_here.to_json_dict()
+
+    # Scoring compares its cases' features with those of the training slice alone.
+    reference = built_ahead.meta["drift_reference"]
+    train = prepared.slices == "train"
+    assert reference["n"] == prepared.split["train"]["cases"] < len(prepared.X_all)
+    as_array = pd.DataFrame(prepared.X_all.to_numpy()[train], columns=prepared.feature_names)
+    assert reference == reference_profile(as_array)
 
 
 @pytest.fixture(scope="module")

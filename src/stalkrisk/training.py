@@ -46,7 +46,7 @@ from stalkrisk.model import (
     sigmoid,
     train_booster,
 )
-from stalkrisk.progress import QUIET, Stages
+from stalkrisk.progress import Stages
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +207,14 @@ def train_model(
     *,
     truth: pd.DataFrame | None = None,
     fairness_config: dict | None = None,
-    stages: Stages = QUIET,
+    stages: Stages | None = None,
 ) -> TrainResult:
     """Fit, calibrate and evaluate a model on validated ``cases`` and ``events``.
 
     ``stages`` shows progress (three stages: features, LightGBM, evaluation; the last ends
     at the caller's next ``start`` or ``finish``); quiet by default.
     """
+    stages = stages or Stages(0, quiet=True)
     stages.start(f"building features and labels for {len(cases):,} cases")
     return fit_and_evaluate(prepare(cases, events, config), config, truth=truth,
                             fairness_config=fairness_config, stages=stages)
@@ -225,12 +226,13 @@ def fit_and_evaluate(
     *,
     truth: pd.DataFrame | None = None,
     fairness_config: dict | None = None,
-    stages: Stages = QUIET,
+    stages: Stages | None = None,
     ahead: Ahead | None = None,
 ) -> TrainResult:
     """Fit, calibrate and evaluate a model on ``prepared`` features and labels (``train_model``
     without the features); shows two stages: LightGBM, evaluation. ``ahead`` is
     ``look_ahead(prepared, config)`` when the caller has it already; else it is computed here."""
+    stages = stages or Stages(0, quiet=True)
     protected = tuple(config["features"].get("protected", ()))
     cases, feature_names, X_all, y_all = prepared.cases, prepared.feature_names, prepared.X_all, prepared.y_all
     keep, case_ids, slices = prepared.keep, prepared.case_ids, prepared.slices
@@ -256,7 +258,8 @@ def fit_and_evaluate(
     X = X_all.to_numpy(dtype=np.float64)
     beside = ThreadPoolExecutor(1, thread_name_prefix="stalkrisk-evaluate")
     logistic = beside.submit(logistic_baseline, X, y_all, tr, X_test)
-    drift_reference = beside.submit(lambda: reference_profile(pd.DataFrame(X[tr], columns=feature_names)))
+    # (X_all's rows, not X's: its columns stay contiguous, and pandas copies an array it is given)
+    drift_reference = beside.submit(lambda: reference_profile(X_all.loc[tr]))
     beside.shutdown(wait=False)  # the two tasks still run; ``result()`` waits for each
     method = config["explain"]["method"]
     margin_valid = margins(booster, X_valid, method)  # as scoring will compute them, and faster
