@@ -209,8 +209,8 @@ def judge(
 
     case_row = _case_row_of(ev["case_id"], cases_all["case_id"])
     orphan = ev["case_id"].notna().to_numpy() & (case_row < 0)
-    orphans = _frame_failures("events", ev.loc[orphan], "case_id", RULE_NAMES_A_CASE,
-                              ev.loc[orphan, "case_id"])
+    orphan_rows = ev[[LINE, "case_id"]].iloc[np.flatnonzero(orphan)]  # (a mask's .loc copies all 20M rows' columns)
+    orphans = _frame_failures("events", orphan_rows, "case_id", RULE_NAMES_A_CASE, orphan_rows["case_id"])
     orphans["message"] = _messages(orphans)
 
     failures = pd.concat(
@@ -753,8 +753,7 @@ def _quarantine(cases_all: pd.DataFrame, failures: pd.DataFrame) -> tuple[pd.Dat
                 & failures["case_id"].notna())
     by_id = _join_reasons(reason[of_event], failures.loc[of_event, "case_id"])
 
-    line_reasons = cases_all[LINE].map(by_line)
-    id_reasons = cases_all["case_id"].map(by_id)
+    line_reasons, id_reasons = _reasons_of(cases_all[LINE], by_line), _reasons_of(cases_all["case_id"], by_id)
     bad = (line_reasons.notna() | id_reasons.notna()).to_numpy(dtype=bool)
     own_r, event_r = line_reasons[bad].astype("str"), id_reasons[bad].astype("str")
     reasons = (own_r + "; " + event_r).fillna(own_r).fillna(event_r)
@@ -764,6 +763,14 @@ def _quarantine(cases_all: pd.DataFrame, failures: pd.DataFrame) -> tuple[pd.Dat
         "line": cases_all.loc[bad, LINE].to_numpy(),
     }).astype({"case_id": "str", "reasons": "str", "line": "Int64"})
     return quarantine, bad
+
+
+def _reasons_of(keys: pd.Series, reasons: pd.Series) -> pd.Series:
+    """``keys.map(reasons)``; all missing at once when there are none (clean input: mapping a
+    million ids to nothing took 0.4 s)."""
+    if reasons.empty:
+        return pd.Series(np.nan, index=keys.index, dtype=object)
+    return keys.map(reasons)
 
 
 def _join_reasons(reasons: pd.Series, keys: pd.Series) -> pd.Series:
