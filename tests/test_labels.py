@@ -35,6 +35,8 @@ def test_outcome_window_golden():
         ("C", "2024-09-29T22:59:00Z", "order_breach"),  # last minute of day 90: inside
         ("D", "2024-09-29T23:00:00Z", "threat"),     # first minute after day 90: outside
         ("D", "2024-08-01T12:00:00Z", "contacting"),  # not an outcome behaviour
+        (None, "2024-07-02T12:00:00Z", "threat"),     # no case id: labels no case
+        ("Q", "2024-07-02T12:00:00Z", "violence"),   # a case not in the caseload: labels no case
         ("Z", "2025-06-01T00:00:00Z", "other"),      # latest event: nobody censored
     )
     labels = outcome_labels(cases, events, horizon_days=90)

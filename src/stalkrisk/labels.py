@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stalkrisk import ids
 from stalkrisk.features.asof import cutoff_utc
 
 
@@ -40,14 +41,13 @@ def outcome_labels(
     Case ids must be unique (validation quarantines duplicates); events naming no
     case are ignored.
     """
-    ids = pd.Index(cases["case_id"])
-    if not ids.is_unique:
+    if not cases["case_id"].is_unique:
         raise ValueError("outcome labels need unique case ids")
     start = _utc_ns(cutoff_utc(cases["assessment_date"]))
     end = _utc_ns(horizon_end_utc(cases["assessment_date"], horizon_days))
 
     outcomes = events["behaviour"].isin(list(behaviours)).to_numpy(dtype=bool)
-    row = ids.get_indexer(events["case_id"][outcomes])
+    row = ids.row_of(events["case_id"][outcomes], cases["case_id"])
     when = _utc_ns(events["event_time"])[outcomes]
     named = row >= 0
     row, when = row[named], when[named]

@@ -207,7 +207,7 @@ def judge(
     reader_failures["message"] = _messages(reader_failures)
     gx_failures = _drop_reported(gx_failures, reader_failures)
 
-    case_row = _case_row_of(ev["case_id"], cases_all["case_id"])
+    case_row = ids.row_of(ev["case_id"], cases_all["case_id"])
     orphan = ev["case_id"].notna().to_numpy() & (case_row < 0)
     orphan_rows = ev[[LINE, "case_id"]].iloc[np.flatnonzero(orphan)]  # (a mask's .loc copies all 20M rows' columns)
     orphans = _frame_failures("events", orphan_rows, "case_id", RULE_NAMES_A_CASE, orphan_rows["case_id"])
@@ -221,8 +221,8 @@ def judge(
 
     quarantine, bad_case = _quarantine(cases_all, failures)
     bad_event_lines = failures.loc[failures["table"] == "events", "line"].dropna().unique()
-    # An id is usable when any case row holding it is (``case_row`` names each id's first row).
-    first_row = _case_row_of(cases_all["case_id"], cases_all["case_id"])
+    # An id is usable when any case row holding it is (``row_of`` names each id's first row).
+    first_row = ids.row_of(cases_all["case_id"], cases_all["case_id"])
     id_usable = np.zeros(len(cases_all), dtype=bool)
     id_usable[first_row[~bad_case & (first_row >= 0)]] = True
     named_case_ok = case_row >= 0
@@ -242,20 +242,6 @@ def judge(
     log.info("validated: %s", counts)
     return Verdict(failures=failures, quarantine=quarantine, bad_case=bad_case, event_ok=event_ok,
                    orphan_events=int(orphan.sum()), counts=counts)
-
-
-def _case_row_of(event_ids: pd.Series, case_ids: pd.Series) -> np.ndarray:
-    """For each id in ``event_ids``, the first case row holding it (int64), or -1 for none.
-
-    In Arrow, once over the events: pandas boxes every id in Python, which costs seconds.
-    Missing ids name no case.
-    """
-    import pyarrow.compute as pc
-
-    arr = pa.array(event_ids, type=pa.large_string(), from_pandas=True)
-    value_set = pa.array(case_ids, type=pa.large_string(), from_pandas=True)
-    row = pc.index_in(arr, value_set=value_set, skip_nulls=True).fill_null(-1)
-    return row.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def sort_failures(failures: pd.DataFrame) -> pd.DataFrame:
