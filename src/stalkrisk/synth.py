@@ -28,6 +28,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from stalkrisk import contract
+from stalkrisk.ids import row_of
 
 DAY = 86_400
 _BEH = {b: i for i, b in enumerate(contract.BEHAVIOURS)}
@@ -181,7 +182,7 @@ def logit_terms(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     n = len(cases)
     days = cases["assessment_date"].to_numpy("datetime64[D]").astype(np.int64)
     day_end = _day_end(days)
-    idx = pd.Index(cases["case_id"]).get_indexer(events["case_id"])
+    idx = row_of(events["case_id"], cases["case_id"])
     ok = idx >= 0
     end = np.where(ok, day_end[np.where(ok, idx, 0)], 0)
     t, _ = _epoch_seconds(events["event_time"])
