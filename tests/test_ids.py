@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stalkrisk.ids as ids_mod
-from stalkrisk.ids import IdIndex, repeated
+from stalkrisk.ids import IdIndex, repeated, row_of
 
 id_lists = st.lists(st.one_of(st.none(), st.sampled_from(["A", "B", "AB", "BA", "C1", "é", ""])), max_size=40)
 
@@ -51,3 +51,15 @@ def test_first_row_finds_the_first_holder(ids, lookups):
             first.setdefault(v, i)
     expected = [-1 if v is None else first.get(v, -1) for v in lookups]
     assert index.first_row(pa.array(lookups, pa.large_string())).tolist() == expected
+
+
+@given(id_lists, id_lists)
+def test_row_of_is_the_first_row_holding_each_value(ids, values):
+    got = row_of(pd.Series(values, dtype="str"), pd.Series(ids, dtype="str"))
+    want = [ids.index(v) if v is not None and v in ids else -1 for v in values]
+    assert got.tolist() == want
+
+
+def test_row_of_numbers_and_mixed_spellings_by_their_text():
+    got = row_of(pd.Series([7, 3, None, 9], dtype=object), pd.Series(["3", "7", "3"], dtype="str"))
+    assert got.tolist() == [1, 0, -1, -1]
