@@ -18,6 +18,7 @@ class ChildRun:
     peak_rss_gib: float
     stdout: str
     peak_tree_gib: float = float("nan")  # with ``tree_memory``: the child and its own children
+    cpu_seconds: float = float("nan")  # user + system of the child and every process it waited for
 
 
 def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -29,6 +30,9 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path |
     each, so pages a forked child shares with its parent are counted once), summed, sampled
     every ``TREE_SAMPLE_SECONDS``. Sampling can miss a peak shorter than that.
     """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env or dict(os.environ), cwd=cwd)
@@ -39,8 +43,10 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path |
     if proc.returncode:
         sys.stderr.write(err[-4000:])
         raise SystemExit(f"child failed ({proc.returncode}): {' '.join(argv)}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     peak = _peak_from_stderr(err)
-    return ChildRun(seconds=seconds, peak_rss_gib=peak, stdout=out, peak_tree_gib=tree)
+    return ChildRun(seconds=seconds, peak_rss_gib=peak, stdout=out, peak_tree_gib=tree, cpu_seconds=cpu)
 
 
 #: One sample of a training run at 1M cases takes about 45 ms (the kernel walks the page

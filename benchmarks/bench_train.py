@@ -12,7 +12,8 @@ Generates N cases (Parquet), then in separate child processes
 and prints both times, the ratio and the peak memory of the whole run: of its main process,
 and of the main process with the children it forks (validation, charts), summed. Times on a
 shared machine vary by 10-30% from run to run: ``--repeat N`` runs N pairs back to back and
-prints the median ratio of the pairs and their range.
+prints the median ratio of the pairs and their range. CPU time (user + system, the whole
+run's children included) shows how much of the two cores each side used.
 Targets (issue): the whole run at most 2x LightGBM's own time; peak memory under 8 GiB.
 """
 
@@ -48,11 +49,12 @@ X = feats.loc[keep, names].to_numpy(dtype=np.float64)
 y = labels.loc[keep, "label"].to_numpy()
 slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"])
 tr, va = slices == "train", slices == "valid"
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 booster = fit_booster(X[tr], y[tr], X[va], y[va], feature_names=names, monotone=monotone_constraints(names),
                       params=cfg["model"]["params"], num_boost_round=cfg["model"]["num_boost_round"],
                       early_stopping_rounds=cfg["model"]["early_stopping_rounds"])
-print(json.dumps({"seconds": time.perf_counter() - t, "trees": booster.num_trees(), "train_rows": int(tr.sum())}))
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - c,
+                  "trees": booster.num_trees(), "train_rows": int(tr.sum())}))
 '''
 
 
@@ -92,6 +94,10 @@ def main() -> None:
           f"{max(w.peak_tree_gib for w, _ in pairs):.2f} GiB with its forked children (summed PSS, sampled)"
           + (" (highest of the runs)" if args.repeat > 1 else ""))
     print(f"LightGBM training alone    {own_s:8.1f} s   ({own['trees']} trees, {own['train_rows']:,} training rows){of}")
+    whole_cpu = statistics.median(w.cpu_seconds for w, _ in pairs)
+    own_cpu = statistics.median(o["cpu_seconds"] for _, o in pairs)
+    print(f"CPU time                   {whole_cpu:8.1f} CPU-s whole run ({whole_cpu / whole_s:.2f} cores on average); "
+          f"LightGBM alone {own_cpu:.1f} CPU-s ({own_cpu / own_s:.2f} cores){of}")
     spread = f"; runs {min(ratios):.2f}-{max(ratios):.2f}" if args.repeat > 1 else ""
     print(f"ratio whole / LightGBM     {statistics.median(ratios):8.2f}   (target <= 2{spread})")
 
