@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -30,8 +31,6 @@ def run_child(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path |
     each, so pages a forked child shares with its parent are counted once), summed, sampled
     every ``TREE_SAMPLE_SECONDS``. Sampling can miss a peak shorter than that.
     """
-    import resource
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

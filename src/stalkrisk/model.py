@@ -182,19 +182,18 @@ def booster_datasets(
 def train_booster(
     datasets: tuple[lgb.Dataset, lgb.Dataset],
     *,
-    monotone: Sequence[int],
-    params: dict,
     num_boost_round: int,
     early_stopping_rounds: int,
     callbacks: Sequence[Callable] = (),
 ) -> lgb.Booster:
-    """Boost on ``booster_datasets``, stopping early on the validation set.
+    """Boost on ``booster_datasets``, with the parameters they were binned with, stopping
+    early on the validation set.
 
     ``callbacks`` are LightGBM callbacks added to early stopping (progress, say).
     """
     train, valid = datasets
     return lgb.train(
-        booster_params(params, monotone),
+        dict(train.params),
         train,
         num_boost_round=num_boost_round,
         valid_sets=[valid],
@@ -220,8 +219,8 @@ def fit_booster(
     ``booster_datasets`` then ``train_booster``."""
     datasets = booster_datasets(X_train, y_train, X_valid, y_valid, feature_names=feature_names,
                                 monotone=monotone, params=params)
-    return train_booster(datasets, monotone=monotone, params=params, num_boost_round=num_boost_round,
-                         early_stopping_rounds=early_stopping_rounds, callbacks=callbacks)
+    return train_booster(datasets, num_boost_round=num_boost_round, early_stopping_rounds=early_stopping_rounds,
+                         callbacks=callbacks)
 
 
 def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -245,8 +245,6 @@ def fit_and_evaluate(
     stages.start(f"training LightGBM on {int(tr.sum()):,} cases, stopping early on {int(va.sum()):,}")
     booster = train_booster(
         ahead.datasets,
-        monotone=monotone_constraints(feature_names),
-        params=mc["params"],
         num_boost_round=int(mc["num_boost_round"]),
         early_stopping_rounds=int(mc["early_stopping_rounds"]),
         callbacks=stages.rounds(int(mc["num_boost_round"])),

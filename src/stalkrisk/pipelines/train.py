@@ -128,8 +128,8 @@ def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, cfg: dict,
     unvalidated rows, the features are built again from the validated tables and the rest is
     left to ``fit_and_evaluate`` (``None``). Measured at 1M cases: the child takes about 9 s
     (importing Great Expectations, then validating); features and labels 6 s, ``look_ahead``
-    3 s; ``meanwhile`` (the store, made by then) under 1 s. With the logistic baseline and the drift reference
-    also computed here, it was 6 s and the stage took 4 s longer.
+    3 s; ``meanwhile`` (the store, made by then) under 1 s. With the logistic baseline and the
+    drift reference also computed here, it was 6 s and the stage took 4 s longer.
     """
     from stalkrisk.training import look_ahead, prepare
 
