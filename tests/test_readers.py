@@ -331,3 +331,43 @@ def test_parquet_category_columns_read_as_dictionaries_or_not_give_one_frame(tmp
     pd.testing.assert_frame_equal(a, b)
     assert b["relationship"].tolist()[0] == "ex-partner" and pd.isna(b["relationship"][1])
     assert b["suspect_sex"].tolist()[:2] == ["1", "2"]
+
+
+_TEXT = st.lists(st.one_of(st.none(), st.sampled_from(["", " ", "A1", " A1", "A1\t", "\u00a0A1", "A1\u3000", "é", "x y"]),
+                           st.text(max_size=5)), max_size=40)
+
+
+@given(_TEXT, st.integers(min_value=1, max_value=4), st.integers(min_value=0, max_value=3),
+       st.booleans())
+def test_clean_text_equals_trimming_every_value(values, chunks, skip, large):
+    """The tidy-text shortcut gives what trimming and blanking every value gives, whatever the
+    Arrow layout: several chunks, a sliced chunk, 32- or 64-bit offsets."""
+    import pyarrow as pa
+
+    kind = pa.large_string() if large else pa.string()
+    whole = pa.array([None] * skip + values, type=kind).slice(skip)
+    step = max(1, -(-len(values) // chunks))
+    parts = [whole.slice(i, step) for i in range(0, len(values), step)] or [whole]
+    s = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(parts, type=kind)), dtype="str")
+    trimmed = s.str.strip()
+    expected = trimmed.mask(trimmed == "")
+    pd.testing.assert_series_equal(readers.clean_text(s), expected)
+
+
+def test_tidy_text_is_returned_uncopied():
+    s = pd.Series(["C1", "C-2", None, "x.y:z"], dtype="str")
+    assert readers.clean_text(s).array is s.array
+    assert readers.clean_text(pd.Series(["C1", " C2"], dtype="str")).tolist() == ["C1", "C2"]
+
+
+def test_typed_times_out_of_range_are_reported_and_missing():
+    aware = pd.Series(pd.to_datetime(["1989-12-31T23:59:59Z", "1990-01-01T00:00:00Z", None,
+                                      "2099-12-31T23:59:59Z", "2100-01-01T00:00:00Z"], utc=True))
+    x, rules = readers._to_timestamp(aware)
+    assert x.isna().tolist() == [True, False, True, False, True]
+    assert [(rule, mask.tolist()) for rule, mask in rules] == [
+        ("date_in_range", [True, False, False, False, True])]
+    assert str(x.dtype) == "datetime64[ns, UTC]"
+    d, rules = readers._to_date(pd.Series(pd.to_datetime(["1989-12-31", "2024-02-29", None, "2100-01-01"])))
+    assert d.isna().tolist() == [True, False, True, True]
+    assert rules[1][1].tolist() == [True, False, False, True]
