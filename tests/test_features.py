@@ -295,6 +295,19 @@ def test_output_frame_shape_order_and_determinism() -> None:
     pd.testing.assert_frame_equal(build_features(cases, shuffled), built, check_exact=True)
 
 
+def test_coded_event_columns_build_the_same_features() -> None:
+    """Behaviour and channel as pandas categoricals (as the readers give them, with unknown
+    values and categories in any order) build exactly what text builds."""
+    cases, events = make_caseload(120, 6)
+    events = events.copy()
+    events.loc[events.index[::17], "behaviour"] = "shouting"  # not in the contract: counts as other
+    events.loc[events.index[::13], "channel"] = None
+    coded = events.assign(
+        behaviour=pd.Categorical(events["behaviour"], categories=["shouting", *BEHAVIOURS[::-1]]),
+        channel=events["channel"].astype("category"))
+    pd.testing.assert_frame_equal(build_features(cases, coded), build_features(cases, events), check_exact=True)
+
+
 def test_empty_inputs() -> None:
     cases, events = make_caseload(5, 5)
     no_events = build_features(cases, events.iloc[:0])

@@ -83,6 +83,9 @@ def test_messy_events_clock_and_categories(messy):
     assert f["event_time"].isna().tolist()[7]
     assert f.loc[1, "recorded_at"] == ts("2024-10-27 08:00")
     assert str(f["event_time"].dtype) == "datetime64[ns, UTC]"
+    for column in contract.EVENTS.columns:
+        assert str(f[column.name].dtype) == str(contract.dtype_of(column)), column.name
+    assert list(f["behaviour"].cat.categories) == ["contacting", "following", "shouting", "threat", "watching"]
     assert r.problems.values.tolist() == [
         ["events", 9, "C005", "event_time", "2024-06-31 10:00", "parseable_timestamp"]
     ]
@@ -313,6 +316,20 @@ def test_category_cleaning_of_distinct_values_equals_row_by_row(values, dtype):
     expected = readers.clean_text(s).str.lower()
     got = readers.clean_category(s)
     pd.testing.assert_series_equal(got, expected)
+    coded = readers.coded_category(s)
+    assert coded.astype("str").isna().tolist() == expected.isna().tolist()
+    assert coded.astype("str").dropna().tolist() == expected.dropna().tolist()
+    assert list(coded.cat.categories) == sorted(expected.dropna().unique())
+
+
+def test_coded_columns_absent_or_empty():
+    raw = pd.DataFrame({"case_id": ["A", "B"], "event_time": ["2024-01-01"] * 2, "behaviour": ["Threat", " "]},
+                       dtype="str")
+    f = readers.normalise(raw, contract.EVENTS).frame
+    assert f["behaviour"].tolist()[0] == "threat" and pd.isna(f["behaviour"][1])
+    assert f["channel"].isna().all() and isinstance(f["channel"].dtype, pd.CategoricalDtype)
+    empty = contract.empty_frame(contract.EVENTS)
+    assert isinstance(empty["behaviour"].dtype, pd.CategoricalDtype) and len(empty) == 0
 
 
 def test_parquet_category_columns_read_as_dictionaries_or_not_give_one_frame(tmp_path):

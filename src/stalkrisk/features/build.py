@@ -144,7 +144,13 @@ def _arrow(series: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 
 def _codes(series: pd.Series, categories: Sequence[str], missing: int) -> np.ndarray:
-    """Position of each value in ``categories`` (uint8); ``missing`` when absent or null."""
+    """Position of each value in ``categories`` (uint8); ``missing`` when absent or null.
+
+    A pandas categorical (a coded contract column) is looked up once per category.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        each = _codes(pd.Series(series.cat.categories, dtype="str"), categories, missing)
+        return np.append(each, np.uint8(missing))[series.cat.codes.to_numpy()]  # code -1: missing
     index = pc.index_in(_arrow(series), value_set=pa.array(list(categories)))
     return index.fill_null(missing).to_numpy().astype(np.uint8)
 
