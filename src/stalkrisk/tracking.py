@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,10 +21,10 @@ from typing import Any
 import pandas as pd
 
 from stalkrisk.model import RiskModel
+from stalkrisk.store_uri import DEFAULT_TRACKING_URI, tracking_uri  # noqa: F401 - the tracking URI lives there
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_NAME = "stalkrisk"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 PACKAGES = (
@@ -36,10 +35,6 @@ PACKAGES = (
 
 class RegistryError(ValueError):
     """A model URI, version or alias that cannot be used."""
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def configure() -> str:

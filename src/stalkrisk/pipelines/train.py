@@ -28,6 +28,7 @@ from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.preload import collector_paused, preload, thawed_after
 from stalkrisk.progress import Stages
 from stalkrisk.readers import ReadResult, check_file, read_cases, read_events
+from stalkrisk.store_uri import store_modules
 from stalkrisk.validation import ValidationResult, judge, write_report
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 #: this process builds features (measured at 1M cases: 2.7 s less reading, 1 s more validating).
 LIBRARIES = ("mlflow", "stalkrisk.training", "stalkrisk.tracking", "stalkrisk.plots",
              "stalkrisk.modelcard", "shap")
+# (and MLflow's database store modules, when tracking goes to a database: ``store_modules``)
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,7 @@ def run(
     for path in (cases, events):
         check_file(path)  # before anything starts: a wrong path fails at once
     with collector_paused():
-        loading = preload(*LIBRARIES)
+        loading = preload(*LIBRARIES, *store_modules())
         cases_r, events_r = read_cases(cases), read_events(events)
         truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
         loading.join()
