@@ -26,8 +26,11 @@ def repeated(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if len(ids) < 2:
         return out
     h = hash_ids(ids)
-    valid = pc.is_valid(ids).to_numpy(zero_copy_only=False)
-    s = np.sort(h[valid])
+    if ids.null_count:
+        valid = pc.is_valid(ids).to_numpy(zero_copy_only=False)
+        s = np.sort(h[valid])
+    else:
+        valid, s = True, np.sort(h)
     twice = np.unique(s[1:][s[1:] == s[:-1]])
     if len(twice) == 0:
         return out

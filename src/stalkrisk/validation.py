@@ -221,13 +221,16 @@ def judge(
 
     quarantine, bad_case = _quarantine(cases_all, failures)
     bad_event_lines = failures.loc[failures["table"] == "events", "line"].dropna().unique()
-    # An id is usable when any case row holding it is (``row_of`` names each id's first row).
-    first_row = ids.row_of(cases_all["case_id"], cases_all["case_id"])
-    id_usable = np.zeros(len(cases_all), dtype=bool)
-    id_usable[first_row[~bad_case & (first_row >= 0)]] = True
     named_case_ok = case_row >= 0
-    named_case_ok[named_case_ok] = id_usable[case_row[named_case_ok]]
-    event_ok = named_case_ok & ~ev[LINE].isin(bad_event_lines).to_numpy(dtype=bool)
+    if bad_case.any():
+        # An id is usable when any case row holding it is (``row_of`` names each id's first row).
+        first_row = ids.row_of(cases_all["case_id"], cases_all["case_id"])
+        id_usable = np.zeros(len(cases_all), dtype=bool)
+        id_usable[first_row[~bad_case & (first_row >= 0)]] = True
+        named_case_ok[named_case_ok] = id_usable[case_row[named_case_ok]]
+    event_ok = named_case_ok
+    if len(bad_event_lines):
+        event_ok = named_case_ok & ~ev[LINE].isin(bad_event_lines).to_numpy(dtype=bool)
 
     counts = {
         "cases": len(cases_all),
@@ -541,7 +544,8 @@ def _unjudged(frame: pd.DataFrame, by_column: dict[str, list[dict]],
     asked = {}
     for column, rules in by_column.items():
         values, keys = _column_values(frame[column], presence_only=all(e["type"] == _NOT_NULL for e in rules))
-        fresh = np.array([k not in memos[column].seen for k in keys], dtype=bool)
+        seen = memos[column].seen
+        fresh = np.array([k not in seen for k in keys], dtype=bool) if seen else np.ones(len(keys), dtype=bool)
         if fresh.any():
             asked[column] = (values[fresh].reset_index(drop=True), [k for k, f in zip(keys, fresh) if f])
     return asked
