@@ -9,9 +9,9 @@ CHILD = """
 import sys
 from stalkrisk.preload import preload
 assert "fractions" not in sys.modules and "wave" not in sys.modules
-thread = preload("fractions", "no_such_module_for_stalkrisk", "wave")
-thread.join()
-print(thread.name, thread.daemon, "fractions" in sys.modules, "wave" in sys.modules)
+loading = preload("fractions", "no_such_module_for_stalkrisk", "wave")
+loading.join()
+print(loading.thread.name, loading.thread.daemon, "fractions" in sys.modules, "wave" in sys.modules)
 """
 
 
@@ -68,3 +68,31 @@ def test_the_collector_is_paused_then_spares_what_exists_until_thawed():
     # paused inside; frozen and enabled after; the cycles made inside survive a collection until
     # thawed (even by a raise), then are collected; a collector off before stays off.
     assert done.stdout.split() == ["False", "True", "True", "0", "0", "True", "False"]
+
+
+PAUSE_CHILD = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from stalkrisk.preload import preload
+loading = preload("slow_a", "quick_b")
+time.sleep(0.1)  # slow_a is being imported
+with loading.paused():
+    inside = ("slow_a" in sys.modules and getattr(sys.modules["slow_a"], "DONE", False), "quick_b" in sys.modules)
+    time.sleep(0.3)
+    still = "quick_b" in sys.modules
+    pid = os.fork()
+    if pid == 0:  # the child imports what the held thread has not: no lock is left held
+        import quick_b
+        os._exit(0 if quick_b.DONE else 1)
+    _, status = os.waitpid(pid, 0)
+loading.join()
+print(inside, still, os.waitstatus_to_exitcode(status), "quick_b" in sys.modules)
+"""
+
+
+def test_a_paused_preload_holds_between_whole_modules(tmp_path):
+    (tmp_path / "slow_a.py").write_text("import time\ntime.sleep(0.4)\nDONE = True\n")
+    (tmp_path / "quick_b.py").write_text("DONE = True\n")
+    done = subprocess.run([sys.executable, "-c", PAUSE_CHILD, str(tmp_path)], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.split() == ["(True,", "False)", "False", "0", "True"]

@@ -10,15 +10,18 @@ import pytest
 
 from stalkrisk.config import load_train_config
 from stalkrisk.drift import reference_profile
-from stalkrisk.pipelines.train import _validate_and_prepare
+from stalkrisk.forked import in_child
+from stalkrisk.pipelines.train import _judge_unfrozen, _validate_and_prepare
 from stalkrisk.readers import read_cases, read_events
 from stalkrisk.training import fit_and_evaluate, look_ahead, prepare
 
 
 def _check(cases, events):
     cfg, called = load_train_config(), []
-    validation, prepared, ahead = _validate_and_prepare(read_cases(cases), read_events(events), cfg,
-                                                        meanwhile=lambda: called.append(1))
+    cases_r, events_r = read_cases(cases), read_events(events)
+    with in_child(_judge_unfrozen, cases_r, events_r) as verdict:
+        validation, prepared, ahead = _validate_and_prepare(cases_r, events_r, verdict, cfg,
+                                                            meanwhile=lambda: called.append(1))
     assert called == [1]
     again = prepare(validation.cases, validation.events, cfg)
     pd.testing.assert_frame_equal(prepared.X_all, again.X_all)

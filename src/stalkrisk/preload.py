@@ -23,19 +23,57 @@ from typing import Callable, Iterator, TypeVar
 T = TypeVar("T")
 
 
-def preload(*modules: str) -> threading.Thread:
-    """Start importing ``modules`` in order on a thread; ``join()`` it before using them."""
-    thread = threading.Thread(target=_import_all, args=(modules,), name="stalkrisk-preload", daemon=True)
-    thread.start()
-    return thread
+class Preloader:
+    """Modules being imported in order on a thread (``preload``).
 
+    ``paused()`` holds the thread between two modules, so no import is half done: a
+    process forked inside it gets only whole modules, and no import lock held by a
+    thread the child does not have.
+    """
 
-def _import_all(modules: tuple[str, ...]) -> None:
-    for name in modules:
+    def __init__(self, modules: tuple[str, ...]):
+        self._modules = modules
+        self._turn = threading.Condition()
+        self._held = self._importing = False
+        self.thread = threading.Thread(target=self._import_all, name="stalkrisk-preload", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Inside the block the thread imports nothing (it finishes the module it is on first)."""
+        with self._turn:
+            self._held = True
+            while self._importing:
+                self._turn.wait()
         try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the caller's own import says what is wrong, where it matters
-            pass
+            yield
+        finally:
+            with self._turn:
+                self._held = False
+                self._turn.notify_all()
+
+    def _import_all(self) -> None:
+        for name in self._modules:
+            with self._turn:
+                while self._held:
+                    self._turn.wait()
+                self._importing = True
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the caller's own import says what is wrong, where it matters
+                pass
+            finally:
+                with self._turn:
+                    self._importing = False
+                    self._turn.notify_all()
+
+
+def preload(*modules: str) -> Preloader:
+    """Start importing ``modules`` in order on a thread; ``join()`` it before using them."""
+    return Preloader(modules)
 
 
 @contextmanager
