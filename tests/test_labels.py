@@ -98,10 +98,15 @@ def test_outcome_labels_match_the_per_case_oracle(seed):
             "behaviour": rng.choice(["threat", "violence", "order_breach", "contacting"], m),
         }
     )
+    events.loc[rng.integers(0, m, 20), "behaviour"] = None
     behaviours = ("threat", "order_breach")
     got = outcome_labels(cases, events, horizon_days=30, behaviours=behaviours)
     pd.testing.assert_frame_equal(got, _slow_outcome_labels(cases, events, 30, behaviours))
     assert 0 < got["label"].sum() < n and got["censored"].any()
+    # behaviour coded as the readers give it (categories in any order, missing as code -1)
+    coded = events.assign(behaviour=pd.Categorical(events["behaviour"], categories=["violence", "contacting",
+                                                                                     "order_breach", "threat"]))
+    pd.testing.assert_frame_equal(outcome_labels(cases, coded, horizon_days=30, behaviours=behaviours), got)
 
 
 def test_outcome_labels_refuse_duplicate_case_ids():
