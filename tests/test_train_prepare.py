@@ -74,3 +74,24 @@ def test_dirty_input_has_its_features_built_again_from_the_validated_tables(dirt
     assert sorted(validation.quarantine["case_id"]) == sorted(dirty_files["bad"])
     assert prepared.counts["cases"] == len(validation.cases_all) - 2
     assert not set(dirty_files["bad"]) & set(prepared.case_ids)
+
+
+def test_ceiling_is_the_auc_of_the_true_probabilities_of_the_test_cases(caseload_files):
+    from sklearn.metrics import roc_auc_score
+
+    cfg = load_train_config()
+    cases_r, events_r = read_cases(caseload_files["cases"]), read_events(caseload_files["events"])
+    prepared = prepare(cases_r.frame, events_r.frame, cfg)
+    truth = pd.read_csv(caseload_files["truth"], dtype={"case_id": str})
+    shuffled = truth.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    result = fit_and_evaluate(prepared, cfg, truth=shuffled)
+    test = prepared.slices == "test"
+    by_hand = pd.DataFrame({"case_id": prepared.case_ids[test].to_numpy()}).merge(truth, on="case_id", how="left")
+    want = roc_auc_score(prepared.y_all[test], by_hand["p"].to_numpy())
+    assert result.metrics["ceiling_roc_auc"] == pytest.approx(want, abs=1e-15)
+    assert result.metrics["share_of_ceiling"] == pytest.approx(result.metrics["roc_auc"] / want)
+    # A test case the truth does not know: no ceiling
+    missing = shuffled.loc[shuffled["case_id"] != by_hand["case_id"].iloc[0]]
+    assert "ceiling_roc_auc" not in fit_and_evaluate(prepared, cfg, truth=missing).metrics
+    # The test features are the test slice's rows of the feature matrix
+    pd.testing.assert_frame_equal(result.test_features, prepared.X_all.loc[test].reset_index(drop=True))

@@ -31,7 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import resample
 
-from stalkrisk import evaluate, fairness
+from stalkrisk import evaluate, fairness, ids
 from stalkrisk.drift import reference_profile
 from stalkrisk.explain import margins
 from stalkrisk.features import build_features
@@ -308,9 +308,10 @@ def fit_and_evaluate(
     ceiling: dict[str, float] = {}
     test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
     if truth is not None:
-        t = test_cases[["case_id"]].merge(truth[["case_id", "p"]], on="case_id", how="left")
-        if t["p"].notna().all():
-            ceiling_auc = float(roc_auc_score(y_all[te], t["p"].to_numpy()))
+        row = ids.row_of(test_cases["case_id"], truth["case_id"])  # (a merge took 0.4 s at 1M cases)
+        p_true = np.where(row >= 0, truth["p"].to_numpy(dtype=np.float64)[np.maximum(row, 0)], np.nan)
+        if len(p_true) and not np.isnan(p_true).any():
+            ceiling_auc = float(roc_auc_score(y_all[te], p_true))
             ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": auc / ceiling_auc}
             metrics.update(ceiling)
 
@@ -362,7 +363,7 @@ def fit_and_evaluate(
         split=split,
         counts=counts,
         test=test,
-        test_features=X_all.loc[te].reset_index(drop=True),
+        test_features=pd.DataFrame(X_test, columns=feature_names),  # X_all's test rows, not copied again
         warnings=warnings,
         ceiling=ceiling,
     )
