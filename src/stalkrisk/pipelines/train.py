@@ -202,7 +202,7 @@ def run(
             # Expectations beside this process's own imports (forked between two of them).
             with loading.paused():
                 verdict = judged.enter_context(in_child(_judge_unfrozen, cases_r, events_r))
-            truth_frame = pd.read_csv(truth, dtype={"case_id": str}) if truth else None
+            truth_frame = pd.read_csv(truth, dtype={"case_id": str}, engine="pyarrow") if truth else None
             loading.join()
 
         import mlflow
