@@ -183,6 +183,17 @@ def dtype_of(column: Column):
     return PANDAS_DTYPES[column.kind]
 
 
+def by_category(series, work, missing):
+    """``work(categories)`` (one value per category of the categorical ``series``: a coded
+    column) spread to its rows as a numpy array; rows without a value take ``missing``.
+    Each category is looked at once, however many rows hold it."""
+    import numpy as np
+
+    per_category = np.asarray(work(series.cat.categories))
+    with_missing = np.append(per_category, np.asarray(missing, dtype=per_category.dtype))
+    return with_missing[series.cat.codes.to_numpy()]  # code -1 (no value): the last entry
+
+
 def empty_frame(table: Table):
     """An empty frame with every column of ``table`` in its normalised dtype."""
     import pandas as pd

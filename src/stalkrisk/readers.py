@@ -579,14 +579,19 @@ def _tidy(s: pd.Series) -> bool:
     return True
 
 
+def _codes_and_distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's code (-1: missing) and the distinct values the codes point to: a
+    categorical's own, else pandas' factorisation."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy(), pd.Series(s.cat.categories)
+    codes, uniques = pd.factorize(s)
+    return codes, pd.Series(uniques, dtype=s.dtype if len(uniques) == 0 else None)
+
+
 def _each_distinct(s: pd.Series, work: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """``work(s)``, computed on the distinct values of ``s`` only: rows take theirs by code
-    (a categorical's own codes, else pandas' factorisation; missing stays missing)."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        codes, distinct = s.cat.codes.to_numpy(), pd.Series(s.cat.categories)
-    else:
-        codes, uniques = pd.factorize(s)
-        distinct = pd.Series(uniques, dtype=s.dtype if len(uniques) == 0 else None)
+    (missing stays missing)."""
+    codes, distinct = _codes_and_distinct(s)
     return pd.Series(work(distinct).array.take(codes, allow_fill=True), index=s.index, name=s.name)
 
 
@@ -596,7 +601,12 @@ def clean_category(s: pd.Series) -> pd.Series:
     A category column holds a handful of values over millions of rows (and arrives
     as a pandas categorical when read from Parquet with a dictionary).
     """
-    return _each_distinct(s, lambda distinct: clean_text(distinct).str.lower())
+    return _each_distinct(s, _category_text)
+
+
+def _category_text(distinct: pd.Series) -> pd.Series:
+    """A category's normal form: trimmed, lower-cased, empty as missing."""
+    return clean_text(distinct).str.lower()
 
 
 def coded_category(s: pd.Series) -> pd.Series:
@@ -606,12 +616,8 @@ def coded_category(s: pd.Series) -> pd.Series:
     Values that clean to the same text share a category; values that clean to nothing are
     missing. The categories are sorted, so every format and order of a file gives one frame.
     """
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        codes, distinct = s.cat.codes.to_numpy(), pd.Series(s.cat.categories)
-    else:
-        codes, uniques = pd.factorize(s)
-        distinct = pd.Series(uniques, dtype=s.dtype if len(uniques) == 0 else None)
-    cleaned = clean_text(distinct).str.lower() if len(distinct) else pd.Series([], dtype="str")
+    codes, distinct = _codes_and_distinct(s)
+    cleaned = _category_text(distinct) if len(distinct) else pd.Series([], dtype="str")
     merged, categories = pd.factorize(cleaned, sort=True)  # missing -> -1; sorted, whatever the file's order
     width = np.int8 if len(categories) < 127 else np.int16 if len(categories) < 32767 else np.int32
     recode = np.append(merged, -1).astype(width)  # a row's -1 (missing) takes the last entry
@@ -721,14 +727,12 @@ def _parse_local(text: pd.Series) -> pd.Series:
 
 def _to_timestamp(s: pd.Series) -> tuple[pd.Series, list]:
     if pd.api.types.is_datetime64_any_dtype(s):
-        if s.dt.tz is not None:
-            x = s.dt.tz_convert("UTC")
-            out_of_range = _out_of_range(x)
-        else:
-            out_of_range = _out_of_range(s)
-            x = to_utc(s.where(~out_of_range))
-        if out_of_range.any():
+        aware = s.dt.tz is not None
+        x = s.dt.tz_convert("UTC") if aware else s
+        out_of_range = _out_of_range(x)
+        if out_of_range.any():  # (masked before localising: a time out of range may not localise)
             x = x.where(~out_of_range)
+        x = x if aware else to_utc(x)
         return x.astype("datetime64[ns, UTC]"), [(RULE_DATE_RANGE, out_of_range)]
 
     text = clean_text(s)

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from stalkrisk.model import RiskModel
-from stalkrisk.store_uri import DEFAULT_TRACKING_URI, tracking_uri  # noqa: F401 - the tracking URI lives there
+from stalkrisk.store_uri import tracking_uri
 
 log = logging.getLogger(__name__)
 

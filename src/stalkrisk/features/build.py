@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stalkrisk.contract import (
+    by_category,
     BEHAVIOURS,
     CHANNELS,
     FEARS,
@@ -149,8 +150,8 @@ def _codes(series: pd.Series, categories: Sequence[str], missing: int) -> np.nda
     A pandas categorical (a coded contract column) is looked up once per category.
     """
     if isinstance(series.dtype, pd.CategoricalDtype):
-        each = _codes(pd.Series(series.cat.categories, dtype="str"), categories, missing)
-        return np.append(each, np.uint8(missing))[series.cat.codes.to_numpy()]  # code -1: missing
+        return by_category(series, lambda cats: _codes(pd.Series(cats, dtype="str"), categories, missing),
+                           np.uint8(missing))
     index = pc.index_in(_arrow(series), value_set=pa.array(list(categories)))
     return index.fill_null(missing).to_numpy().astype(np.uint8)
 
