@@ -55,14 +55,14 @@ def raw_contributions(model: RiskModel, X: np.ndarray, method: str = "fast") -> 
 def margins(booster, X: np.ndarray, method: str = "fast") -> np.ndarray:
     """Raw scores (uncalibrated log-odds) of the rows of ``X``, as scoring computes them.
 
-    The fast path adds up the exact contributions, which is quicker than LightGBM's own
-    ``predict`` on the default model (0.97 s against 1.83 s for 400,000 rows) and agrees with
-    it to about 1e-14. Exact ``pred_contrib`` is some 170 times slower, so that method uses
-    ``predict``.
+    The fast path adds up the exact contributions (``FastTreeShap.margins``), which is
+    quicker than LightGBM's own ``predict`` on the default model (0.9 against 3.5 CPU-s for
+    200,000 rows) and agrees with it to about 1e-14. Exact ``pred_contrib`` is some 170 times
+    slower, so that method uses ``predict``.
     """
     _check_method(method)
     if method == "fast":
-        return _fast_explainer(booster).shap_values(X).sum(axis=1)
+        return _fast_explainer(booster).margins(X)
     return np.asarray(booster.predict(X, raw_score=True), dtype=np.float64)
 
 
