@@ -41,6 +41,8 @@ from sklearn.metrics import precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
+from stalkrisk.resample import resample_cells
+
 UNKNOWN = "unknown"
 AGE_BANDS = ("under 18", "18-24", "25-34", "35-44", "45-54", "55+", UNKNOWN)
 _AGE_CUTS = (18, 25, 35, 45, 55)
@@ -210,20 +212,15 @@ def _by_group(frames) -> pd.DataFrame:
 # --- bootstrap ----------------------------------------------------------------------
 
 
-def _cell_counts(cells: np.ndarray) -> np.ndarray:
-    """(k, 4) counts of each (label, flag) cell ``2 * y + f`` per row of a (k, n) resample."""
-    return np.stack([np.count_nonzero(cells == c, axis=1) for c in range(4)], axis=1)
-
-
-def _boot_stats(name: str, counts: np.ndarray, ps: np.ndarray) -> np.ndarray:
-    """One metric per resample, from its (label, flag) cell counts or its (k, n) scores."""
+def _boot_stats(name: str, counts: np.ndarray, sums: np.ndarray, quantiles: dict[str, np.ndarray]) -> np.ndarray:
+    """One metric per resample, from its (label, flag) cell counts, score sum or quantiles."""
     tn, fp, fn, tp = counts.T
     n = counts.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         if name == "flag_rate":
             return (fp + tp) / n
         if name == "mean_score":
-            return ps.mean(axis=1)
+            return sums / n
         if name == "observed_rate":
             return (fn + tp) / n
         if name == "false_negative_rate":
@@ -232,8 +229,8 @@ def _boot_stats(name: str, counts: np.ndarray, ps: np.ndarray) -> np.ndarray:
             return fp / (tn + fp)
         if name == "precision":
             return tp / (fp + tp)
-        if name in _QUANTILES:
-            return np.quantile(ps, _QUANTILES[name], axis=1)
+        if name in quantiles:
+            return quantiles[name]
     raise KeyError(name)
 
 
@@ -242,24 +239,19 @@ def _bootstrap_group(
 ) -> dict[str, tuple[float, float]]:
     """Percentile CI per metric, resampling within the group (its size held fixed).
 
-    Every rate is a ratio of (label, flag) cell counts, so a resample gathers one
-    int8 cell code per row; only the score metrics gather the scores.
+    Every rate is a ratio of (label, flag) cell counts, so a resample is kept as its count
+    in each cell ``2 * y + f``, its score sum and the score quantiles asked for
+    (``resample.resample_cells``).
     """
-    n = len(y)
-    chunk = max(1, 2_000_000 // max(n, 1))
-    cell = (2 * y + f).astype(np.int8)
-    need_scores = any(name == "mean_score" or name in _QUANTILES for name in names)
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for start in range(0, n_boot, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        counts = _cell_counts(cell[idx])
-        ps = p[idx] if need_scores else None
-        for name in names:
-            samples[name].append(_boot_stats(name, counts, ps))
+    cell = (2 * np.asarray(y) + np.asarray(f)).astype(np.int8)
+    wanted = [name for name in names if name in _QUANTILES]
+    counts, sums, qv = resample_cells(rng, cell, np.ascontiguousarray(p, dtype=np.float64), n_boot,
+                                      np.array([_QUANTILES[name] for name in wanted], dtype=np.float64))
+    quantiles = {name: qv[:, k] for k, name in enumerate(wanted)}
     alpha = (1 - CI_LEVEL) / 2
     out = {}
     for name in names:
-        values = np.concatenate(samples[name])
+        values = _boot_stats(name, counts, sums, quantiles)
         values = values[~np.isnan(values)]
         if len(values) == 0:
             out[name] = (math.nan, math.nan)
