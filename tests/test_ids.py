@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import stalkrisk.ids as ids_mod
-from stalkrisk.ids import IdIndex, repeated, row_of
+from stalkrisk.ids import IdIndex, repeated, row_of, run_heads
 
 id_lists = st.lists(st.one_of(st.none(), st.sampled_from(["A", "B", "AB", "BA", "C1", "é", ""])), max_size=40)
 
@@ -58,6 +58,12 @@ def test_row_of_is_the_first_row_holding_each_value(ids, values):
     got = row_of(pd.Series(values, dtype="str"), pd.Series(ids, dtype="str"))
     want = [ids.index(v) if v is not None and v in ids else -1 for v in values]
     assert got.tolist() == want
+
+
+def test_run_heads_start_each_run_and_each_missing_value():
+    values = pa.array(["a", "a", None, None, "b", "a", "a"], pa.large_string())
+    assert run_heads(values).tolist() == [0, 2, 3, 4, 5]
+    assert run_heads(pa.array([], pa.large_string())).tolist() == []
 
 
 def test_row_of_numbers_and_mixed_spellings_by_their_text():

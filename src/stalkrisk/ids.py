@@ -40,12 +40,25 @@ def repeated(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
+def run_heads(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Positions where a run of equal consecutive ``values`` starts (each missing value starts
+    one). Every distinct value first appears at a run's head, so work on each distinct value
+    can be done on the heads alone: a million of them for twenty million events grouped by case."""
+    m = len(values)
+    if m == 0:
+        return np.empty(0, dtype=np.int64)
+    change = pc.not_equal(values.slice(1), values.slice(0, m - 1)).fill_null(True)
+    return np.flatnonzero(np.concatenate([[True], change.to_numpy(zero_copy_only=False)]))
+
+
 def row_of(values: pd.Series, ids: pd.Series) -> np.ndarray:
     """For each of ``values``, the first row of ``ids`` holding it (int64), or -1 for none.
 
     In Arrow, one hash table of ``ids``: pandas' ``get_indexer`` boxes every id in Python
     (1.2 s for 3.4 million event ids against a million cases; this, 0.3 s). Missing
-    values name no row.
+    values name no row. (Looking up only the heads of runs of equal values, ``run_heads``,
+    saved nothing for 20 million events against a million cases: building the table of the
+    million ids is most of the 0.75 s.)
     """
     row = pc.index_in(_text(values), value_set=_text(ids), skip_nulls=True).fill_null(-1)
     return row.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)

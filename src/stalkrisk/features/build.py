@@ -25,6 +25,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stalkrisk import ids
 from stalkrisk.contract import (
     by_category,
     BEHAVIOURS,
@@ -228,8 +229,7 @@ def _case_runs(event_ids: pa.Array | pa.ChunkedArray, case_ids: pa.Array | pa.Ch
     n, m = len(case_ids), len(event_ids)
     if m == 0 or n == 0:
         return np.zeros(n + 1, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
-    change = pc.not_equal(event_ids.slice(1), event_ids.slice(0, m - 1)).fill_null(True)
-    heads = np.flatnonzero(np.concatenate([[True], change.to_numpy(zero_copy_only=False)]))
+    heads = ids.run_heads(event_ids)
     lengths = np.diff(np.append(heads, m))
     runs = pl.DataFrame({"case_id": pl.from_arrow(pc.take(event_ids, pa.array(heads))),
                          "run": np.arange(len(heads), dtype=np.int64)})
