@@ -160,17 +160,6 @@ def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, verdict: Pe
     return validation, prepared, ahead
 
 
-def _make_store(experiment: str) -> None:
-    """Point MLflow at the tracking store and make ``experiment`` there (``_use_experiment``),
-    making the store's tables first if it is new."""
-    if os.environ.get("MLFLOW_RUN_ID"):
-        return  # inside ``mlflow run``: the store, the experiment and the run exist
-    from stalkrisk import tracking
-
-    tracking.configure()
-    _use_experiment(experiment)
-
-
 def _use_experiment(experiment: str) -> None:
     """Make ``experiment`` MLflow's active one (created if need be), unless inside ``mlflow run``,
     where the run and its experiment exist already."""
@@ -205,33 +194,30 @@ def run(
     stages.start(f"reading {Path(cases).name} and {Path(events).name}")
     for path in (cases, events):
         check_file(path)  # before anything starts: a wrong path fails at once
-    # A new SQLite store's tables take about 4 s to make (MLflow runs every migration), so a
-    # child forked now, before anything else is imported, imports MLflow and makes them (with
-    # the experiment) while this process reads: reading leaves part of a core idle, validating
-    # does not. Measured at 1M cases, three pairs: reading and validating took 15.1-19.3 s
-    # against 17.4-20.2 s with the child forked after reading.
-    store = in_child(_make_store, experiment)
-    try:
-        with ExitStack() as judged:
-            with collector_paused():
-                loading = preload(*LIBRARIES, *store_modules())
-                cases_r, events_r = read_cases(cases), read_events(events)
-                # Validation starts as soon as the tables are read, in a child that imports Great
-                # Expectations beside this process's own imports (forked between two of them).
-                with loading.paused():
-                    verdict = judged.enter_context(in_child(_judge_unfrozen, cases_r, events_r))
-                truth_frame = pd.read_csv(truth, dtype={"case_id": str}, engine="pyarrow") if truth else None
-                loading.join()
+    with ExitStack() as judged:
+        with collector_paused():
+            loading = preload(*LIBRARIES, *store_modules())
+            cases_r, events_r = read_cases(cases), read_events(events)
+            # Validation starts as soon as the tables are read, in a child that imports Great
+            # Expectations beside this process's own imports (forked between two of them).
+            with loading.paused():
+                verdict = judged.enter_context(in_child(_judge_unfrozen, cases_r, events_r))
+            truth_frame = pd.read_csv(truth, dtype={"case_id": str}, engine="pyarrow") if truth else None
+            loading.join()
 
-            import mlflow
+        import mlflow
 
-            from stalkrisk import tracking
-            from stalkrisk.features.registry import registry_markdown
-            from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
-            from stalkrisk.training import fit_and_evaluate
+        from stalkrisk import tracking
+        from stalkrisk.features.registry import registry_markdown
+        from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
+        from stalkrisk.training import fit_and_evaluate
 
-            uri = tracking.configure()
-
+        uri = tracking.configure()
+        # A new SQLite store's tables take about 4 s to make, so a child makes them (with the
+        # experiment) while the tables read are validated. Forked after MLflow is imported and
+        # the store configured here, it does neither again.
+        store = in_child(_use_experiment, experiment)
+        try:
             def set_experiment() -> None:  # the store is ready by now (measured): this only reads it
                 store.result()
                 _use_experiment(experiment)
@@ -240,8 +226,8 @@ def run(
                          "building features, labels and LightGBM's datasets beside")
             validation, prepared, ahead = _validate_and_prepare(cases_r, events_r, verdict, cfg,
                                                                 meanwhile=set_experiment)
-    finally:
-        store.settle()  # never stopped half way: a store whose tables are half made cannot be opened
+        finally:
+            store.settle()  # never stopped half way: a store whose tables are half made cannot be opened
     result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages, ahead=ahead)
     stages.start("logging to MLflow: plots, model, registration, model card")
 
