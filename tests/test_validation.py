@@ -6,6 +6,7 @@ import json
 import pickle
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -284,3 +285,25 @@ def test_events_follow_any_usable_row_of_their_case_id_when_a_suite_allows_repea
     assert r.quarantine["line"].tolist() == [1, 3]  # the 'aunt' rows: A's first, B's only
     assert r.events["_line"].tolist() == [1, 3, 4]  # A, C, A; not B (no usable row), Z (no case), None
     assert r.orphan_events == 1
+
+
+def test_events_naming_a_case_reuse_the_verdicts_on_its_id():
+    """The runner asks GX only about events' case ids that name no case; failures are the same."""
+    cases = pd.DataFrame({"case_id": ["A", "bad id!"], "assessment_date": ["2024-01-01"] * 2,
+                          "relationship": ["family"] * 2, "victim_sex": ["male"] * 2,
+                          "suspect_sex": ["female"] * 2}, dtype="str")
+    events = pd.DataFrame({"case_id": ["A", "bad id!", "orphan?"], "event_time": ["2024-01-01"] * 3,
+                           "behaviour": ["threat"] * 3}, dtype="str")
+    frames = {"cases": readers.normalise(cases, contract.CASES).frame,
+              "events": readers.normalise(events, contract.EVENTS).frame}
+    naming = np.array([True, True, False])
+    plain = validation.SuiteRunner(validation.load_suites()).run(frames)
+    hinted = validation.SuiteRunner(validation.load_suites()).run(
+        frames, same_values={("events", "case_id"): (("cases", "case_id"), naming)})
+    pd.testing.assert_frame_equal(hinted, plain)
+    bad_ids = plain.loc[(plain["table"] == "events") & (plain["column"] == "case_id"), "value"].tolist()
+    assert sorted(bad_ids) == ["bad id!", "orphan?"]
+    # The hint is taken at its word: rows said to name a case are not looked at.
+    trusting = validation.SuiteRunner(validation.load_suites()).run(
+        frames, same_values={("events", "case_id"): (("cases", "case_id"), np.ones(3, dtype=bool))})
+    assert "orphan?" not in trusting["value"].tolist()

@@ -200,14 +200,16 @@ def judge(
         if len(extra):
             ghost_lines[table] = extra[LINE].to_numpy()
             frames[table] = pd.concat([frames[table], extra], ignore_index=True)
-    gx_failures = runner.run(frames)
+    case_row = ids.row_of(ev["case_id"], cases_all["case_id"])
+    # Rows naming a case hold one of the cases' ids, all of which GX will have judged.
+    same = {} if ghost_lines else {("events", "case_id"): (("cases", "case_id"), case_row >= 0)}
+    gx_failures = runner.run(frames, same_values=same)
     for table, lines in ghost_lines.items():
         gx_failures = gx_failures.loc[~(gx_failures["table"].eq(table) & gx_failures["line"].isin(lines))]
     reader_failures = pd.concat([cases_r.problems, events_r.problems], ignore_index=True)
     reader_failures["message"] = _messages(reader_failures)
     gx_failures = _drop_reported(gx_failures, reader_failures)
 
-    case_row = ids.row_of(ev["case_id"], cases_all["case_id"])
     orphan = ev["case_id"].notna().to_numpy() & (case_row < 0)
     orphan_rows = ev[[LINE, "case_id"]].iloc[np.flatnonzero(orphan)]  # (a mask's .loc copies all 20M rows' columns)
     orphans = _frame_failures("events", orphan_rows, "case_id", RULE_NAMES_A_CASE, orphan_rows["case_id"])
@@ -358,12 +360,22 @@ class SuiteRunner:
     def suites_of(self, table: str) -> list[SuiteFile]:
         return [s for s in self._suites if s.table == table]
 
-    def run(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        """One row per failing cell of ``frames`` (table name -> normalised frame)."""
+    def run(self, frames: dict[str, pd.DataFrame],
+            same_values: dict[tuple[str, str], tuple[tuple[str, str], np.ndarray]] | None = None) -> pd.DataFrame:
+        """One row per failing cell of ``frames`` (table name -> normalised frame).
+
+        ``same_values`` may say, for a column (table, column), which of its rows hold a value
+        of another column, validated before it in this run (events' case ids: the rows naming
+        a case). When both columns are under the same single-value rules, GX's verdicts on the
+        other column's values hold for those rows, and only the other rows' values are asked
+        about (20 million events: 0.9 s less than finding their million distinct case ids).
+        """
         parts = []
         for memo in self._memos.values():
             if not memo.open:
                 memo.forget()  # ids are remembered within one frame only
+        self._same_values = same_values or {}
+        self._memo_of: dict[tuple[str, str], _ColumnMemo] = {}
         for table in contract.TABLES:
             specs, mine = self._specs[table], self.suites_of(table)
             if not specs:
@@ -405,7 +417,13 @@ class SuiteRunner:
             by_column.setdefault(e["kwargs"]["column"], []).append(e)
         memos = {c: self._memos.setdefault(tuple(sorted({_rule(e) for e in rules})), _ColumnMemo())
                  for c, rules in by_column.items()}
-        asked = _unjudged(frame, by_column, memos)
+        judged_rows = {}
+        for c in by_column:
+            source, rows = self._same_values.get((table, c), (None, None))
+            if source is not None and self._memo_of.get(source) is memos[c]:
+                judged_rows[c] = rows
+            self._memo_of[(table, c)] = memos[c]
+        asked = _unjudged(frame, by_column, memos, judged_rows)
         self._judge_values(table, by_column, memos, asked)
         suites = self.suites_of(table)
         found = {}
@@ -537,13 +555,17 @@ def _column_values(col: pd.Series, presence_only: bool) -> tuple[pd.Series, list
     return values, [_NULL if missing else v for v, missing in zip(values.tolist(), values.isna().tolist())]
 
 
-def _unjudged(frame: pd.DataFrame, by_column: dict[str, list[dict]],
-              memos: dict[str, _ColumnMemo]) -> dict[str, tuple[pd.Series, list]]:
+def _unjudged(frame: pd.DataFrame, by_column: dict[str, list[dict]], memos: dict[str, _ColumnMemo],
+              judged_rows: dict[str, np.ndarray] | None = None) -> dict[str, tuple[pd.Series, list]]:
     """Per column of ``frame``, its values (and memo keys) that its memo has not judged yet;
-    columns with none left out."""
+    columns with none left out. ``judged_rows`` marks, per column, rows whose values the
+    memo is known to hold: they are not looked at."""
     asked = {}
     for column, rules in by_column.items():
-        values, keys = _column_values(frame[column], presence_only=all(e["type"] == _NOT_NULL for e in rules))
+        col = frame[column]
+        if column in (judged_rows or {}):
+            col = col.iloc[np.flatnonzero(~judged_rows[column])]
+        values, keys = _column_values(col, presence_only=all(e["type"] == _NOT_NULL for e in rules))
         seen = memos[column].seen
         fresh = np.array([k not in seen for k in keys], dtype=bool) if seen else np.ones(len(keys), dtype=bool)
         if fresh.any():
