@@ -36,9 +36,9 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator

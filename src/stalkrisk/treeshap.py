@@ -356,9 +356,7 @@ class FastTreeShap:
             a["unit_nfeat"], a["unit_table_off"], self.weights_, int(a["n_table"]),
         )  # fmt: skip
         self.arrays_ = a
-        n_units = len(a["unit_nfeat"])
-        self._ones, self._zeros = np.ones(n_units, dtype=np.int64), np.zeros((n_units, 1), dtype=np.int64)
-        self._summed: tuple[np.ndarray, np.ndarray] | None = None
+        self._summed: tuple[np.ndarray, ...] | None = None
 
     @property
     def expected_value(self) -> float:
@@ -371,7 +369,7 @@ class FastTreeShap:
             raise ValueError(f"X must have shape (n, {self.n_features_}), got {X.shape}")
         a = self.arrays_
         if summed:  # one column per unit: each table row's contributions added up
-            unit_nfeat, unit_col, (unit_table_off, tables) = self._ones, self._zeros, self._summed_tables()
+            unit_nfeat, unit_col, unit_table_off, tables = self._summed_tables()
         else:
             unit_nfeat, unit_col, unit_table_off, tables = (
                 a["unit_nfeat"], colmap[a["unit_feat"]], a["unit_table_off"], a["tables"])
@@ -387,8 +385,9 @@ class FastTreeShap:
             a["fly_f0"], a["fly_f1"], a["fly_g0"], a["fly_g1"], int(a["max_nodes"]),
         )  # fmt: skip
 
-    def _summed_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each unit's table with its rows added up (offsets, values), made on first use."""
+    def _summed_tables(self) -> tuple[np.ndarray, ...]:
+        """The kernel's unit arrays for tables whose rows are added up: each unit one column
+        wide (``unit_nfeat``, ``unit_col``), its offset and the values; made on first use."""
         if self._summed is None:
             a = self.arrays_
             rows = np.left_shift(1, a["unit_dpath"] + a["unit_sub_len"])
@@ -396,7 +395,8 @@ class FastTreeShap:
             values = np.empty(int(rows.sum()))
             for u, (start, n, nf) in enumerate(zip(a["unit_table_off"], rows, a["unit_nfeat"])):
                 values[offsets[u]:offsets[u] + n] = a["tables"][start:start + n * nf].reshape(n, nf).sum(axis=1)
-            self._summed = (offsets, values)
+            self._summed = (np.ones(len(rows), dtype=np.int64), np.zeros((len(rows), 1), dtype=np.int64),
+                            offsets, values)
         return self._summed
 
     def margins(self, X: np.ndarray) -> np.ndarray:

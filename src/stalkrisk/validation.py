@@ -374,8 +374,7 @@ class SuiteRunner:
         for memo in self._memos.values():
             if not memo.open:
                 memo.forget()  # ids are remembered within one frame only
-        self._same_values = same_values or {}
-        self._memo_of: dict[tuple[str, str], _ColumnMemo] = {}
+        memo_of: dict[tuple[str, str], _ColumnMemo] = {}  # the memo each column used in this run
         for table in contract.TABLES:
             specs, mine = self._specs[table], self.suites_of(table)
             if not specs:
@@ -384,7 +383,7 @@ class SuiteRunner:
             by_value = [e for e in specs if _value_level(e, frame)]
             by_repeat = [e for e in specs if _repeat_level(e, frame)]
             whole = [e for e in specs if not _value_level(e, frame) and not _repeat_level(e, frame)]
-            found = self._value_failures(table, frame, by_value)
+            found = self._value_failures(table, frame, by_value, same_values or {}, memo_of)
             for kind, group in (("repeats", by_repeat), ("rows", whole)):
                 if not group:
                     continue
@@ -409,9 +408,11 @@ class SuiteRunner:
             _raise_if_not_run(self.suites_of(table)[meta[_SOURCE]], r)
         return run.results
 
-    def _value_failures(self, table: str, frame: pd.DataFrame, specs: list[dict]) -> dict[int, pd.DataFrame]:
+    def _value_failures(self, table: str, frame: pd.DataFrame, specs: list[dict],
+                        same_values: dict, memo_of: dict[tuple[str, str], _ColumnMemo]) -> dict[int, pd.DataFrame]:
         """Failures of the single-value rules ``specs``: GX judges the values not judged
-        before under the same rules; verdicts map back to every row holding a failing value."""
+        before under the same rules; verdicts map back to every row holding a failing value.
+        ``same_values`` is ``run``'s; ``memo_of`` (filled here) names each column's memo."""
         by_column: dict[str, list[dict]] = {}
         for e in specs:
             by_column.setdefault(e["kwargs"]["column"], []).append(e)
@@ -419,10 +420,10 @@ class SuiteRunner:
                  for c, rules in by_column.items()}
         judged_rows = {}
         for c in by_column:
-            source, rows = self._same_values.get((table, c), (None, None))
-            if source is not None and self._memo_of.get(source) is memos[c]:
+            source, rows = same_values.get((table, c), (None, None))
+            if source is not None and memo_of.get(source) is memos[c]:
                 judged_rows[c] = rows
-            self._memo_of[(table, c)] = memos[c]
+            memo_of[(table, c)] = memos[c]
         asked = _unjudged(frame, by_column, memos, judged_rows)
         self._judge_values(table, by_column, memos, asked)
         suites = self.suites_of(table)
