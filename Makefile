@@ -26,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock: $(VENV)/bin/python
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --generate-hashes -o requirements.lock
 
 demo: $(STAMP)
 	$(PY) -m stalkrisk.demo --out $(DEMO_DIR) --cases $(DEMO_CASES)
