@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 DEMO_DIR ?= demo-output
 DEMO_CASES ?= 20000
 
-.PHONY: install demo test lock browser bench bench-peers clean
+.PHONY: install demo test lock browser bench bench-peers spark clean
 
 install: $(STAMP)
 
@@ -26,13 +26,31 @@ $(STAMP): requirements.lock pyproject.toml
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock: $(VENV)/bin/python
-	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --generate-hashes -c requirements.lock -o requirements-spark.lock
 
 demo: $(STAMP)
 	$(PY) -m stalkrisk.demo --out $(DEMO_DIR) --cases $(DEMO_CASES)
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# The Spark tests run in a venv of their own (.venv-spark, from requirements-spark.lock: the main lock
+# plus pyspark): with pyspark installed, Great Expectations and MLflow import it at start-up (seconds on
+# every command), and pyspark.sql.connect exits the interpreter under `python -c` when grpc is missing.
+SPARK_VENV  := .venv-spark
+SPARK_PY    := $(SPARK_VENV)/bin/python
+SPARK_STAMP := $(SPARK_VENV)/.installed
+
+spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): requirements-spark.lock pyproject.toml
+	test -x $(SPARK_PY) || $(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(SPARK_VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(SPARK_PY) --require-hashes requirements-spark.lock
+	$(SPARK_VENV)/bin/uv pip install --quiet --python $(SPARK_PY) --no-deps -e .
+	touch $(SPARK_STAMP)
+
+test: $(STAMP) $(SPARK_STAMP)
+	$(PY) -m pytest -q -m "not spark"
+	$(SPARK_PY) -m pytest -q -m spark
 
 # Debian's Chromium for the browser tests (needs root, as on CI).
 browser:
@@ -71,4 +89,4 @@ $(BENCH_STAMP): requirements.lock requirements-bench.lock pyproject.toml
 	touch $(BENCH_STAMP)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(DEMO_DIR) mlflow.db mlruns mlartifacts .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(SPARK_VENV) $(DEMO_DIR) mlflow.db mlruns mlartifacts .pytest_cache
