@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"  skip treeshap (Rust): {skip}")
 
-    from stalkrisk.treeshap import FastTreeShap
+    from stalkrisk.explain.treeshap import FastTreeShap
 
     fast, t_build = timed(lambda: FastTreeShap(booster))
     fast.shap_values(Xte[:8])  # numba: load cached machine code (or compile once)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from stalkrisk.audit import faithfulness, format_faithfulness
+from stalkrisk.audit.rescore import faithfulness, format_faithfulness
 from stalkrisk.config import load_train_config
-from stalkrisk.explain import explain
-from stalkrisk.synth import generate
-from stalkrisk.training import train_model
+from stalkrisk.explain.reasons import explain
+from stalkrisk.synth.caseload import generate
+from stalkrisk.training.fit import train_model
+from stalkrisk.synth.caseload import MECHANISM_GROUP_WEIGHTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train_model(caseload.cases, caseload.events, config)
     t2 = time.perf_counter()
     features = result.test_features.head(args.explain)
-    faith = faithfulness(explain(result.model, features))
+    faith = faithfulness(explain(result.model, features), MECHANISM_GROUP_WEIGHTS)
     t3 = time.perf_counter()
     print(f"generate {t1 - t0:.1f} s, train {t2 - t1:.1f} s ({result.model.booster.num_trees()} trees, "
           f"test ROC-AUC {result.metrics['roc_auc']:.3f}), explain {t3 - t2:.1f} s")

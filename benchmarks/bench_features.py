@@ -34,7 +34,7 @@ try:
 except ImportError:  # running from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from stalkrisk.contract import (  # noqa: E402
+from stalkrisk.data.contract import (  # noqa: E402
     BEHAVIOURS,
     CHANNELS,
     FEARS,

@@ -32,11 +32,11 @@ FLOOR_CHILD = r'''
 import json, os, sys, tempfile, time, resource
 import numpy as np, pandas as pd
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
-from stalkrisk.explain import explain, long_table
+from stalkrisk.explain.reasons import explain, long_table
 from stalkrisk.features import build_features
 from stalkrisk.pipelines.score import explanations_writer, write_explanations
-from stalkrisk.tracking import load_model
-from stalkrisk.validation import load_and_validate
+from stalkrisk.tracking.registry import load_model
+from stalkrisk.validation.suite import load_and_validate
 cases_path, events_path, bundle, sample = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -83,9 +83,9 @@ def prepare(workdir: Path, n: int) -> tuple[Path, Path]:
 
 def train_bundle(workdir: Path) -> Path:
     from stalkrisk.config import load_fairness_config, load_train_config
-    from stalkrisk.synth import generate
-    from stalkrisk.tracking import save_bundle
-    from stalkrisk.training import train_model
+    from stalkrisk.synth.caseload import generate
+    from stalkrisk.tracking.registry import save_bundle
+    from stalkrisk.training.fit import train_model
 
     data = generate(50_000, seed=1)
     result = train_model(data.cases, data.events, load_train_config(), fairness_config=load_fairness_config())

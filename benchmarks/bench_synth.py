@@ -15,7 +15,8 @@ import time
 
 from sklearn.metrics import roc_auc_score
 
-from stalkrisk import synth
+from stalkrisk.synth import caseload as synth
+from stalkrisk.synth import write_caseload
 
 
 def _peak_rss_mib() -> float:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
           f"ceiling ROC-AUC of p {roc_auc_score(truth['label'], truth['p']):.3f}")
     if args.write:
         start = time.perf_counter()
-        paths = synth.write_caseload(caseload, args.write, args.fmt)
+        paths = write_caseload(caseload, args.write, args.fmt)
         seconds = time.perf_counter() - start
         size = sum(p.stat().st_size for p in paths.values()) / 2**20
         print(f"write ({args.fmt}): {seconds:.1f} s, {size:,.0f} MiB, peak RSS {_peak_rss_mib():,.0f} MiB")

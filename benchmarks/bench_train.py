@@ -36,9 +36,9 @@ import numpy as np, pandas as pd
 from stalkrisk.config import load_train_config
 from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints
-from stalkrisk.labels import make_labels
-from stalkrisk.model import fit_booster
-from stalkrisk.training import split_by_date
+from stalkrisk.model.labels import make_labels
+from stalkrisk.model.risk_model import fit_booster
+from stalkrisk.training.fit import split_by_date
 cases, events = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
 cfg = load_train_config()
 feats = build_features(cases, events)

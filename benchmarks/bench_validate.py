@@ -24,7 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from stalkrisk import contract, readers, validation
+from stalkrisk.data import contract
+
+from stalkrisk.data import readers
+
+from stalkrisk.validation import suite as validation
 
 
 def generate(folder: Path, n_events: int, seed: int = 0) -> tuple[Path, Path]:

@@ -27,7 +27,7 @@ TRAIN_CASES = 6000
 
 @pytest.fixture(scope="session")
 def caseload():
-    from stalkrisk.synth import generate
+    from stalkrisk.synth.caseload import generate
 
     return generate(TRAIN_CASES, seed=11)
 
@@ -80,7 +80,7 @@ def scored_dir(trained, caseload_files, tmp_path_factory):
 @pytest.fixture(scope="session")
 def loaded_model(trained):
     """The session's registered model, loaded back through MLflow."""
-    from stalkrisk.tracking import load_model
+    from stalkrisk.tracking.registry import load_model
 
     return load_model(f"models:/{trained.name}/{trained.version}")
 

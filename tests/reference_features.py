@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from stalkrisk.contract import (
+from stalkrisk.data.contract import (
     BEHAVIOURS,
     CHANNELS,
     ETHNICITIES,

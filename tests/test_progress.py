@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stalkrisk import progress
-from stalkrisk.model import fit_booster
+from stalkrisk.model.risk_model import fit_booster
 
 
 class Terminal:

@@ -28,12 +28,12 @@ __all__ = [
 
 _EXPORTS = {
     "build_features": "stalkrisk.features.build",
-    "explain": "stalkrisk.explain",
-    "generate": "stalkrisk.synth",
-    "load_and_validate": "stalkrisk.validation",
-    "load_model": "stalkrisk.tracking",
+    "explain": "stalkrisk.explain.reasons",
+    "generate": "stalkrisk.synth.caseload",
+    "load_and_validate": "stalkrisk.validation.suite",
+    "load_model": "stalkrisk.tracking.registry",
     "score_features": "stalkrisk.scoring",
-    "train_model": "stalkrisk.training",
+    "train_model": "stalkrisk.training.fit",
 }
 
 

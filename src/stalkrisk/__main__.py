@@ -1,3 +1,3 @@
-from stalkrisk.cli import run_and_exit
+from stalkrisk.cli.commands import run_and_exit
 
 run_and_exit()

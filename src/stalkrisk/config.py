@@ -1,7 +1,8 @@
 """Training configuration: YAML files over built-in defaults.
 
-The defaults live here as data so a run without a config file is still fully
-described: the resolved config is logged to MLflow and stored with the model.
+The defaults are the packaged ``resources/configs/*.yaml`` files, read as data, so a run without
+a config file is still fully described: the resolved config is logged to MLflow and stored with
+the model.
 """
 
 from __future__ import annotations
@@ -12,42 +13,16 @@ from typing import Any
 
 import yaml
 
-from stalkrisk.contract import OUTCOME_BEHAVIOURS
+from stalkrisk.errors import ConfigError
+from stalkrisk.paths import FAIRNESS_CONFIG_FILE, TRAIN_CONFIG_FILE
 
-DEFAULT_TRAIN_CONFIG: dict[str, Any] = {
-    "label": {"source": "events", "horizon_days": 90, "behaviours": list(OUTCOME_BEHAVIOURS)},
-    "split": {"train": 0.6, "valid": 0.2, "test": 0.2},
-    "model": {
-        "num_boost_round": 300,
-        "early_stopping_rounds": 30,
-        "params": {
-            "objective": "binary",
-            "learning_rate": 0.05,
-            "num_leaves": 15,
-            "max_depth": 4,
-            "min_data_in_leaf": 50,
-            "lambda_l2": 1.0,
-            "feature_fraction": 1.0,
-            "seed": 20190415,
-            "num_threads": 2,
-        },
-    },
-    "features": {"protected": []},
-    "flag": {"policy": "capacity", "capacity": 0.10, "recall": 0.80, "probability": 0.30},
-    "bands": {"quantiles": [0.50, 0.80, 0.95]},
-    "explain": {"method": "fast"},
-}
+def _packaged(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-DEFAULT_FAIRNESS_CONFIG: dict[str, Any] = {
-    "groups": ["victim_sex", "victim_age_band", "victim_ethnicity", "suspect_ethnicity"],
-    "min_group_size": 50,
-    "n_boot": 200,
-    "tolerances": {
-        "max_difference": {"flag_rate": 0.10, "false_negative_rate": 0.15, "false_positive_rate": 0.10},
-        "min_ratio": {"flag_rate": 0.60},
-    },
-}
+#: The defaults are the packaged config files themselves: one home, read as data.
+DEFAULT_TRAIN_CONFIG: dict[str, Any] = _packaged(TRAIN_CONFIG_FILE)
+DEFAULT_FAIRNESS_CONFIG: dict[str, Any] = _packaged(FAIRNESS_CONFIG_FILE)
 
 
 def flag_setting(flag_config: dict[str, Any]) -> tuple[str, float]:
@@ -60,10 +35,6 @@ def flag_setting(flag_config: dict[str, Any]) -> tuple[str, float]:
     if policy not in ("capacity", "recall"):
         policy = "probability"
     return policy, float(flag_config.get(policy, defaults[policy]))
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be used."""
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from stalkrisk.cli import main as stalkrisk
+from stalkrisk.cli.commands import main as stalkrisk
 
 
 def step(title: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> int:
@@ -29,7 +29,7 @@ def step(title: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> int:
 def latest_version(name: str) -> str:
     from mlflow import MlflowClient
 
-    from stalkrisk.tracking import configure
+    from stalkrisk.tracking.registry import configure
 
     configure()
     return str(MlflowClient().get_model_version_by_alias(name, "candidate").version)

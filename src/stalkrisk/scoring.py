@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stalkrisk import explain as explain_mod
+from stalkrisk.explain import reasons as explain_mod
 from stalkrisk.features import build_features
-from stalkrisk.flagging import flag_frame
-from stalkrisk.model import RiskModel
+from stalkrisk.model.flagging import flag_frame
+from stalkrisk.model.risk_model import RiskModel
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from stalkrisk.contract import LOCAL_TZ
+from stalkrisk.data.contract import LOCAL_TZ
 
 T = TypeVar("T")
 

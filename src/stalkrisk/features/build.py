@@ -25,8 +25,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stalkrisk import ids
-from stalkrisk.contract import (
+from stalkrisk.data import ids
+from stalkrisk.data.contract import (
     by_category,
     BEHAVIOURS,
     CHANNELS,
@@ -95,7 +95,7 @@ def build_features(
 ) -> pd.DataFrame:
     """Features of every case as of the end of its assessment day.
 
-    ``cases`` and ``events`` are in the normalised form of ``stalkrisk.contract``.
+    ``cases`` and ``events`` are in the normalised form of ``stalkrisk.data.contract``.
     Returns ``case_id`` then every registry feature (float64) in registry order, one
     row per case in input order, then the ``protected`` attributes a config names.
     Events whose case id is not in ``cases`` are ignored.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from stalkrisk.contract import (
+from stalkrisk.data.contract import (
     ETHNICITIES,
     OUTCOME_BEHAVIOURS,
     PROTECTED_ATTRIBUTES,

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from stalkrisk.features import build_features
 from stalkrisk.io_utils import atomic_path
-from stalkrisk.validation import load_and_validate
+from stalkrisk.validation.suite import load_and_validate
 
 
 def run(cases: str | Path, events: str | Path, out: str | Path) -> str:

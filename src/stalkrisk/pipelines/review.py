@@ -11,36 +11,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stalkrisk.explain import Explanation, group_contributions, group_reason_texts
+from stalkrisk.explain.reasons import Explanation, group_contributions, group_reason_texts
 from stalkrisk.features.asof import cutoff_utc, known_by_cutoff
 from stalkrisk.features.registry import GROUPS
-from stalkrisk.model import BANDS
+from stalkrisk.model.risk_model import BANDS
 from stalkrisk.report import (
     CaseView,
     FlaggedRow,
     GroupContribution,
     IndexView,
-    ModelInfo,
+    model_info,
     TimelineEvent,
     case_page_link,
     case_page_name,
 )
-from stalkrisk.report.render import write_case_pages
 from stalkrisk.report.render import write_index as render_index_file
 
 YES_NO = {True: "Yes", False: "No"}
-
-
-def model_info(loaded) -> ModelInfo:
-    m = loaded.model
-    return ModelInfo(
-        name=loaded.name,
-        version=str(loaded.version),
-        trained_on=str(m.meta.get("trained_at", m.meta.get("data_to", ""))),
-        threshold=float(m.threshold),
-        band_edges=tuple(float(x) for x in m.band_edges),
-        label_description=str(m.meta.get("label_description", "")),
-    )
 
 
 def _text(value, none: str = "Not recorded") -> str:

@@ -17,18 +17,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stalkrisk import __version__, progress, tracking
+from stalkrisk import __version__, progress
+
+from stalkrisk.tracking import registry as tracking
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_path, atomic_write_text, sha256_file
-from stalkrisk.memory import release_free_memory
-from stalkrisk.partition import partition
+from stalkrisk.data.memory import release_free_memory
+from stalkrisk.data.partition import partition
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.report.render import write_case_pages
 from stalkrisk.scoring import (
@@ -38,7 +39,7 @@ from stalkrisk.scoring import (
     assemble_scores,
     score_chunk,
 )
-from stalkrisk.validation_parts import PartValidator
+from stalkrisk.validation.parts import PartValidator
 
 log = logging.getLogger(__name__)
 

@@ -24,23 +24,23 @@ import yaml
 
 from stalkrisk import __version__
 from stalkrisk.config import load_fairness_config, load_train_config
-from stalkrisk.forked import in_child
+from stalkrisk._runtime.forked import in_child
 from stalkrisk.io_utils import atomic_write_text
-from stalkrisk.preload import collector_paused, preload, thawed_after
+from stalkrisk._runtime.preload import collector_paused, preload, thawed_after
 from stalkrisk.progress import Stages
-from stalkrisk.readers import ReadResult, check_file, read_cases, read_events
-from stalkrisk.store_uri import store_modules
-from stalkrisk.validation import ValidationResult, Verdict, judge, write_report
+from stalkrisk.data.readers import ReadResult, check_file, read_cases, read_events
+from stalkrisk.tracking.store_uri import store_modules
+from stalkrisk.validation.suite import ValidationResult, Verdict, judge, write_report
 
 if TYPE_CHECKING:
-    from stalkrisk.forked import Pending
-    from stalkrisk.training import Ahead, Prepared, TrainResult
+    from stalkrisk._runtime.forked import Pending
+    from stalkrisk.training.fit import Ahead, Prepared, TrainResult
 
 #: Imported beside reading: 4 s at start-up otherwise, measured at 1M cases. Not Great
 #: Expectations (3.3 s): only the validating child needs it, and imports it there, while
 #: this process builds features (measured at 1M cases: 2.7 s less reading, 1 s more validating).
-LIBRARIES = ("mlflow", "stalkrisk.training", "stalkrisk.tracking", "stalkrisk.plots",
-             "stalkrisk.modelcard", "shap")
+LIBRARIES = ("mlflow", "stalkrisk.training.fit", "stalkrisk.tracking.registry", "stalkrisk.report.charts",
+             "stalkrisk.report.modelcard", "shap")
 # (and MLflow's database store modules, when tracking goes to a database: ``store_modules``)
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def save_figures(result: TrainResult, shap_sample: pd.DataFrame | None, contribu
     ``contributions`` are the explanation of ``shap_sample`` (computed by the caller, so this
     can run in a forked child that never starts a thread pool).
     """
-    from stalkrisk import plots
+    from stalkrisk.report import charts as plots
 
     test = result.test
     y = test["label"].to_numpy()
@@ -114,7 +114,7 @@ def save_figures(result: TrainResult, shap_sample: pd.DataFrame | None, contribu
 
 def _figures_beside(result: TrainResult, folder: Path) -> Pending[list[Path]]:
     """``save_figures`` of ``CHILD_FIGURES`` started in a forked child."""
-    from stalkrisk.explain import explain
+    from stalkrisk.explain.reasons import explain
 
     sample = result.test_features.head(SHAP_SAMPLE)
     exp = explain(result.model, sample, method=result.model.meta["explain_method"])
@@ -143,7 +143,7 @@ def _validate_and_prepare(cases_r: ReadResult, events_r: ReadResult, verdict: Pe
     3 s; ``meanwhile`` (the store, made by then) under 1 s. With the logistic baseline and the
     drift reference also computed here, it was 6 s and the stage took 4 s longer.
     """
-    from stalkrisk.training import look_ahead, prepare
+    from stalkrisk.training.fit import look_ahead, prepare
 
     prepared: Prepared | None = None
     ahead: Ahead | None = None
@@ -207,10 +207,10 @@ def run(
 
         import mlflow
 
-        from stalkrisk import tracking
+        from stalkrisk.tracking import registry as tracking
         from stalkrisk.features.registry import registry_markdown
-        from stalkrisk.modelcard import card_context, fairness_markdown, render_html, render_markdown
-        from stalkrisk.training import fit_and_evaluate
+        from stalkrisk.report.modelcard import card_context, fairness_markdown, render_html, render_markdown
+        from stalkrisk.training.fit import fit_and_evaluate
 
         uri = tracking.configure()
         # A new SQLite store's tables take about 4 s to make, so a child makes them (with the

@@ -21,6 +21,7 @@ from stalkrisk.report.views import (
     IndexView,
     ModelInfo,
     TimelineEvent,
+    model_info,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "IndexView",
     "ModelInfo",
     "TimelineEvent",
+    "model_info",
     "case_id_from_page_name",
     "case_page_link",
     "case_page_name",

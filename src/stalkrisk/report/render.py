@@ -189,7 +189,7 @@ def flag_text(view: CaseView) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -205,7 +205,7 @@ def _sort_script() -> str:
     return (TEMPLATES / "_sort_script.html").read_text(encoding="utf-8")
 
 
-def _csp(script: str | None) -> Markup:
+def csp_header(script: str | None) -> Markup:
     """No fetches of any kind; inline styles; only the one inline script we ship (by hash)."""
     if script:
         digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -216,7 +216,7 @@ def _csp(script: str | None) -> Markup:
                   "base-uri 'none'; form-action 'none'")
 
 
-def _model_context(model: ModelInfo) -> dict:
+def model_context(model: ModelInfo) -> dict:
     return {"model": model, "threshold_text": svg.pct(model.threshold, 1), "bands_text": _bands_text(model)}
 
 
@@ -277,8 +277,8 @@ def render_case(view: CaseView) -> str:
     day = pd.Timestamp(view.assessment_date)
     context = {
         "view": view,
-        "csp": _csp(None),
-        **_model_context(view.model),
+        "csp": csp_header(None),
+        **model_context(view.model),
         "assessment_text": svg.date_text(day),
         "flag_headline": headline,
         "flag_detail": detail,
@@ -307,7 +307,7 @@ def render_case(view: CaseView) -> str:
         "waterfall_caption": caption,
         **_timeline_context(view),
     }
-    return _env().get_template("case.html").render(context)
+    return template_environment().get_template("case.html").render(context)
 
 
 def render_index(view: IndexView) -> str:
@@ -339,9 +339,9 @@ def render_index(view: IndexView) -> str:
     script = _sort_script() if rows else None
     context = {
         "view": view,
-        "csp": _csp(script),
+        "csp": csp_header(script),
         "script": Markup(script) if script else None,
-        **_model_context(view.model),
+        **model_context(view.model),
         "total_text": f"{total:,} cases",
         "count_tables": [
             {"caption": "By status", "head": "Status",
@@ -369,7 +369,7 @@ def render_index(view: IndexView) -> str:
         "not_scored_shown": f"{len(shown):,}",
         "not_scored_hidden": len(view.not_scored) > len(shown),
     }
-    return _env().get_template("index.html").render(context)
+    return template_environment().get_template("index.html").render(context)
 
 
 # --- files ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from stalkrisk.contract import BEHAVIOURS, LOCAL_TZ, OUTCOME_BEHAVIOURS, STATUTORY_BEHAVIOURS
+from stalkrisk.data.contract import BEHAVIOURS, LOCAL_TZ, OUTCOME_BEHAVIOURS, STATUTORY_BEHAVIOURS
 
 RAISES = "#b2182b"  # dark red: contribution raises the score
 LOWERS = "#2166ac"  # dark blue: contribution lowers it

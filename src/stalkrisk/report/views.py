@@ -98,3 +98,15 @@ class IndexView:
     not_scored: tuple[tuple[str, str], ...]  # (case_id, reason); the page shows the first 200
     model: ModelInfo
     not_scored_limit: int = 200
+
+
+def model_info(loaded) -> ModelInfo:
+    m = loaded.model
+    return ModelInfo(
+        name=loaded.name,
+        version=str(loaded.version),
+        trained_on=str(m.meta.get("trained_at", m.meta.get("data_to", ""))),
+        threshold=float(m.threshold),
+        band_edges=tuple(float(x) for x in m.band_edges),
+        label_description=str(m.meta.get("label_description", "")),
+    )

@@ -1,0 +1,1 @@
+"""Process-level speed machinery (forks, preloading, GC); only pipelines import it."""

@@ -1,0 +1,221 @@
+"""``stalkrisk audit verify``: reproduce a scoring run byte for byte, or say what differs.
+
+The design promises that the same inputs and model give byte-identical outputs and that
+``audit.json`` records everything needed to re-run. This checks the promise against the
+files as they are now: the inputs' and model's SHA-256 against the record, the outputs'
+SHA-256 against the record (a file edited after the run is named), then a fresh run of
+the same scoring function with the recorded config into a temporary folder, compared
+byte for byte with the folder. When bytes differ, both frames are read and diffed, so
+the auditor sees which cases and columns moved, not just two digests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stalkrisk.audit.rescore import load_recorded_model, read_audit_record
+from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+from stalkrisk.io_utils import sha256_file
+
+COMPARED = ("scores.parquet", "scores.csv", "explanations.parquet")
+MAX_LISTED = 10
+_MISSING = "\x00missing"
+
+
+@dataclass
+class FrameDiff:
+    """How two tables of one output differ: rows by case, and the columns that moved."""
+
+    file: str
+    rows_recorded: int
+    rows_rerun: int
+    cases: list[str] = field(default_factory=list)  # case ids of differing rows (all of them)
+    columns: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def describe(self, limit: int = MAX_LISTED) -> str:
+        if self.note:
+            return f"{self.file}: {self.note}"
+        shown = ", ".join(self.cases[:limit]) + (f" and {len(self.cases) - limit} more" if len(self.cases) > limit else "")
+        return (f"{self.file}: {len(self.cases)} case(s) differ in column(s) {', '.join(self.columns)}: {shown}")
+
+
+@dataclass
+class VerifyResult:
+    """The outcome: ``match`` only when every check held and every byte agreed."""
+
+    out_dir: Path
+    notes: list[str]  # informational (alias moved, package versions differ)
+    problems: list[str]  # each a failed check, naming the file
+    diffs: list[FrameDiff]
+    compared: list[str]  # files compared byte for byte
+
+    @property
+    def match(self) -> bool:
+        return not self.problems and not self.diffs
+
+
+# -- pure comparisons --------------------------------------------------------------------
+
+
+def _cell_differs(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Elementwise: values differ (missing equals missing; floats compared exactly)."""
+    na_a, na_b = a.isna().to_numpy(), b.isna().to_numpy()
+    va, vb = a.astype(object).to_numpy(copy=True), b.astype(object).to_numpy(copy=True)
+    va[na_a], vb[na_b] = _MISSING, _MISSING
+    return np.asarray(va != vb, dtype=bool)
+
+
+def diff_frames(name: str, recorded: pd.DataFrame, rerun: pd.DataFrame, key: str = "case_id") -> FrameDiff:
+    """Row by row (both are in input order), the cases and columns whose values differ."""
+    out = FrameDiff(name, len(recorded), len(rerun))
+    if list(recorded.columns) != list(rerun.columns):
+        missing = [c for c in rerun.columns if c not in recorded.columns]
+        extra = [c for c in recorded.columns if c not in rerun.columns]
+        out.note = f"columns differ (missing {missing}, unexpected {extra})"
+        out.columns = missing + extra
+        return out
+    if len(recorded) != len(rerun):
+        ids_a, ids_b = set(recorded[key].astype(str)), set(rerun[key].astype(str))
+        only = sorted(ids_a ^ ids_b)
+        out.cases = only
+        out.note = (f"{len(recorded)} rows recorded, {len(rerun)} on re-run; cases in only one: "
+                    + (", ".join(only[:MAX_LISTED]) or "none (rows repeated or dropped)"))
+        return out
+    differs = np.zeros(len(recorded), dtype=bool)
+    for column in recorded.columns:
+        d = _cell_differs(recorded[column].reset_index(drop=True), rerun[column].reset_index(drop=True))
+        if d.any():
+            out.columns.append(column)
+            differs |= d
+    ids = rerun[key].astype(str).to_numpy()[differs]
+    out.cases = list(dict.fromkeys(ids.tolist()))
+    return out
+
+
+def read_output(path: Path) -> pd.DataFrame:
+    """An output table as written: Parquet as typed, CSV as exact text."""
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return pd.read_parquet(path)
+
+
+def _tree_files(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def diff_review(recorded: Path, rerun: Path) -> list[str]:
+    """Relative names of review files that are missing, extra or differ in bytes."""
+    a, b = _tree_files(recorded), _tree_files(rerun)
+    out = [f"{k} (missing from the folder)" for k in sorted(set(b) - set(a))]
+    out += [f"{k} (not produced by the re-run)" for k in sorted(set(a) - set(b))]
+    out += [k for k in sorted(set(a) & set(b)) if a[k].read_bytes() != b[k].read_bytes()]
+    return out
+
+
+# -- the check -------------------------------------------------------------------------
+
+
+def _check_inputs(record: dict[str, Any]) -> tuple[list[str], dict[str, Path]]:
+    problems, paths = [], {}
+    for name in ("cases", "events"):
+        spec = record["inputs"].get(name) or {}
+        path = Path(str(spec.get("path", "")))
+        paths[name] = path
+        if not path.is_file():
+            problems.append(f"input {name} file {path} is missing")
+        elif sha256_file(path) != spec.get("sha256"):
+            problems.append(f"input {name} file {path} changed since the run (SHA-256 differs from audit.json)")
+    return problems, paths
+
+
+def _check_outputs(out_dir: Path, record: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, digest in record["outputs"].items():
+        path = out_dir / name
+        if not path.is_file():
+            problems.append(f"output {name} is missing from {out_dir}")
+        elif sha256_file(path) != digest:
+            problems.append(f"output {name} changed after the run (SHA-256 differs from audit.json)")
+    return problems
+
+
+def _package_notes(record: dict[str, Any]) -> list[str]:
+    from stalkrisk.tracking.registry import package_versions
+
+    then, now = record.get("packages", {}), package_versions()
+    moved = [f"{k} {then[k]} -> {now.get(k, 'not installed')}" for k in sorted(then) if then[k] != now.get(k)]
+    return [f"package versions differ from the run: {'; '.join(moved)}"] if moved else []
+
+
+def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResult:
+    """Check ``out_dir`` against its ``audit.json`` and a fresh re-run of the scoring.
+
+    ``keep``: write the re-run there instead of a temporary folder (for inspection).
+    """
+    from stalkrisk.pipelines import score as score_pipeline
+
+    out_dir = Path(out_dir)
+    record = read_audit_record(out_dir)
+    input_problems, inputs = _check_inputs(record)
+    output_problems = _check_outputs(out_dir, record)
+    loaded, notes = load_recorded_model(record)
+    notes += _package_notes(record)
+    problems = input_problems + output_problems
+    recorded_digest = record["model"].get("artifact_sha256")
+    if loaded.digest != recorded_digest:
+        problems.append(f"model {loaded.uri}: its SHA-256 differs from the one in audit.json "
+                        "(the model was changed or replaced)")
+    result = VerifyResult(out_dir, notes, problems, [], [])
+    if input_problems or loaded.digest != recorded_digest:
+        result.notes.append("not re-run: the recorded inputs and model are needed to reproduce the outputs")
+        return result
+
+    config = record["config"]
+    with tempfile.TemporaryDirectory(prefix="stalkrisk-verify-") as tmp:
+        rerun_dir = Path(keep) if keep is not None else Path(tmp) / "rerun"
+        score_pipeline.run(
+            inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
+            review=config.get("review", "flagged"), quiet=True,
+            chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
+        )
+        for name in COMPARED:
+            mine, theirs = out_dir / name, rerun_dir / name
+            if not mine.is_file():
+                continue
+            result.compared.append(name)
+            if mine.read_bytes() == theirs.read_bytes():
+                continue
+            diff = diff_frames(name, read_output(mine), read_output(theirs))
+            if not diff.cases and not diff.columns and not diff.note:
+                diff.note = "the bytes differ but every value is equal (file encoding or metadata)"
+            result.diffs.append(diff)
+        if (out_dir / "review").is_dir() or (rerun_dir / "review").is_dir():
+            result.compared.append("review/")
+            mine = out_dir / "review"
+            if not mine.is_dir():
+                result.problems.append("review/ pages are missing from the folder")
+            else:
+                changed = diff_review(mine, rerun_dir / "review")
+                if changed:
+                    listed = ", ".join(changed[:MAX_LISTED]) + (f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else "")
+                    result.problems.append(f"review pages differ from the re-run: {listed}")
+    return result
+
+
+def format_verify(result: VerifyResult) -> str:
+    """``MATCH`` (with the notes), or every failed check and differing case."""
+    lines = [f"note: {n}" for n in result.notes]
+    if result.match:
+        lines.append(f"MATCH: {', '.join(result.compared)} reproduced byte for byte from the recorded inputs and model")
+        return "\n".join(lines)
+    lines.append("MISMATCH")
+    lines += [f"  - {p}" for p in result.problems]
+    lines += [f"  - {d.describe()}" for d in result.diffs]
+    return "\n".join(lines)

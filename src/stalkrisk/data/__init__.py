@@ -1,0 +1,1 @@
+"""The data contract and reading: columns as data, readers, case-aligned parts, id look-ups."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics and thresholds, fairness, drift, and the bootstrap they share."""

@@ -1,0 +1,1 @@
+"""Exact explanations: stalkrisk's TreeSHAP, grouped plain-English reasons."""

@@ -1,0 +1,1 @@
+"""MLflow: runs, the pyfunc model from code, registry versions and aliases."""

@@ -1,0 +1,271 @@
+"""MLflow at the edge: training runs, the pyfunc model, registry versions and aliases.
+
+Tracking defaults to MLflow's local SQLite store in the working directory
+(``sqlite:///mlflow.db``); ``MLFLOW_TRACKING_URI`` overrides it. The model is
+logged from code (``mlflow_model.py``) with the plain model files as an
+artifact, so nothing is pickled. Each training run registers a new version
+with alias ``candidate``; ``promote`` moves ``champion``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stalkrisk.model.risk_model import RiskModel
+from stalkrisk.tracking.store_uri import tracking_uri
+from stalkrisk.errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+PACKAGES = (
+    "stalkrisk", "lightgbm", "scikit-learn", "shap", "numpy", "pandas", "pyarrow", "polars",
+    "mlflow", "great-expectations", "fairlearn", "numba",
+)
+
+
+def configure() -> str:
+    """Point MLflow at the tracking store; telemetry stays off (see ``stalkrisk/__init__``)."""
+    import mlflow
+    from mlflow.telemetry import get_telemetry_client, set_telemetry_client
+    from mlflow.telemetry.utils import is_telemetry_disabled
+
+    if get_telemetry_client() is not None and is_telemetry_disabled():  # mlflow was imported first
+        set_telemetry_client()  # drops the client
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)  # the registry follows it unless MLFLOW_REGISTRY_URI says otherwise
+    return uri
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def flatten(prefix: str, value: Any) -> dict[str, str]:
+    """Nested config → flat ``a.b.c`` params."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: json.dumps(value) if isinstance(value, (list, tuple)) else str(value)}
+
+
+@dataclass
+class LoadedModel:
+    model: RiskModel
+    name: str
+    version: str
+    run_id: str
+    uri: str
+    digest: str
+
+
+def log_pyfunc(model: RiskModel, input_example: pd.DataFrame, registered_name: str | None):
+    """Log the pyfunc from code inside the active run; returns MLflow's ModelInfo."""
+    import mlflow
+
+    example = input_example.reset_index(drop=True)
+    signature = _signature(model, example)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = model.save(Path(tmp) / "risk_model")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"risk_model": str(model_dir)},
+            signature=signature,
+            input_example=example,
+            registered_model_name=registered_name,
+            pip_requirements=[f"stalkrisk=={metadata.version('stalkrisk')}"],
+        )
+
+
+def _signature(model: RiskModel, example: pd.DataFrame):
+    """The pyfunc's signature: the example's columns in, ``score_features``' columns out."""
+    from mlflow.models import infer_signature
+
+    from stalkrisk.scoring import score_features
+
+    return infer_signature(example, score_features(model, example))
+
+
+def _neutral_example(model: RiskModel) -> pd.DataFrame:
+    """One made-up feature row (every feature 0) for a model logged without data at hand."""
+    return pd.DataFrame({"case_id": ["example"], **{name: [0.0] for name in model.feature_names}})
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def load_model(uri: str) -> LoadedModel:
+    """A RiskModel from a registry URI (``models:/name@alias``, ``models:/name/3``) or an exported folder."""
+    import mlflow
+
+    configure()
+    name, version, run_id = "local", "local", ""
+    path = Path(uri)
+    if path.exists():
+        bundle = path
+        info = path / "stalkrisk_model.json"
+        if info.exists():
+            spec = json.loads(info.read_text(encoding="utf-8"))
+            name, version, run_id = spec.get("name", name), str(spec.get("version", version)), spec.get("run_id", "")
+    elif uri.startswith("models:/"):
+        name, version, run_id = _resolve_registry(uri)
+        bundle = None
+    else:
+        raise RegistryError(f"{uri}: not a folder and not a models:/ URI")
+    try:
+        pyfunc = mlflow.pyfunc.load_model(str(bundle) if bundle is not None else uri)
+    except Exception as exc:  # MLflow raises many types; the user needs one line
+        raise RegistryError(f"cannot load model {uri}: {exc}") from None
+    model = pyfunc.unwrap_python_model().model
+    return LoadedModel(model=model, name=name, version=version, run_id=run_id, uri=uri, digest=model.digest())
+
+
+def _resolve_registry(uri: str) -> tuple[str, str, str]:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    rest = uri[len("models:/"):]
+    client = MlflowClient()
+    try:
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, version = rest.rsplit("/", 1)
+            mv = client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"{uri}: no such registered model version ({exc.message})") from None
+    return mv.name, str(mv.version), mv.run_id or ""
+
+
+@dataclass
+class PromotionResult:
+    name: str
+    version: str
+    promoted: bool
+    failed_checks: list[str]
+    forced: bool
+
+
+def promotion_checks(name: str, version: str) -> list[str]:
+    """The checks a version must pass to become ``champion``; returns those that fail."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"{name} version {version}: not found ({exc.message})") from None
+    failed = []
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    metrics = run.data.metrics if run else {}
+    for key in ("roc_auc", "pr_auc", "brier", "ece", "recall"):
+        if key not in metrics:
+            failed.append(f"metric {key} was not logged")
+    if mv.tags.get("beats_baselines") != "true":
+        failed.append("the model does not beat the S-DASH and logistic-regression baselines on ROC-AUC")
+    if mv.tags.get("fairness_warnings", "1") != "0":
+        failed.append(
+            f"{mv.tags.get('fairness_warnings', 'unknown')} fairness gap(s) clearly beyond the tolerances in configs/fairness.yaml"
+        )
+    return failed
+
+
+def promote(name: str, version: str, *, force: bool = False, reason: str | None = None) -> PromotionResult:
+    """Move alias ``champion`` to ``version`` when its checks hold, or when forced with a reason."""
+    from mlflow import MlflowClient
+
+    configure()
+    failed = promotion_checks(name, version)
+    if failed and not force:
+        return PromotionResult(name, str(version), False, failed, False)
+    if force and not reason:
+        raise RegistryError("--force needs --reason: the reason is recorded with the version")
+    client = MlflowClient()
+    set_alias(name, "champion", version)
+    client.set_model_version_tag(name, str(version), "promoted_at", pd.Timestamp.now(tz="UTC").isoformat())
+    if force:
+        client.set_model_version_tag(name, str(version), "forced_promotion_reason", reason)
+        client.set_model_version_tag(name, str(version), "forced_past_checks", "; ".join(failed) or "none")
+    return PromotionResult(name, str(version), True, failed, force)
+
+
+def export_model(uri: str, out: str | Path) -> Path:
+    """Write the MLflow model folder with its model card, for forces without a tracking server."""
+    import shutil
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    configure()
+    name, version, run_id = _resolve_registry(uri) if uri.startswith("models:/") else ("local", "local", "")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise RegistryError(f"{out}: the export folder must be new or empty")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp))
+    if run_id:
+        client = MlflowClient()
+        for artifact in ("model_card/model_card.md", "model_card/model_card.html", "features.md"):
+            try:
+                client.download_artifacts(run_id, artifact, str(tmp))
+            except Exception:  # an older run without a card: export the model anyway
+                log.warning("run %s has no artifact %s", run_id, artifact)
+    spec = {"name": name, "version": version, "run_id": run_id, "source": uri}
+    (tmp / "stalkrisk_model.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)
+    return out
+
+
+def save_bundle(model: RiskModel, out: str | Path, *, name: str = "local", version: str = "local") -> Path:
+    """Write ``model`` as an MLflow model folder (pyfunc from code), like ``export_model`` does
+    for a registered version: for benchmarks, tests and forces that train without a server."""
+    import mlflow
+
+    out = Path(out)
+    example = _neutral_example(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = model.save(Path(tmp) / "risk_model")
+        mlflow.pyfunc.save_model(
+            str(out), python_model=str(MODEL_CODE), artifacts={"risk_model": str(model_dir)},
+            signature=_signature(model, example), input_example=example,
+            pip_requirements=[f"stalkrisk=={metadata.version('stalkrisk')}"],
+        )
+    spec = {"name": name, "version": version, "run_id": "", "source": "save_bundle"}
+    (out / "stalkrisk_model.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return out

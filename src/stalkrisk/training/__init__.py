@@ -1,0 +1,1 @@
+"""Training: split, fit, calibrate and evaluate a model."""

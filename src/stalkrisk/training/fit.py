@@ -1,0 +1,386 @@
+"""Training: features and labels in, a calibrated model and its evidence out.
+
+Pure: frames and a resolved config in, a ``TrainResult`` out. MLflow logging
+is the caller's edge (``stalkrisk.tracking.registry``). Steps, as design.md agreed:
+
+1. as-of features; labels from later events (censored cases left out, counted);
+2. out-of-time split by assessment date: train | valid | test;
+3. LightGBM with the registry's monotone constraints, early stopping on valid;
+4. Platt calibration, flag threshold (policy) and band cut-points on valid;
+5. on test: metrics, baselines (S-DASH count, logistic regression, base rate),
+   fairness by group, and on generated data the ceiling of the true probabilities.
+   The logistic-regression baseline is fitted on a seeded stratified sample of at
+   most ``BASELINE_MAX_ROWS`` training cases (logged as ``baseline_logistic_rows``):
+   at a million cases the full fit took longer than LightGBM and moved the test
+   ROC-AUC by about 1e-4.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import resample
+from threadpoolctl import threadpool_limits
+
+from stalkrisk.evaluate import metrics as evaluate
+
+from stalkrisk.evaluate import fairness
+
+from stalkrisk.data import ids
+from stalkrisk.evaluate.drift import reference_profile
+from stalkrisk.explain.reasons import margins
+from stalkrisk.features import build_features
+from stalkrisk.features.registry import monotone_constraints, sdash_names
+from stalkrisk.model.labels import describe_label, make_labels
+from stalkrisk.model.risk_model import (
+    RiskModel,
+    booster_datasets,
+    choose_band_edges,
+    choose_threshold,
+    fit_platt,
+    sigmoid,
+    train_booster,
+)
+from stalkrisk.progress import Stages
+from stalkrisk.errors import TrainingError
+
+log = logging.getLogger(__name__)
+
+SLICES = ("train", "valid", "test")
+BASELINE_MAX_ROWS = 100_000
+
+
+@dataclass
+class TrainResult:
+    model: RiskModel
+    config: dict
+    metrics: dict[str, float]
+    baselines: pd.DataFrame
+    fairness: Any
+    fairness_warnings: list[str]
+    fairness_uncertain: list[str]
+    split: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+    test: pd.DataFrame  # case_id, label, score, flag, baseline scores, audit groups
+    test_features: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    ceiling: dict[str, float] = field(default_factory=dict)
+
+
+def split_by_date(dates: pd.Series, fractions: dict[str, float]) -> np.ndarray:
+    """Slice name per row, cutting on whole assessment dates so no date spans two slices."""
+    d = pd.to_datetime(dates).to_numpy()
+    if len(d) == 0:
+        return np.array([], dtype=object)
+    cut1 = np.quantile(d.astype("int64"), fractions["train"])
+    cut2 = np.quantile(d.astype("int64"), fractions["train"] + fractions["valid"])
+    ints = d.astype("int64")
+    out = np.where(ints <= cut1, "train", np.where(ints <= cut2, "valid", "test")).astype(object)
+    return out
+
+
+def stratified_sample(y: np.ndarray, max_rows: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of a seeded sample of at most ``max_rows`` rows, class shares kept."""
+    rows = np.arange(len(y))
+    if len(rows) <= max_rows:
+        return rows
+    return np.sort(resample(rows, replace=False, n_samples=max_rows, stratify=y, random_state=seed))
+
+
+def median_or_zero(values: np.ndarray) -> float:
+    """The median of a column's present values, 0 when it has none: ``SimpleImputer``'s
+    ``strategy="median"`` with ``keep_empty_features=True``, without its masked-array median,
+    which took 1.2 s of the 1.5 s fit on 100,000 cases (this: 0.3 s, the same statistics)."""
+    return float(np.median(values)) if len(values) else 0.0
+
+
+def logistic_baseline(
+    X: np.ndarray, y: np.ndarray, train: np.ndarray, X_test: np.ndarray, max_rows: int = BASELINE_MAX_ROWS
+) -> tuple[np.ndarray, int]:
+    """Probabilities for ``X_test`` of a logistic regression on the same features, and the rows it used.
+
+    Median imputation, scaling, then the regression, fitted on a stratified sample of
+    the ``train`` rows. Newton-Cholesky, not sklearn's default L-BFGS: on 100,000 generated
+    cases of 86 features it converges in 7 steps and 0.7 s, where L-BFGS stopped after 58
+    steps and 1.8 s with probabilities up to 0.17 away from the optimum.
+    """
+    rows = np.flatnonzero(train)[stratified_sample(y[train], max_rows)]
+    logistic = make_pipeline(
+        SimpleImputer(strategy=median_or_zero, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(solver="newton-cholesky", tol=1e-8, max_iter=200, C=1.0),
+    )
+    logistic.fit(X[rows], y[rows])
+    return logistic.predict_proba(X_test)[:, 1], len(rows)
+
+
+def _on_one_thread(fn):
+    """``fn`` with BLAS and OpenMP held to one thread: beside the evaluation's main thread a
+    second BLAS thread only spins (the logistic baseline at 1M cases: 2.5 CPU-s against 3.0)."""
+    def run(*args, **kwargs):
+        with threadpool_limits(1):
+            return fn(*args, **kwargs)
+    return run
+
+
+def _date_range(dates: pd.Series) -> dict[str, str]:
+    if len(dates) == 0:
+        return {"from": "", "to": ""}
+    return {"from": str(dates.min().date()), "to": str(dates.max().date())}
+
+
+@dataclass
+class Prepared:
+    """Features, labels and the out-of-time split of one caseload: what a model is fitted on.
+
+    Censored cases are left out of every array; ``keep`` marks the rows of ``cases`` kept.
+    """
+
+    cases: pd.DataFrame
+    feature_names: list[str]
+    X_all: pd.DataFrame
+    y_all: np.ndarray
+    keep: np.ndarray
+    case_ids: pd.Series
+    slices: np.ndarray
+    split: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+
+
+def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared:
+    """As-of features and labels of validated ``cases`` and ``events``, split by date.
+
+    Raises ``TrainingError`` when a slice lacks either outcome.
+    """
+    protected = tuple(config["features"].get("protected", ()))
+    feats = build_features(cases, events, protected=protected)
+    feature_names = [c for c in feats.columns if c != "case_id"]
+    labels = make_labels(cases, events, config["label"])
+
+    keep = ~labels["censored"].to_numpy()
+    counts = {"cases": int(len(cases)), "censored": int((~keep).sum())}
+    dates = cases["assessment_date"].reset_index(drop=True)[keep].reset_index(drop=True)
+    X_all = feats.loc[keep, feature_names].reset_index(drop=True)
+    y_all = labels.loc[keep, "label"].to_numpy(dtype=np.int64)
+    case_ids = cases["case_id"].reset_index(drop=True)[keep].reset_index(drop=True)
+    slices = split_by_date(dates, config["split"])
+
+    split: dict[str, dict[str, Any]] = {}
+    for name in SLICES:
+        m = slices == name
+        split[name] = {**_date_range(dates[m]), "cases": int(m.sum()), "positives": int(y_all[m].sum())}
+        counts[f"{name}_cases"] = int(m.sum())
+        if m.sum() == 0 or len(np.unique(y_all[m])) < 2:
+            raise TrainingError(
+                f"the {name} slice has {int(m.sum())} cases and {int(y_all[m].sum())} positives: "
+                "both outcomes are needed in every slice; supply more cases or change split"
+            )
+    return Prepared(cases=cases, feature_names=feature_names, X_all=X_all, y_all=y_all, keep=keep,
+                    case_ids=case_ids, slices=slices, split=split, counts=counts)
+
+
+@dataclass
+class Ahead:
+    """What fitting needs before boosting: the validation and test matrices and LightGBM's
+    binned datasets. ``look_ahead`` computes it; training computes it while the input is
+    still being validated."""
+
+    X_train: np.ndarray
+    X_valid: np.ndarray
+    X_test: np.ndarray
+    datasets: tuple[Any, Any]
+
+
+def look_ahead(prepared: Prepared, config: dict) -> Ahead:
+    """``Ahead`` of ``prepared`` (binning the datasets takes LightGBM's threads)."""
+    X = prepared.X_all.to_numpy(dtype=np.float64)
+    y, names = prepared.y_all, prepared.feature_names
+    tr, va, te = (prepared.slices == s for s in SLICES)
+    # The training rows column by column (X_all's own layout), kept for the drift reference:
+    # LightGBM bins either layout alike (the same model) and the reference reads columns.
+    X_train = X.T.take(np.flatnonzero(tr), axis=1).T if X.flags.f_contiguous else X[tr]
+    X_valid, X_test = X[va], X[te]
+    datasets = booster_datasets(X_train, y[tr], X_valid, y[va], feature_names=names,
+                                monotone=monotone_constraints(names), params=config["model"]["params"])
+    return Ahead(X_train=X_train, X_valid=X_valid, X_test=X_test, datasets=datasets)
+
+
+def train_model(
+    cases: pd.DataFrame,
+    events: pd.DataFrame,
+    config: dict,
+    *,
+    truth: pd.DataFrame | None = None,
+    fairness_config: dict | None = None,
+    stages: Stages | None = None,
+) -> TrainResult:
+    """Fit, calibrate and evaluate a model on validated ``cases`` and ``events``.
+
+    ``stages`` shows progress (three stages: features, LightGBM, evaluation; the last ends
+    at the caller's next ``start`` or ``finish``); quiet by default.
+    """
+    stages = stages or Stages(0, quiet=True)
+    stages.start(f"building features and labels for {len(cases):,} cases")
+    return fit_and_evaluate(prepare(cases, events, config), config, truth=truth,
+                            fairness_config=fairness_config, stages=stages)
+
+
+def fit_and_evaluate(
+    prepared: Prepared,
+    config: dict,
+    *,
+    truth: pd.DataFrame | None = None,
+    fairness_config: dict | None = None,
+    stages: Stages | None = None,
+    ahead: Ahead | None = None,
+) -> TrainResult:
+    """Fit, calibrate and evaluate a model on ``prepared`` features and labels (``train_model``
+    without the features); shows two stages: LightGBM, evaluation. ``ahead`` is
+    ``look_ahead(prepared, config)`` when the caller has it already; else it is computed here."""
+    stages = stages or Stages(0, quiet=True)
+    protected = tuple(config["features"].get("protected", ()))
+    cases, feature_names, X_all, y_all = prepared.cases, prepared.feature_names, prepared.X_all, prepared.y_all
+    keep, case_ids, slices = prepared.keep, prepared.case_ids, prepared.slices
+    split, counts = prepared.split, prepared.counts
+
+    tr, va, te = (slices == s for s in SLICES)
+    ahead = ahead or look_ahead(prepared, config)
+    X_valid, X_test = ahead.X_valid, ahead.X_test
+    mc = config["model"]
+    stages.start(f"training LightGBM on {int(tr.sum()):,} cases, stopping early on {int(va.sum()):,}")
+    booster = train_booster(
+        ahead.datasets,
+        num_boost_round=int(mc["num_boost_round"]),
+        early_stopping_rounds=int(mc["early_stopping_rounds"]),
+        callbacks=stages.rounds(int(mc["num_boost_round"])),
+    )
+    stages.start(f"calibrating and evaluating on {int(te.sum()):,} test cases: baselines, fairness")
+    # The logistic baseline and the drift reference do not need the booster: they run on the
+    # second core (BLAS and numpy release the GIL) while this thread predicts, calibrates and
+    # measures fairness. Results do not depend on the order: both are pure functions.
+    X = X_all.to_numpy(dtype=np.float64)
+    beside = ThreadPoolExecutor(1, thread_name_prefix="stalkrisk-evaluate")
+    logistic = beside.submit(_on_one_thread(logistic_baseline), X, y_all, tr, X_test)
+    drift_reference = beside.submit(
+        lambda: reference_profile(pd.DataFrame(ahead.X_train, columns=feature_names, copy=False)))
+    beside.shutdown(wait=False)  # the two tasks still run; ``result()`` waits for each
+    method = config["explain"]["method"]
+    margin_valid = margins(booster, X_valid, method)  # as scoring will compute them, and faster
+    a, b = fit_platt(margin_valid, y_all[va])
+    p_valid = sigmoid(a * margin_valid + b)
+    model = RiskModel(
+        booster=booster,
+        feature_names=feature_names,
+        platt_a=a,
+        platt_b=b,
+        threshold=choose_threshold(y_all[va], p_valid, config["flag"]),
+        band_edges=choose_band_edges(p_valid, config["bands"]["quantiles"]),
+    )
+
+    # -- evaluation on the latest slice ---------------------------------------
+    p_test = sigmoid(a * margins(booster, X_test, method) + b)
+    conduct = X_all.loc[te, "course_of_conduct"].to_numpy() >= 1.0
+    flag = (p_test >= model.threshold) & conduct
+    metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
+    metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
+    metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
+
+    sdash = [n for n in sdash_names() if n in feature_names]
+    sdash_score = X_all.loc[te, sdash].fillna(0).sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
+    # The ceiling and fairness first: the logistic baseline is still being fitted beside.
+    ceiling: dict[str, float] = {}
+    test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
+    if truth is not None:
+        row = ids.row_of(test_cases["case_id"], truth["case_id"])  # (a merge took 0.4 s at 1M cases)
+        p_true = np.where(row >= 0, truth["p"].to_numpy(dtype=np.float64)[np.maximum(row, 0)], np.nan)
+        if len(p_true) and not np.isnan(p_true).any():
+            ceiling_auc = float(roc_auc_score(y_all[te], p_true))
+            ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": metrics["roc_auc"] / ceiling_auc}
+
+    fair_cfg = fairness_config or {}
+    groups = fairness.audit_groups(test_cases)
+    wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
+    report = fairness.group_metrics(
+        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),
+        n_boot=int(fair_cfg.get("n_boot", 200)), seed=0,
+    )
+    fairness_warnings, fairness_uncertain = fairness.breaches(report, fair_cfg.get("tolerances", {}))
+
+    p_logistic, logistic_rows = logistic.result()
+    metrics["baseline_logistic_rows"] = float(logistic_rows)
+    base_rate = np.full(te.sum(), y_all[tr].mean())
+    scores = {
+        "stalkrisk": p_test,
+        "S-DASH count": sdash_score,
+        "logistic regression": p_logistic,
+        "base rate": base_rate,
+    }
+    baselines = evaluate.baseline_table(y_all[te], scores, probabilities={"stalkrisk", "logistic regression", "base rate"})
+
+    warnings: list[str] = []
+    auc = metrics["roc_auc"]
+    for name in ("S-DASH count", "logistic regression"):
+        other = float(baselines.loc[baselines["score"] == name, "roc_auc"].iloc[0])
+        metrics[f"baseline_roc_auc_{name.lower().replace(' ', '_').replace('-', '')}"] = other
+        if not auc > other:
+            warnings.append(
+                f"THE MODEL DOES NOT BEAT THE {name.upper()} BASELINE ON ROC-AUC "
+                f"({auc:.3f} vs {other:.3f}): do not promote it"
+            )
+    metrics["beats_baselines"] = float(not warnings)
+
+    metrics.update(ceiling)
+    metrics["fairness_warnings"] = float(len(fairness_warnings))
+    metrics["fairness_uncertain_gaps"] = float(len(fairness_uncertain))
+
+    test = pd.DataFrame(
+        {
+            "case_id": case_ids[te].to_numpy(),
+            "label": y_all[te],
+            "score": p_test,
+            "flag": flag,
+            "sdash_count": sdash_score,
+            "logistic": p_logistic,
+        }
+    )
+    test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
+
+    model.meta = {
+        "label": dict(config["label"]),
+        "label_description": describe_label(config["label"]),
+        "horizon_days": int(config["label"].get("horizon_days", 90)),
+        "flag_policy": dict(config["flag"]),
+        "split": split,
+        "counts": counts,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "protected_features": list(protected),
+        "explain_method": method,
+        "max_depth": int(mc["params"].get("max_depth", -1)),
+        "drift_reference": drift_reference.result(),
+        "data_to": split["test"]["to"],
+    }
+    return TrainResult(
+        model=model,
+        config=config,
+        metrics=metrics,
+        baselines=baselines,
+        fairness=report,
+        fairness_warnings=fairness_warnings,
+        fairness_uncertain=fairness_uncertain,
+        split=split,
+        counts=counts,
+        test=test,
+        test_features=pd.DataFrame(X_test, columns=feature_names),  # X_all's test rows, not copied again
+        warnings=warnings,
+        ceiling=ceiling,
+    )

@@ -1,0 +1,1 @@
+"""Validation against the data contract: Great Expectations suites, whole files or part by part."""
