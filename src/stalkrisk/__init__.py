@@ -12,6 +12,9 @@ import os
 # Forces run closed networks and the data is sensitive: MLflow 3 sends usage telemetry
 # unless told not to, so it stays off here unless the user sets the variable themselves.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Nothing from a model store is unpickled in a stalkrisk process: models are read as data
+# (tracking.model_files), and MLflow's own deserialisation of pickles stays off.
+os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 __version__ = "0.1.0"
 

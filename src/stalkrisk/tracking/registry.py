@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from stalkrisk.model.risk_model import RiskModel
+from stalkrisk.tracking.model_files import read_model_folder
 from stalkrisk.tracking.store_uri import tracking_uri
 from stalkrisk.errors import RegistryError
 
@@ -126,29 +127,34 @@ def set_alias(name: str, alias: str, version: str | int) -> None:
 
 
 def load_model(uri: str) -> LoadedModel:
-    """A RiskModel from a registry URI (``models:/name@alias``, ``models:/name/3``) or an exported folder."""
+    """A RiskModel from a registry URI (``models:/name@alias``, ``models:/name/3``) or an exported folder.
+
+    Read as data (``model_files``): no code from the model store runs, nothing is unpickled.
+    """
     import mlflow
 
     configure()
     name, version, run_id = "local", "local", ""
     path = Path(uri)
     if path.exists():
-        bundle = path
+        if not path.is_dir():
+            raise RegistryError(f"{uri}: a model is a folder (an exported bundle) or a models:/ URI")
         info = path / "stalkrisk_model.json"
         if info.exists():
             spec = json.loads(info.read_text(encoding="utf-8"))
             name, version, run_id = spec.get("name", name), str(spec.get("version", version)), spec.get("run_id", "")
+        model, digest = read_model_folder(path)
     elif uri.startswith("models:/"):
         name, version, run_id = _resolve_registry(uri)
-        bundle = None
+        with tempfile.TemporaryDirectory(prefix="stalkrisk-model-") as tmp:
+            try:
+                folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+            except Exception as exc:  # MLflow raises many types; the user needs one line
+                raise RegistryError(f"cannot load model {uri}: {exc}") from None
+            model, digest = read_model_folder(folder)
     else:
         raise RegistryError(f"{uri}: not a folder and not a models:/ URI")
-    try:
-        pyfunc = mlflow.pyfunc.load_model(str(bundle) if bundle is not None else uri)
-    except Exception as exc:  # MLflow raises many types; the user needs one line
-        raise RegistryError(f"cannot load model {uri}: {exc}") from None
-    model = pyfunc.unwrap_python_model().model
-    return LoadedModel(model=model, name=name, version=version, run_id=run_id, uri=uri, digest=model.digest())
+    return LoadedModel(model=model, name=name, version=version, run_id=run_id, uri=uri, digest=digest)
 
 
 def _resolve_registry(uri: str) -> tuple[str, str, str]:
