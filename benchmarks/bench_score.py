@@ -34,7 +34,7 @@ import numpy as np, pandas as pd
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.explain.reasons import explain, long_table
 from stalkrisk.features import build_features
-from stalkrisk.pipelines.score import explanations_writer, write_explanations
+from stalkrisk.outputs.writer import explanations_writer, write_explanations
 from stalkrisk.tracking.registry import load_model
 from stalkrisk.validation.suite import load_and_validate
 cases_path, events_path, bundle, sample = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

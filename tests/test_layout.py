@@ -21,12 +21,12 @@ LAYERS: list[set[str]] = [
     {"synth", "validation", "features"},
     {"model"},
     {"explain"},
+    {"outputs"},  # the output folder's format: scoring writes it, audit and the workbench read it
     {"scoring"},
     {"evaluate"},
     {"training"},
     {"tracking"},
     {"report"},
-    {"outputs"},
     {"pipelines"},
     {"audit"},  # reproduces a run: it calls the scoring pipeline
     {"cli"},

@@ -22,36 +22,9 @@ from stalkrisk.explain import reasons as explain_mod
 from stalkrisk.features import build_features
 from stalkrisk.model.flagging import flag_frame
 from stalkrisk.model.risk_model import RiskModel
+from stalkrisk.outputs.schema import REASON_COLUMNS, SCORE_COLUMNS
 
 log = logging.getLogger(__name__)
-
-REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
-SCORES_SCHEMA = pa.schema(
-    [
-        ("case_id", pa.string()),
-        ("status", pa.string()),
-        ("not_scored_reason", pa.string()),
-        ("score", pa.float64()),
-        ("risk_band", pa.string()),
-        ("course_of_conduct", pa.bool_()),
-        ("consider_spo", pa.bool_()),
-        *((name, pa.string()) for name in REASON_COLUMNS),
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-    ]
-)
-SCORE_COLUMNS = tuple(SCORES_SCHEMA.names)
-EXPLANATIONS_SCHEMA = pa.schema(
-    [
-        ("case_id", pa.string()),
-        ("feature", pa.string()),
-        ("group", pa.string()),
-        ("value", pa.float64()),
-        ("contribution", pa.float64()),
-        ("base_value", pa.float64()),
-    ]
-)
-
 
 def _score(model: RiskModel, features: pd.DataFrame, method: str) -> tuple[pd.DataFrame, explain_mod.Explanation]:
     explanation = explain_mod.explain(model, features, method=method)

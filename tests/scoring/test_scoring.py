@@ -14,7 +14,8 @@ from fixtures_messy import write_messy
 from stalkrisk.io_utils import sha256_file
 from stalkrisk.model.risk_model import logit
 from stalkrisk.pipelines.score import run as score_run
-from stalkrisk.scoring import SCORE_COLUMNS, assemble_scores
+from stalkrisk.outputs.schema import SCORE_COLUMNS
+from stalkrisk.scoring import assemble_scores
 
 
 def test_every_input_case_once_in_input_order(scored_dir, caseload):

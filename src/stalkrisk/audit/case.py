@@ -19,9 +19,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from stalkrisk.report import shap_import
 from stalkrisk.audit.rescore import load_recorded_model, read_audit_record
 from stalkrisk.outputs.case_record import CaseRecord, format_case, load_case
+from stalkrisk.report import shap_import
 
 #: What the minimal set says: flagged and reducible, flagged but irreducible, or not flagged.
 FLAGGED, IRREDUCIBLE, BELOW_THRESHOLD, GATE, NOT_SCORED = (

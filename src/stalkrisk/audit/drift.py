@@ -55,8 +55,8 @@ def drift_table(model, features: pd.DataFrame, *, psi_threshold: float = PSI_THR
 def drift_audit(model_uri: str, cases: str | Path, events: str | Path, *,
                 psi_threshold: float = PSI_THRESHOLD, missing_threshold: float = MISSING_THRESHOLD) -> DriftAudit:
     """Build the caseload's features and compare them with the model's reference profile."""
-    from stalkrisk.tracking import registry as tracking
     from stalkrisk.report.views import model_info
+    from stalkrisk.tracking import registry as tracking
 
     loaded = tracking.load_model(model_uri)
     data = score_caseload(loaded, cases, events)

@@ -20,7 +20,13 @@ from typing import Any
 import pandas as pd
 
 from stalkrisk.audit.rescore import score_caseload
-from stalkrisk.evaluate.fairness import AUDIT_COLUMNS, FairnessReport, audit_groups, check_tolerances, group_metrics
+from stalkrisk.evaluate.fairness import (
+    AUDIT_COLUMNS,
+    FairnessReport,
+    audit_groups,
+    check_tolerances,
+    group_metrics,
+)
 from stalkrisk.evaluate.proxy import proxy_auc
 
 PROXY_WARN_AUC = 0.65
@@ -92,9 +98,9 @@ def fairness_audit(
     seed: int = 0,
 ) -> FairnessAudit:
     """Score the caseload with the model and measure the flag by group (see module doc)."""
-    from stalkrisk.tracking import registry as tracking
     from stalkrisk.config import load_fairness_config
     from stalkrisk.report.views import model_info
+    from stalkrisk.tracking import registry as tracking
 
     config = load_fairness_config(fairness_config)
     n_boot = int(config.get("n_boot", 200)) if n_boot is None else n_boot

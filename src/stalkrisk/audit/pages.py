@@ -15,7 +15,12 @@ from markupsafe import Markup
 
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.report import svg
-from stalkrisk.report.render import csp_header, template_environment, model_context, band_label
+from stalkrisk.report.render import (
+    band_label,
+    csp_header,
+    model_context,
+    template_environment,
+)
 
 
 def _signed(x: float) -> str:

@@ -75,8 +75,8 @@ def _metric_lines(metrics: dict[str, float]) -> dict[str, float]:
 def transparency_record(model_uri: str) -> dict[str, Any]:
     """The ATRS-style record of a model (registry URI or exported folder) as a JSON-able dict."""
     from stalkrisk import __version__
-    from stalkrisk.tracking import registry as tracking
     from stalkrisk.data.contract import PROTECTED_ATTRIBUTES
+    from stalkrisk.tracking import registry as tracking
 
     loaded = tracking.load_model(model_uri)
     model, meta = loaded.model, loaded.model.meta

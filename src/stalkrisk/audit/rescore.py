@@ -15,7 +15,6 @@ so importing this module stays cheap and the sub-modules may import it freely.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,34 +22,15 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+
 from stalkrisk.errors import AuditError
+from stalkrisk.outputs.reader import read_audit_record
 
 log = logging.getLogger(__name__)
 
-AUDIT_FILE = "audit.json"
 
 
 # -- the scoring run's record ------------------------------------------------------
-
-
-def read_audit_record(out_dir: str | Path) -> dict[str, Any]:
-    """``DIR/audit.json`` as a dict; a clear error when the run never finished."""
-    path = Path(out_dir) / AUDIT_FILE
-    if not Path(out_dir).is_dir():
-        raise AuditError(f"{out_dir}: not a folder (give the --out folder of `stalkrisk score`)")
-    if not path.is_file():
-        raise AuditError(
-            f"{path}: no audit.json — the scoring run did not finish (interrupted?) or this is not a "
-            "scoring output folder; re-run `stalkrisk score`"
-        )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AuditError(f"{path}: cannot read the audit record ({exc})") from None
-    for key in ("model", "inputs", "config", "outputs"):
-        if key not in record:
-            raise AuditError(f"{path}: the audit record lacks its '{key}' section")
-    return record
 
 
 def recorded_model_uri(record: Mapping[str, Any]) -> tuple[str, list[str]]:

@@ -22,8 +22,9 @@ import pandas as pd
 from stalkrisk.audit.rescore import load_recorded_model, read_audit_record
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.io_utils import sha256_file
+from stalkrisk.outputs.reader import read_output
+from stalkrisk.outputs.schema import TABLE_FILES
 
-COMPARED = ("scores.parquet", "scores.csv", "explanations.parquet")
 MAX_LISTED = 10
 _MISSING = "\x00missing"
 
@@ -97,13 +98,6 @@ def diff_frames(name: str, recorded: pd.DataFrame, rerun: pd.DataFrame, key: str
     ids = rerun[key].astype(str).to_numpy()[differs]
     out.cases = list(dict.fromkeys(ids.tolist()))
     return out
-
-
-def read_output(path: Path) -> pd.DataFrame:
-    """An output table as written: Parquet as typed, CSV as exact text."""
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    return pd.read_parquet(path)
 
 
 def _tree_files(root: Path) -> dict[str, Path]:
@@ -185,7 +179,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
             review=config.get("review", "flagged"), quiet=True,
             chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
         )
-        for name in COMPARED:
+        for name in TABLE_FILES:
             mine, theirs = out_dir / name, rerun_dir / name
             if not mine.is_file():
                 continue

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from stalkrisk.features.registry import GROUPS
 from stalkrisk.errors import CaseNotFound
+from stalkrisk.features.registry import GROUPS
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""The scoring output folder's format, in one place: its files and their columns.
+
+Scoring writes it (``outputs.writer``), ``audit verify`` and ``explain`` read it back
+(``outputs.reader``, ``outputs.case_record``); the workbench reads the same files.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Written last: a folder without it is an interrupted run.
+AUDIT_FILE = "audit.json"
+#: The tables, each written under a temporary name and renamed when complete.
+TABLE_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
+REVIEW_DIR = "review"
+
+REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
+SCORES_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("status", pa.string()),
+        ("not_scored_reason", pa.string()),
+        ("score", pa.float64()),
+        ("risk_band", pa.string()),
+        ("course_of_conduct", pa.bool_()),
+        ("consider_spo", pa.bool_()),
+        *((name, pa.string()) for name in REASON_COLUMNS),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+    ]
+)
+SCORE_COLUMNS = tuple(SCORES_SCHEMA.names)
+EXPLANATIONS_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("feature", pa.string()),
+        ("group", pa.string()),
+        ("value", pa.float64()),
+        ("contribution", pa.float64()),
+        ("base_value", pa.float64()),
+    ]
+)
