@@ -23,13 +23,15 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 def _user_errors() -> tuple[type[BaseException], ...]:
     from stalkrisk.audit import AuditError
     from stalkrisk.config import ConfigError
+    from stalkrisk.explainable import UnsupportedModelError
     from stalkrisk.case_record import CaseNotFound
     from stalkrisk.model import ModelMismatchError
     from stalkrisk.readers import InputError
     from stalkrisk.tracking import RegistryError
     from stalkrisk.training import TrainingError
 
-    return (AuditError, InputError, ConfigError, RegistryError, ModelMismatchError, TrainingError, CaseNotFound, FileNotFoundError)
+    return (AuditError, InputError, ConfigError, RegistryError, ModelMismatchError, TrainingError, CaseNotFound,
+            FileNotFoundError, UnsupportedModelError)
 
 
 # -- commands -------------------------------------------------------------------

@@ -110,6 +110,9 @@ def _check_train_config(config: dict, path) -> None:
         raise ConfigError(f"{where}flag.policy must be capacity, recall or probability")
     if config["explain"]["method"] not in ("fast", "pred_contrib"):
         raise ConfigError(f"{where}explain.method must be fast or pred_contrib")
+    from stalkrisk.explainable import check_params  # (it imports ConfigError from here)
+
+    check_params(config["model"].get("params") or {}, prefix=f"{where}model.params.")
     quantiles = config["bands"]["quantiles"]
     if len(quantiles) != 3 or sorted(quantiles) != list(quantiles):
         raise ConfigError(f"{where}bands.quantiles must be three increasing numbers")

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from stalkrisk import evaluate, fairness, ids
 from stalkrisk.drift import reference_profile
 from stalkrisk.explain import margins
+from stalkrisk.explainable import check_booster
 from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints, sdash_names
 from stalkrisk.labels import describe_label, make_labels
@@ -263,6 +264,7 @@ def fit_and_evaluate(
         early_stopping_rounds=int(mc["early_stopping_rounds"]),
         callbacks=stages.rounds(int(mc["num_boost_round"])),
     )
+    check_booster(booster)  # whatever the explain method: no model the exact explainer cannot explain
     stages.start(f"calibrating and evaluating on {int(te.sum()):,} test cases: baselines, fairness")
     # The logistic baseline and the drift reference do not need the booster: they run on the
     # second core (BLAS and numpy release the GIL) while this thread predicts, calibrates and
