@@ -332,8 +332,9 @@ class FastTreeShap:
 
     ``shap_values(X)`` equals ``booster.predict(X, pred_contrib=True)`` for a binary or
     regression booster (raw margin space, last column the expected value) to ~1e-15.
-    ``X`` is a numeric array as LightGBM sees it: categorical columns hold their integer
-    codes, missing values are NaN.
+    ``X`` is a numeric array as LightGBM sees it (categorical columns hold their integer
+    codes, missing values are NaN) or a DataFrame, read as LightGBM's ``predict`` reads it.
+    Models outside ``stalkrisk.explainable``'s supported space are refused at construction.
     """
 
     def __init__(
