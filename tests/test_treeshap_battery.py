@@ -3,7 +3,8 @@ every model outside that space refused (stalkrisk.explainable), at config time a
 
 Oracles: LightGBM's own ``pred_contrib`` (1e-9) and, for these small models (6 features), a
 brute-force Shapley reference of the path-dependent value function read independently from
-the model text (tests/shapley_reference.py).
+the model text (tests/shapley_reference.py); for paths too deep for both (LightGBM's own
+``pred_contrib`` loses digits there), that module's closed form summed over leaves.
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ def test_the_space_holds_what_it_claims(boosters) -> None:
                     kinds.add((nd["decision_type"], nd["missing_type"]))
                     stack += [nd["left_child"], nd["right_child"]]
     assert {("==", "None"), ("==", "NaN"), ("<=", "None"), ("<=", "Zero"), ("<=", "NaN")} <= kinds
+    texts = {key: b.model_to_string() for key, (b, _) in boosters.items()}
+    assert all(("objective=regression" in t) == (key[0] == "regression") for key, t in texts.items())
+    assert all(("[data_sample_strategy: goss]" in t) == (key[1] == "goss") for key, t in texts.items())
+    assert all(("[boosting: dart]" in t) == (key[1] == "dart") for key, t in texts.items())
+    most_splits = {seed: max(len(ln.split("=")[1].split()) for ln in t.splitlines() if ln.startswith("split_feature="))
+               for (_, _, seed), t in texts.items()}
+    assert most_splits[0] <= 3 and most_splits[2] > 15  # depth 2 (3 splits a tree) against unbounded (24 leaves)
     assert all(check_booster(b) is None for b, _ in boosters.values())
 
 
