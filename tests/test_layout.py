@@ -17,9 +17,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "stalkrisk"
 #: Stages from the bottom up: a module may import its own stage or any below it, never above.
 LAYERS: list[set[str]] = [
     {"stalkrisk", "errors", "defaults", "paths", "io_utils", "progress"},
-    {"config", "data"},
+    {"data"},
     {"synth", "validation", "features"},
-    {"model"},
+    {"model", "config"},  # config checks model parameters against model.supported
     {"explain"},
     {"outputs"},  # the output folder's format: scoring writes it, audit and the workbench read it
     {"scoring"},
@@ -48,9 +48,13 @@ def modules() -> dict[str, Path]:
 
 
 def imported(name: str, path: Path) -> set[str]:
-    """The stalkrisk modules ``name`` imports (a package's ``__init__`` when a name is not a module)."""
+    """The stalkrisk modules ``name`` imports at run time (a package's ``__init__`` when a name is not
+    a module); imports under ``if TYPE_CHECKING:`` are for type hints and never run."""
     known, out = modules(), set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]:
+        block.body = []  # imports for type hints only never run
+    for node in ast.walk(tree):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from stalkrisk.errors import ConfigError
+from stalkrisk.model.supported import check_params
 from stalkrisk.paths import FAIRNESS_CONFIG_FILE, TRAIN_CONFIG_FILE
 
 def _packaged(path: Path) -> dict[str, Any]:
@@ -81,6 +82,7 @@ def _check_train_config(config: dict, path) -> None:
         raise ConfigError(f"{where}flag.policy must be capacity, recall or probability")
     if config["explain"]["method"] not in ("fast", "pred_contrib"):
         raise ConfigError(f"{where}explain.method must be fast or pred_contrib")
+    check_params(config["model"].get("params") or {}, prefix=f"{where}model.params.")
     quantiles = config["bands"]["quantiles"]
     if len(quantiles) != 3 or sorted(quantiles) != list(quantiles):
         raise ConfigError(f"{where}bands.quantiles must be three increasing numbers")

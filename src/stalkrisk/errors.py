@@ -55,3 +55,8 @@ class CaseNotFound(StalkriskError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class UnsupportedModelError(StalkriskError, ValueError, NotImplementedError):
+    """A LightGBM model outside what the exact explainer supports (a ``NotImplementedError``
+    too, as the explainer raised before)."""

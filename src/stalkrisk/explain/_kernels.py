@@ -239,11 +239,12 @@ def explain_rows(
         xb = np.empty((p, B))
         for r in range(m):
             for f in range(p):
-                xb[f, r] = X[r0 + r, f]
+                x = X[r0 + r, f]  # LightGBM's predictor reads |x| <= kZeroThreshold as 0
+                xb[f, r] = 0.0 if abs(x) <= ZERO_THRESHOLD else x
         ob = np.zeros((ncols, B))
         dec = np.zeros((max(max_nodes, 1), B), dtype=np.int32)
         idx = np.zeros(B, dtype=np.int32)
-        pat = np.zeros(B, dtype=np.int64)
+        on = np.zeros((maxd, B), dtype=np.uint8)  # a fly leaf's pattern o, feature-major
         prod = np.zeros(B)
         acc = np.zeros((maxd, B))
         for t in range(n_trees):
@@ -292,15 +293,14 @@ def explain_rows(
                         ok[r] += tk[idx[r]]
             for leaf in range(tree_fly_start[t], tree_fly_start[t + 1]):
                 d = fly_d[leaf]
-                full = np.int64((1 << d) - 1)
-                for r in range(m):
-                    pat[r] = full
+                for i in range(d):
+                    on[i, :m] = 1
                 for k in range(fly_path_len[leaf]):
                     dk = dec[fly_path_node[leaf, k]]
-                    dirk = np.int64(fly_path_left[leaf, k])
-                    sh = np.int64(fly_path_u[leaf, k])
+                    dirk = np.int32(fly_path_left[leaf, k])
+                    ok = on[fly_path_u[leaf, k]]
                     for r in range(m):
-                        pat[r] &= ~(np.int64(dk[r] ^ dirk) << sh)
+                        ok[r] &= np.uint8(dk[r] == dirk)
                 for i in range(d):
                     acc[i, :m] = 0.0
                 for q in range(fly_nq[leaf]):
@@ -308,14 +308,16 @@ def explain_rows(
                     for i in range(d):
                         a0 = fly_f0[leaf, i, q]
                         a1 = fly_f1[leaf, i, q]
+                        oi = on[i]
                         for r in range(m):
-                            prod[r] *= a1 if (pat[r] >> i) & 1 else a0
+                            prod[r] *= a1 if oi[r] else a0
                     for i in range(d):
                         b0 = fly_g0[leaf, i, q]
                         b1 = fly_g1[leaf, i, q]
                         ai = acc[i]
+                        oi = on[i]
                         for r in range(m):
-                            ai[r] += prod[r] * (b1 if (pat[r] >> i) & 1 else b0)
+                            ai[r] += prod[r] * (b1 if oi[r] else b0)
                 for i in range(d):
                     oi = ob[fly_col[leaf, i]]
                     ai = acc[i]

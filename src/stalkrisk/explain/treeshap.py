@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 import lightgbm
 import numpy as np
+import pandas as pd
 
 from stalkrisk.explain import _kernels as K
+from stalkrisk.model.supported import check_booster, frame_matrix, split_thresholds
 
 #: A subtree gets one table when (distinct features on the path to it) + (its splits) <= this.
 MAX_UNIT_BITS = 7
@@ -234,8 +236,6 @@ def _flatten(dump: dict, unit_bits: int, leaf_bits: int, max_values: int) -> dic
     expected = 0.0
     max_nodes = 0
     for t, info in enumerate(dump["tree_info"]):
-        if info.get("is_linear", False):
-            raise NotImplementedError("FastTreeShap does not support linear trees")
         root = info["tree_structure"]
         expected += _tree_expected(root)
         walk = _TreeWalk(root)
@@ -332,8 +332,9 @@ class FastTreeShap:
 
     ``shap_values(X)`` equals ``booster.predict(X, pred_contrib=True)`` for a binary or
     regression booster (raw margin space, last column the expected value) to ~1e-15.
-    ``X`` is a numeric array as LightGBM sees it: categorical columns hold their integer
-    codes, missing values are NaN.
+    ``X`` is a numeric array as LightGBM sees it (categorical columns hold their integer
+    codes, missing values are NaN) or a DataFrame, read as LightGBM's ``predict`` reads it.
+    Models outside ``stalkrisk.model.supported``'s supported space are refused at construction.
     """
 
     def __init__(
@@ -344,10 +345,17 @@ class FastTreeShap:
         max_leaf_bits: int = MAX_LEAF_BITS,
         max_table_values: int = MAX_TABLE_VALUES,
     ) -> None:
-        """Parse ``booster.dump_model()`` once and build the tables (the keywords tune memory)."""
+        """Parse ``booster.dump_model()`` once and build the tables (the keywords tune memory).
+
+        Raises ``UnsupportedModelError`` for a model outside ``stalkrisk.model.supported``'s space.
+        """
+        text = booster.model_to_string()
+        check_booster(text)
         dump = booster.dump_model()
         self.n_features_ = int(dump["max_feature_idx"]) + 1
+        self.pandas_categorical_ = booster.pandas_categorical
         a = _flatten(dump, max_unit_bits, max_leaf_bits, max_table_values)
+        a["node_threshold"] = split_thresholds(dump, text)  # +inf where the dump says 1e300
         self.weights_ = shapley_weights(int(a["maxd"]))
         a["tables"] = K.build_tables(
             a["leaf_unit"], a["leaf_path_len"], a["path_node"], a["path_left"], a["path_u"],
@@ -364,6 +372,8 @@ class FastTreeShap:
         return float(self.arrays_["expected_value"])
 
     def _run(self, X: np.ndarray, colmap: np.ndarray, ncols: int, summed: bool = False) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):  # as LightGBM reads it: categoricals as training codes
+            X = frame_matrix(X, self.pandas_categorical_)
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
             raise ValueError(f"X must have shape (n, {self.n_features_}), got {X.shape}")

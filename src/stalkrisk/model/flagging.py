@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stalkrisk.model.risk_model import RiskModel
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: flagging reads the threshold and bands the model carries
+    from stalkrisk.model.risk_model import RiskModel
 
 
 def course_of_conduct(features: pd.DataFrame) -> np.ndarray:

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from stalkrisk.config import flag_setting
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.errors import ModelMismatchError
 
@@ -225,18 +224,6 @@ def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     lr = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
     lr.fit(np.asarray(margin, dtype=float).reshape(-1, 1), np.asarray(y))
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
-
-
-def choose_threshold(y_valid: np.ndarray, p_valid: np.ndarray, flag_config: dict) -> float:
-    """The flag threshold by the configured policy, chosen on the validation slice."""
-    from stalkrisk.model.thresholds import threshold_for_capacity, threshold_for_recall
-
-    policy, setting = flag_setting(flag_config)
-    if policy == "capacity":
-        return float(threshold_for_capacity(p_valid, setting))
-    if policy == "recall":
-        return float(threshold_for_recall(y_valid, p_valid, setting))
-    return setting
 
 
 def choose_band_edges(p_valid: np.ndarray, quantiles: list[float]) -> tuple[float, float, float]:

@@ -61,3 +61,12 @@ def threshold_for_recall(y, p, target: float) -> float:
     last = np.append(first[1:], len(p_arr)) - 1  # last position of each tied run
     reached = np.nonzero(cum_pos[last] >= target * positives - 1e-9)[0]
     return float(-values[reached[0]])
+
+
+def choose_threshold(y_valid: np.ndarray, p_valid: np.ndarray, policy: str, setting: float) -> float:
+    """The flag threshold by the policy (``config.flag_setting``), chosen on the validation slice."""
+    if policy == "capacity":
+        return float(threshold_for_capacity(p_valid, setting))
+    if policy == "recall":
+        return float(threshold_for_recall(y_valid, p_valid, setting))
+    return float(setting)

@@ -32,13 +32,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import resample
 from threadpoolctl import threadpool_limits
 
-from stalkrisk.evaluate import metrics as evaluate
-
-from stalkrisk.evaluate import fairness
-
 from stalkrisk.data import ids
+from stalkrisk.evaluate import fairness
+from stalkrisk.evaluate import metrics as evaluate
 from stalkrisk.evaluate.drift import reference_profile
 from stalkrisk.explain.reasons import margins
+from stalkrisk.config import flag_setting
+from stalkrisk.model.supported import check_booster, check_params
+from stalkrisk.model.thresholds import choose_threshold
 from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints, sdash_names
 from stalkrisk.model.labels import describe_label, make_labels
@@ -46,7 +47,6 @@ from stalkrisk.model.risk_model import (
     RiskModel,
     booster_datasets,
     choose_band_edges,
-    choose_threshold,
     fit_platt,
     sigmoid,
     train_booster,
@@ -229,6 +229,7 @@ def train_model(
     ``stages`` shows progress (three stages: features, LightGBM, evaluation; the last ends
     at the caller's next ``start`` or ``finish``); quiet by default.
     """
+    check_params(config["model"].get("params") or {}, prefix="model.params.")
     stages = stages or Stages(0, quiet=True)
     stages.start(f"building features and labels for {len(cases):,} cases")
     return fit_and_evaluate(prepare(cases, events, config), config, truth=truth,
@@ -264,6 +265,7 @@ def fit_and_evaluate(
         early_stopping_rounds=int(mc["early_stopping_rounds"]),
         callbacks=stages.rounds(int(mc["num_boost_round"])),
     )
+    check_booster(booster)  # whatever the explain method: no model the exact explainer cannot explain
     stages.start(f"calibrating and evaluating on {int(te.sum()):,} test cases: baselines, fairness")
     # The logistic baseline and the drift reference do not need the booster: they run on the
     # second core (BLAS and numpy release the GIL) while this thread predicts, calibrates and
@@ -283,7 +285,7 @@ def fit_and_evaluate(
         feature_names=feature_names,
         platt_a=a,
         platt_b=b,
-        threshold=choose_threshold(y_all[va], p_valid, config["flag"]),
+        threshold=choose_threshold(y_all[va], p_valid, *flag_setting(config["flag"])),
         band_edges=choose_band_edges(p_valid, config["bands"]["quantiles"]),
     )
 
