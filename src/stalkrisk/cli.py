@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stalkrisk.audit_cli import add_audit_commands
 
     add_audit_commands(sub)
+    from stalkrisk.cli_workbench import add_workbench_commands
+
+    add_workbench_commands(sub)
     return parser
 
 
