@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import getpass
+import logging
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def cmd_serve(args) -> int:
     from stalkrisk.workbench.app import count_users, create_app
     from stalkrisk.workbench.db import open_database
 
+    if not args.verbose:  # Werkzeug's access log names cases: only with -v
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     db = open_database(args.db)
     app = create_app(args.results, db, secure_cookies=args.secure_cookies)
     try:

@@ -20,7 +20,7 @@ from stalkrisk.cli import main as stalkrisk
 from stalkrisk.workbench.audit_decisions import audit_decisions, format_audit
 from stalkrisk.workbench.decisions import Shown, decisions_frame, neutralise, record_decision, record_outcome
 from stalkrisk.workbench.pack import occasions, render_pack, suggestions
-from stalkrisk.workbench.results import Act, derive_queue, load_results
+from stalkrisk.workbench.results import FLAGGED, Act, derive_queue, load_results
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,7 +32,7 @@ def act(when: str, behaviour: str, channel: str | None = None, target: str | Non
 def test_the_queue_is_read_as_written_or_derived_from_the_flag() -> None:
     v1 = pd.DataFrame({"case_id": ["a", "b"], "consider_spo": [True, False]})
     got = derive_queue(v1)
-    assert got["queue"].tolist() == ["consider_spo", ""] and got["queue_reason"].tolist() == ["flagged", ""]
+    assert got["queue"].tolist() == ["consider_spo", ""] and got["queue_reason"].tolist() == [FLAGGED, ""]
     v2 = pd.DataFrame({"case_id": ["a", "b", "c"], "consider_spo": [True, False, False],
                        "queue": ["consider_spo", "review", None], "queue_reason": ["score", "order expiring", None]})
     got = derive_queue(v2)
@@ -86,7 +86,8 @@ def test_the_pack_is_laid_out_by_the_three_conditions(results, case_ids) -> None
                                        "(c) Necessity"))
     assert a < b < c
     acts = results.acts(cid)
-    assert html[a:b].count("<tr><td>") == len(acts) > 0
+    chronology = html[html.index('<table class="chronology">'):b]
+    assert chronology.count('<tr><td class="date">') == len(acts) > 0
     assert f"on\n<strong>{occasions(acts)}</strong> separate day" in html
     assert html.count('<span class="tag">Suggestion</span>') == len(suggestions(acts, {
         n: results.fact(cid, n) for n in ("suspect_mental_health_concern", "suspect_substance_misuse")})) > 0

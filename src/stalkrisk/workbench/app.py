@@ -35,7 +35,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'
 #: The pack and the static review pages carry their own inline styles, and nothing else.
 DOCUMENT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
                 "frame-ancestors 'none'; base-uri 'none'")
-PUBLIC = {"login", "static"}
+PUBLIC = {"login", "static", "favicon"}
 
 
 def secret_key(db: Database) -> str:
@@ -50,6 +50,20 @@ def secret_key(db: Database) -> str:
 
 def when(value) -> str:
     return "" if value is None else uk_time(value).strftime("%d %b %Y %H:%M")
+
+
+def day(text: str | None) -> str:
+    """``2021-08-22`` as a UK reader writes it: ``22 Aug 2021``."""
+    from datetime import date
+
+    return date.fromisoformat(text).strftime("%d %b %Y") if text else "not available"
+
+
+def pct(p) -> str:
+    """A score as the review pages show it: ``>99%`` rather than a certain-looking ``100%``."""
+    from stalkrisk.report.svg import pct as report_pct
+
+    return "–" if p is None or p != p else report_pct(float(p))
 
 
 def create_app(results: str | Path | Results, db: str | Database | None = None, *,
@@ -71,7 +85,8 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
     )
     app.jinja_env.undefined = jinja2.StrictUndefined
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
-    app.jinja_env.globals.update(DECISIONS=DECISIONS, OUTCOMES=OUTCOMES, QUEUE_TITLES=QUEUE_TITLES, when=when)
+    app.jinja_env.globals.update(DECISIONS=DECISIONS, OUTCOMES=OUTCOMES, QUEUE_TITLES=QUEUE_TITLES, when=when,
+                                pct=pct)
     app.extensions["stalkrisk"] = {"db": database, "results": runs}
     CSRFProtect(app)
 
@@ -139,6 +154,10 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
         session.clear()
         return redirect(url_for("login"))
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204
+
     @app.get("/")
     def home():
         return redirect(url_for("queue"))
@@ -163,8 +182,9 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
             sections.append({
                 "name": name, "title": QUEUE_TITLES[name], "total": len(rows),
                 "undecided": int((~rows.index.isin(list(decided))).sum()),
+                "one_reason": rows["queue_reason"].iloc[0] if rows["queue_reason"].nunique() == 1 else "",
                 "first": (page - 1) * PAGE_SIZE + 1, "rows": [
-                    {"case_id": r.case_id, "score": f"{100 * r.score:.0f}%", "band": r.risk_band,
+                    {"case_id": r.case_id, "score": pct(r.score), "band": r.risk_band,
                      "force": r.force_code, "queue_reason": r.queue_reason, "reason": r.reason_1 or "",
                      "decision": DECISIONS.get(decided.get(r.case_id, ""), "")}
                     for r in shown.itertuples(index=False)],
@@ -181,7 +201,7 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
         review = runs.folder / "review" / "cases" / (pack_file_stem(case_id).removeprefix("spo-pack-") + ".html")
         return render_template(
             "case.html", row=row, case_id=case_id, error=error, form=form or {},
-            assessment_date=runs.assessment_date(case_id), facts=runs.facts(case_id),
+            assessment_date=day(runs.assessment_date(case_id)), facts=runs.facts(case_id),
             groups=[] if contributions is None else list(contributions.itertuples(index=False)),
             acts=None if acts is None else [
                 {"when": when(a.when), "behaviour": BEHAVIOURS.get(a.behaviour, a.behaviour),

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from stalkrisk.io_utils import atomic_path, atomic_write_text
+from stalkrisk.report.svg import pct as report_pct
 from stalkrisk.workbench import WorkbenchError
 from stalkrisk.workbench.render import render
 from stalkrisk.workbench.results import QUEUE_TITLES, Act, Results
@@ -70,6 +71,10 @@ class Suggestion:
     kind: str  # "Prohibition" or "Requirement"
     text: str
     basis: str  # what in the record it is drawn from
+
+
+def _day(text: str | None) -> str:
+    return pd.Timestamp(text).strftime("%d %b %Y") if text else "not available"
 
 
 def uk_time(ts) -> pd.Timestamp:
@@ -137,7 +142,7 @@ def suggestions(acts: list[Act], facts: dict[str, object]) -> list[Suggestion]:
     if harm:
         out.append(Suggestion(
             "Prohibition", "Not to threaten, intimidate or use violence towards the person.",
-            f"{_plural(harm, 'threat or act')} of violence recorded."))
+            f"{harm} threat{'' if harm == 1 else 's'} or act{'' if harm == 1 else 's'} of violence recorded."))
     if facts.get("suspect_mental_health_concern") is True:
         out.append(Suggestion(
             "Requirement",
@@ -170,16 +175,21 @@ def pack_context(results: Results, case_id: str, decisions: list | None = None) 
          "channel": CHANNELS.get(a.channel or "", "not recorded"),
          "target": {"victim": "the person", "third_party": "another person"}.get(a.target or "", "not recorded")}
         for a in acts]
+    summary = [] if acts is None else [
+        {"behaviour": BEHAVIOURS.get(b, b), "count": len(mine), "first": uk_time(mine[0].when).strftime("%d %b %Y"),
+         "last": uk_time(mine[-1].when).strftime("%d %b %Y"),
+         "channels": ", ".join(sorted({CHANNELS.get(a.channel or "", "not recorded") for a in mine}))}
+        for b in BEHAVIOURS if (mine := [a for a in acts if a.behaviour == b])]
     breaches = 0 if acts is None else _count(acts, {"order_breach"})
     linked = str(row.get("linked_cases") or "") if "linked_cases" in row.index else None
     score = row.get("score")
     return {
         "case_id": case_id,
         "force_code": row["force_code"],
-        "assessment_date": results.assessment_date(case_id) or "not available",
-        "generated_at": datetime.now(timezone.utc).astimezone().strftime("%d %b %Y %H:%M %Z"),
+        "assessment_date": _day(results.assessment_date(case_id)),
+        "generated_at": uk_time(datetime.now(timezone.utc)).strftime("%d %b %Y %H:%M") + " (UK time)",
         "model": f"{row.get('model_name')} version {row.get('model_version')}",
-        "score_text": "not scored" if pd.isna(score) else f"{100 * float(score):.0f}%",
+        "score_text": "not scored" if pd.isna(score) else report_pct(float(score)),
         "band": str(row.get("risk_band") or "").replace("_", " "),
         "queue": QUEUE_TITLES.get(row["queue"], "not in a queue"),
         "queue_reason": row["queue_reason"],
@@ -188,6 +198,8 @@ def pack_context(results: Results, case_id: str, decisions: list | None = None) 
         "reasons": [r for r in (row.get(f"reason_{i}") for i in (1, 2, 3)) if isinstance(r, str) and r.strip()],
         "groups": groups,
         "chronology": chronology,
+        "summary": summary,
+        "has_target": acts is not None and any(a.target for a in acts),
         "acts_available": acts is not None,
         "facts": results.facts(case_id),
         "order_in_force": facts["protective_order_in_force"],

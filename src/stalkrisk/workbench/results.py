@@ -3,7 +3,8 @@
 The folder is read, never written. What it gives, and where from:
 
 - the queue: ``queue`` / ``queue_reason`` of ``scores.parquet`` when the run wrote them; a run
-  without them is read as queue ``consider_spo`` with reason "flagged" for every ``consider_spo``
+  without them is read as queue ``consider_spo`` with reason ``FLAGGED`` ("flagged: score at or above
+  the threshold, with a course of conduct") for every ``consider_spo``
   case (and no ``review`` section);
 - each case's force: ``force_code`` of ``scores.parquet`` when present, else of the cases file
   that ``audit.json`` records, used only when its SHA-256 still matches the one recorded; when
@@ -32,6 +33,7 @@ from stalkrisk.workbench import WorkbenchError
 log = logging.getLogger(__name__)
 
 UNKNOWN_FORCE = "unknown"
+FLAGGED = "flagged: score at or above the threshold, with a course of conduct"
 QUEUES = ("consider_spo", "review")
 QUEUE_TITLES = {"consider_spo": "Consider an SPO", "review": "Review"}
 REASONS = ("reason_1", "reason_2", "reason_3")
@@ -151,7 +153,7 @@ def derive_queue(scores: pd.DataFrame) -> pd.DataFrame:
         scores["queue_reason"] = reason.fillna("").astype(str)
     else:
         scores["queue"] = np.where(flagged, "consider_spo", "")
-        scores["queue_reason"] = np.where(flagged, "flagged", "")
+        scores["queue_reason"] = np.where(flagged, FLAGGED, "")
     return scores
 
 
