@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from wb_server import PASSWORD
 
 from stalkrisk.workbench.pack import chromium as pdf_chromium
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import PASSWORD, sign_in, start_server, token
+from wb_server import PASSWORD, sign_in, start_server, token
 
 from stalkrisk.workbench.accounts import MAX_FAILURES, authenticate, disable_user
 from stalkrisk.workbench.db import Decision, Outcome, SignInFailure, open_database

@@ -6,15 +6,14 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD
 from hypothesis import given
 from hypothesis import strategies as st
+from wb_server import PASSWORD
 
 from stalkrisk.cli import main as stalkrisk
 from stalkrisk.workbench.audit_decisions import audit_decisions, format_audit
