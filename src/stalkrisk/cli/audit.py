@@ -121,3 +121,7 @@ def add_audit_commands(sub) -> None:
     p.add_argument("--model", required=True,
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: the current folder)")
+
+    from stalkrisk.cli_workbench import add_audit_decisions
+
+    add_audit_decisions(checks)
