@@ -21,7 +21,7 @@ import time
 from stalkrisk.audit.rescore import faithfulness, format_faithfulness
 from stalkrisk.config import load_train_config
 from stalkrisk.explain.reasons import explain
-from stalkrisk.synth.caseload import generate
+from stalkrisk.synth import generate
 from stalkrisk.training.fit import train_model
 from stalkrisk.synth.caseload import MECHANISM_GROUP_WEIGHTS
 

@@ -83,7 +83,7 @@ def prepare(workdir: Path, n: int) -> tuple[Path, Path]:
 
 def train_bundle(workdir: Path) -> Path:
     from stalkrisk.config import load_fairness_config, load_train_config
-    from stalkrisk.synth.caseload import generate
+    from stalkrisk.synth import generate
     from stalkrisk.tracking.registry import save_bundle
     from stalkrisk.training.fit import train_model
 

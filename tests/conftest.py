@@ -27,7 +27,7 @@ TRAIN_CASES = 6000
 
 @pytest.fixture(scope="session")
 def caseload():
-    from stalkrisk.synth.caseload import generate
+    from stalkrisk.synth import generate
 
     return generate(TRAIN_CASES, seed=11)
 

@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"tracking"},
     {"report"},
     {"pipelines"},
-    {"audit"},  # reproduces a run: it calls the scoring pipeline
+    {"audit", "workbench"},  # audit reproduces a run (it calls the scoring pipeline); the workbench reads one
     {"cli"},
     {"demo", "__main__"},
 ]

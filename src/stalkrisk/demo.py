@@ -61,7 +61,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model card:   {card_dir / 'model_card.html'}")
     print(f"review pages: {(score_dir / 'review' / 'index.html').resolve()}")
     print("MLflow UI:    MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    print_workbench(args.out, score_dir)
     return 0
+
+
+def print_workbench(out: Path, score_dir: Path) -> None:
+    """Create a demo reviewer for the force with the most flagged cases, and say how to sign in."""
+    from stalkrisk.workbench.accounts import add_user, list_users
+    from stalkrisk.workbench.db import open_database
+    from stalkrisk.workbench.results import load_results
+
+    db_url = f"sqlite:///{(out / 'workbench.db').resolve()}"
+    workbench = open_database(db_url)
+    flagged = load_results(score_dir).scores.query("queue == 'consider_spo'")
+    demo_force = str(flagged["force_code"].value_counts().index[0]) if len(flagged) else "unknown"
+    if "demo.reviewer" not in {u.username for u in list_users(workbench)}:
+        add_user(workbench, "demo.reviewer", "reviewer", [demo_force], "demo-password-not-for-real-use")
+    print(f"workbench:    .venv/bin/stalkrisk serve {score_dir} --db {db_url} --port 8765")
+    print(f"              then http://127.0.0.1:8765/ as demo.reviewer (force {demo_force}), "
+          "password demo-password-not-for-real-use")
 
 
 if __name__ == "__main__":

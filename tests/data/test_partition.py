@@ -83,7 +83,7 @@ def test_part_validation_equals_the_whole_file_on_the_messy_export(tmp_path: Pat
 
 @pytest.fixture(scope="module")
 def small_caseload():
-    from stalkrisk.synth.caseload import generate
+    from stalkrisk.synth import generate
 
     data = generate(30, seed=5)
     assert "event_id" in data.events.columns

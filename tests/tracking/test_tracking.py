@@ -193,7 +193,7 @@ def test_mlflow_run_of_the_mlproject_trains(tmp_path, caseload_files):
 @pytest.mark.slow
 def test_on_20000_generated_cases_the_model_beats_both_baselines_and_nears_the_ceiling():
     from stalkrisk.config import load_fairness_config, load_train_config
-    from stalkrisk.synth.caseload import generate
+    from stalkrisk.synth import generate
     from stalkrisk.training.fit import train_model
 
     data = generate(20_000, seed=2026)

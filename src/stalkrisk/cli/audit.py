@@ -122,6 +122,6 @@ def add_audit_commands(sub) -> None:
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: the current folder)")
 
-    from stalkrisk.cli_workbench import add_audit_decisions
+    from stalkrisk.cli.workbench import add_audit_decisions
 
     add_audit_decisions(checks)

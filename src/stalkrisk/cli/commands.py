@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     from stalkrisk.cli.audit import add_audit_commands
 
     add_audit_commands(sub)
-    from stalkrisk.cli_workbench import add_workbench_commands
+    from stalkrisk.cli.workbench import add_workbench_commands
 
     add_workbench_commands(sub)
     return parser

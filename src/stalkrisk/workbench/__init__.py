@@ -8,6 +8,8 @@ appended, never overwritten, and are never used as training labels.
 
 from __future__ import annotations
 
+from stalkrisk.errors import StalkriskError
 
-class WorkbenchError(ValueError):
+
+class WorkbenchError(StalkriskError, ValueError):
     """A user's mistake the workbench cannot act on (bad name, role, database or case): one line."""

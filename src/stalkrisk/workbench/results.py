@@ -174,7 +174,7 @@ def _input(audit: dict, name: str, reader, notes: list[str]) -> pd.DataFrame | N
 def load_results(folder: str | Path, *, read_inputs: bool = True) -> Results:
     """Read a finished scoring folder (one with ``audit.json``)."""
     from stalkrisk.features.asof import cutoff_utc, known_by_cutoff
-    from stalkrisk.readers import read_cases, read_events
+    from stalkrisk.data.readers import read_cases, read_events
 
     folder = Path(folder)
     audit_path = folder / "audit.json"
