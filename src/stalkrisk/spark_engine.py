@@ -48,6 +48,10 @@ from stalkrisk.spark_tasks import EID, FAIL_ENV, KEY, PREFIX, ROW, SUMMARY_SCHEM
 log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
+
+
+class SparkEngineError(RuntimeError):
+    """Spark cannot start here (no pyspark, no Java): a user's setup to fix, said in one line."""
 READ_BATCH_ROWS = 1 << 16
 
 
@@ -56,8 +60,13 @@ def session(master: str = DEFAULT_MASTER, **conf: str):
 
     The workers run this interpreter (so they import this stalkrisk and its pinned libraries).
     """
-    from pyspark.sql import SparkSession
-
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkEngineError("the spark engine needs pyspark: pip install 'stalkrisk[spark]'") from None
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise SparkEngineError("the spark engine needs Java 17 or later: install a JRE "
+                               "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("stalkrisk-score")
     defaults = {"spark.sql.execution.arrow.pyspark.enabled": "true"}
@@ -102,7 +111,18 @@ def run(
     specs = (describe(cases, contract.CASES), describe(events, contract.EVENTS))
     digests = {s.table: sha256_file(s.path) for s in specs}
 
+    own = spark is None
     spark = spark or session(master or DEFAULT_MASTER)
+    try:
+        return _run(spark, specs, digests, loaded, cases, events, out, review=review, quiet=quiet,
+                    chunk_size=chunk_size, method=method, partitions=partitions, started=started, stages=stages)
+    finally:
+        if own:
+            spark.stop()
+
+
+def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, quiet, chunk_size, method,
+         partitions, started, stages) -> ScoreSummary:
     master = spark.sparkContext.master
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-spark-", dir=out) as work:
         work = Path(work)
