@@ -99,6 +99,12 @@ def cmd_promote(args) -> int:
 def cmd_score(args) -> int:
     from stalkrisk.pipelines.score import run
 
+    if args.engine == "spark" or args.spark_master:  # the same run, fanned out over Spark
+        from functools import partial
+
+        from stalkrisk.pipelines.spark_score import run as spark_run
+
+        run = partial(spark_run, master=args.spark_master)
     s = run(
         args.cases, args.events, args.out, model=args.model, review=args.review,
         quiet=args.quiet, method=args.explain_method,
@@ -191,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=None, help=f"cases per part (default {DEFAULT_CHUNK_SIZE:,}; bounds memory)")
     p.add_argument("--explain-method", choices=("fast", "pred_contrib"),
                    help="fast: stalkrisk's exact TreeSHAP (default); pred_contrib: LightGBM's reference")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local: this process (default); spark: the same run on Spark (needs stalkrisk[spark] and Java)")
+    p.add_argument("--spark-master", help="Spark master URL (implies --engine spark; default local[*])")
 
     p = add("export", cmd_export, "write a registered model as a folder, for forces without a tracking server")
     p.add_argument("--model", required=True, help="models:/NAME@ALIAS or models:/NAME/VERSION")
