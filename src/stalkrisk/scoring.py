@@ -55,7 +55,7 @@ def score_chunk(
     model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast"
 ) -> ChunkResult:
     """Features, explanation, score, flag and reasons for one chunk of valid cases."""
-    features = build_features(cases, events, protected=tuple(model.meta.get("protected_features", ())))
+    features = build_features(cases, events, protected=model.meta.protected_features)
     scored, explanation = _score(model, features, method)
     long = explain_mod.long_table(explanation, features["case_id"], features)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)

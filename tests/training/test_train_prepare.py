@@ -49,7 +49,7 @@ def test_clean_input_keeps_the_features_and_datasets_built_beside_validation(cas
     assert built_ahead.to_json_dict() == built_here.to_json_dict()
 
     # Scoring compares its cases' features with those of the training slice alone.
-    reference = built_ahead.meta["drift_reference"]
+    reference = built_ahead.meta.drift_reference
     train = prepared.slices == "train"
     assert reference["n"] == prepared.split["train"]["cases"] < len(prepared.X_all)
     as_array = pd.DataFrame(prepared.X_all.to_numpy()[train], columns=prepared.feature_names)

@@ -82,11 +82,11 @@ def transparency_record(model_uri: str) -> dict[str, Any]:
     model, meta = loaded.model, loaded.model.meta
     run = _run_info(loaded.run_id)
     card = run.get("model_card") or (_folder_card(model_uri) if Path(model_uri).exists() else None)
-    metrics = meta.get("metrics") or run.get("metrics") or {}
-    label = meta.get("label_description", "a harm outcome within the horizon")
-    counts, split = meta.get("counts", {}), meta.get("split", {})
-    policy = meta.get("flag_policy", {})
-    used = list(meta.get("protected_features", []))
+    metrics = meta.metrics or run.get("metrics") or {}
+    label = meta.label_description or "a harm outcome within the horizon"
+    counts, split = meta.counts, meta.split
+    policy = meta.flag_policy
+    used = list(meta.protected_features)
     synthetic = run.get("tags", {}).get("synthetic") == "true"
     params = run.get("params", {})
 
@@ -148,10 +148,10 @@ def transparency_record(model_uri: str) -> dict[str, Any]:
             "model": {
                 "type": "LightGBM binary classifier with monotone constraints, Platt calibration",
                 "trees": int(model.booster.num_trees()),
-                "max_depth": meta.get("max_depth"),
+                "max_depth": meta.max_depth,
                 "features": len(model.feature_names),
                 "protected_attributes_used_as_features": used or "none",
-                "explanations": f"exact TreeSHAP ({meta.get('explain_method', 'fast')}) in calibrated log-odds",
+                "explanations": f"exact TreeSHAP ({meta.explain_method}) in calibrated log-odds",
                 "artifact_sha256": loaded.digest,
             },
             "performance_on_test_slice": _metric_lines(metrics),

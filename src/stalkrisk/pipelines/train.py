@@ -184,7 +184,7 @@ def _log_and_register(result: TrainResult, validation: ValidationResult, steps: 
         result.baselines.to_csv(tmp / "baselines.csv", index=False)
         figures = steps.draw_beside(result, tmp / "plots")
 
-        result.model.meta["trained_at"] = started.strftime("%Y-%m-%d")
+        result.model.meta = result.model.meta.with_trained_at(started.strftime("%Y-%m-%d"))
         example = pd.concat([result.test[["case_id"]].head(5), result.test_features.head(5)], axis=1)
         info = tracking.log_pyfunc(result.model, example, register)
         version = str(info.registered_model_version)

@@ -130,7 +130,7 @@ def shap_sample(result: TrainResult) -> tuple[pd.DataFrame, object]:
     from stalkrisk.explain.reasons import explain
 
     sample = result.test_features.head(SHAP_SAMPLE)
-    return sample, explain(result.model, sample, method=result.model.meta["explain_method"]).contributions
+    return sample, explain(result.model, sample, method=result.model.meta.explain_method).contributions
 
 
 def draw_child_figures(result: TrainResult, folder: Path) -> list[Path]:
