@@ -38,7 +38,7 @@ from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints
 from stalkrisk.model.labels import make_labels
 from stalkrisk.model.risk_model import fit_booster
-from stalkrisk.training.fit import split_by_date
+from stalkrisk.training.fit import gap_days, split_by_date
 cases, events = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
 cfg = load_train_config()
 feats = build_features(cases, events)
@@ -47,7 +47,7 @@ labels = make_labels(cases, events, cfg["label"])
 keep = ~labels["censored"].to_numpy()
 X = feats.loc[keep, names].to_numpy(dtype=np.float64)
 y = labels.loc[keep, "label"].to_numpy()
-slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"])
+slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"], gap_days(cfg))
 tr, va = slices == "train", slices == "valid"
 t, c = time.perf_counter(), time.process_time()
 booster = fit_booster(X[tr], y[tr], X[va], y[va], feature_names=names, monotone=monotone_constraints(names),
