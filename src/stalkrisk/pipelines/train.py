@@ -187,8 +187,8 @@ def run(
     Unless ``quiet``, each stage is shown on a terminal as it starts (``progress.Stages``).
     """
     started = datetime.now(timezone.utc)
-    stages = Stages(5, quiet=quiet)
     cfg = load_train_config(config)
+    stages = Stages(5 + (int(cfg["evaluation"]["rolling"]["origins"]) > 1), quiet=quiet)
     fair = load_fairness_config(fairness_config)
 
     stages.start(f"reading {Path(cases).name} and {Path(events).name}")
@@ -236,6 +236,9 @@ def run(
         run_id = active.info.run_id
         mlflow.log_params(tracking.flatten("", cfg))
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        for row in result.rolling.origins if result.rolling else ():  # one step per origin, oldest first
+            mlflow.log_metrics({f"rolling_{key}": float(row[key]) for key in ("roc_auc", "pr_auc", "recall_at_flag", "ece")
+                                if row.get(key) is not None}, step=int(row["origin"]))
         tags = {
             "stalkrisk.version": __version__,
             "git_commit": tracking.git_commit(),
@@ -266,6 +269,8 @@ def run(
             "fairness": result.fairness.to_dict(),
             "fairness_warnings": result.fairness_warnings,
             "fairness_uncertain": result.fairness_uncertain,
+            "baseline_comparisons": [vars(c) for c in result.comparisons],
+            "rolling": result.rolling.to_dict() if result.rolling else None,
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
         result.baselines.to_csv(tmp / "baselines.csv", index=False)
@@ -285,7 +290,8 @@ def run(
             trained_at=started.strftime("%Y-%m-%d %H:%M UTC"), metrics=result.metrics,
             baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
             fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
-            warnings=result.warnings,
+            warnings=result.warnings, comparisons=result.comparisons, rolling=result.rolling,
+            capacity=cfg.get("capacity"),
             inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
             synthetic=truth is not None, stalkrisk_version=__version__,
         )

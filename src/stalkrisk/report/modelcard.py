@@ -68,6 +68,45 @@ def policy_text(policy: dict[str, Any]) -> str:
     return f"probability: a fixed threshold of {setting:.2f}"
 
 
+def capacity_view(flag_rate: float | None, capacity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The flag rate in people: reviews a month for a force of ``capacity.cases_per_month`` new
+    cases, beside the public figure of SPOs made (per force and month)."""
+    if not capacity or flag_rate is None or flag_rate != flag_rate:
+        return None
+    cases = float(capacity.get("cases_per_month", 0))
+    public = capacity.get("public_spos") or {}
+    months = float(public.get("years", 0)) * 12 * float(public.get("forces", 0))
+    return {
+        "cases_per_month": f"{cases:,.0f}",
+        "flag_rate": f"{flag_rate:.1%}",
+        "reviews_per_month": f"{flag_rate * cases:,.0f}",
+        "reviews_per_year": f"{flag_rate * cases * 12:,.0f}",
+        "spo_orders": f"{float(public.get('orders', 0)):,.0f}",
+        "spo_years": f"{float(public.get('years', 0)):.0f}",
+        "spo_forces": f"{float(public.get('forces', 0)):.0f}",
+        "spos_per_force_month": f"{float(public.get('orders', 0)) / months:.1f}" if months else "n/a",
+        "spo_source": " ".join(str(public.get("source", "")).split()),
+    }
+
+
+def rolling_view(rolling) -> dict[str, Any] | None:
+    """The rolling-origin report as the card's rows and spread (``training.rolling``)."""
+    if rolling is None:
+        return None
+    from stalkrisk.training.rolling import SPREAD_METRICS
+
+    spread = rolling.spread
+    return {
+        "gap_days": rolling.gap_days,
+        "rows": [{**{k: _fmt(v) for k, v in row.items()}, "test_cases": f"{row['test_cases']:,}",
+                  "train_cases": f"{row['train_cases']:,}", "registered": "yes" if row["registered"] else ""}
+                 for row in rolling.origins],
+        "spread": [(label, *(_fmt(spread[key][k]) for k in ("min", "median", "max")))
+                   for key, label in SPREAD_METRICS if key in spread],
+        "skipped": rolling.skipped,
+    }
+
+
 def card_context(
     *,
     model,
@@ -84,6 +123,9 @@ def card_context(
     inputs: dict[str, str],
     synthetic: bool,
     stalkrisk_version: str,
+    comparisons=(),
+    rolling=None,
+    capacity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_name = {f.name: f for f in FEATURES}
     families: dict[str, list[str]] = OrderedDict()
@@ -120,6 +162,11 @@ def card_context(
         "fairness_warnings": fairness_warnings,
         "fairness_uncertain": fairness_uncertain,
         "synthetic": synthetic,
+        "gap_days": model.meta.get("gap_days", 0),
+        "comparisons": [{"baseline": c.baseline, "text": c.text(), "n_boot": c.n_boot,
+                         "verdict": "beats it" if c.clear else "**does not clearly beat it**"} for c in comparisons],
+        "rolling": rolling_view(rolling),
+        "capacity": capacity_view(metrics.get("flag_rate_with_conduct_gate"), capacity),
     }
 
 
