@@ -20,6 +20,14 @@ import numpy as np
 from numba import njit
 
 CI_LEVEL = 0.95
+#: The baselines a model must beat beyond sampling noise to be promoted (training measures them,
+#: ``tracking.registry`` checks them).
+GATED_BASELINES = ("S-DASH count", "logistic regression")
+
+
+def baseline_slug(name: str) -> str:
+    """A baseline's name in metric keys: ``S-DASH count`` -> ``sdash_count``."""
+    return name.lower().replace(" ", "_").replace("-", "")
 
 
 @njit(cache=True, nogil=True)

@@ -212,7 +212,7 @@ def baseline_checks(metrics: dict[str, float]) -> list[str]:
     """A failed check per gated baseline the run does not beat beyond sampling noise: the paired
     bootstrap 95% interval of its ROC-AUC difference (``auc_diff_<slug>_ci_low``/``_high``) must
     lie above zero. A run that logged no interval (trained before they were) fails: retrain it."""
-    from stalkrisk.training.fit import GATED_BASELINES, baseline_slug  # only when promoting: fit is heavy
+    from stalkrisk.evaluate.compare import GATED_BASELINES, baseline_slug  # only when promoting (numba)
 
     failed = []
     for name in GATED_BASELINES:

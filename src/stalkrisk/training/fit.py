@@ -48,7 +48,7 @@ from stalkrisk.model.thresholds import choose_threshold
 from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints
 from stalkrisk.features.sdash import sdash_count
-from stalkrisk.evaluate.compare import auc_differences
+from stalkrisk.evaluate.compare import GATED_BASELINES, auc_differences, baseline_slug
 from stalkrisk.model.labels import describe_label, make_labels
 from stalkrisk.model.risk_model import (
     RiskModel,
@@ -66,13 +66,6 @@ from stalkrisk.training.timesplit import GAP, SLICES, day_numbers, split_by_date
 log = logging.getLogger(__name__)
 
 BASELINE_MAX_ROWS = 100_000
-#: The baselines a model must beat beyond sampling noise (``evaluate.compare``) to be promoted.
-GATED_BASELINES = ("S-DASH count", "logistic regression")
-
-
-def baseline_slug(name: str) -> str:
-    """A baseline's name in metric keys: ``S-DASH count`` -> ``sdash_count``."""
-    return name.lower().replace(" ", "_").replace("-", "")
 
 
 @dataclass
