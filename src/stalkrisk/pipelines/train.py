@@ -270,6 +270,7 @@ def run(
             "fairness_warnings": result.fairness_warnings,
             "fairness_uncertain": result.fairness_uncertain,
             "baseline_comparisons": [vars(c) for c in result.comparisons],
+            "fairness_views": result.fairness_views.to_dict() if result.fairness_views else None,
             "rolling": result.rolling.to_dict() if result.rolling else None,
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
@@ -291,7 +292,7 @@ def run(
             baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
             fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
             warnings=result.warnings, comparisons=result.comparisons, rolling=result.rolling,
-            capacity=cfg.get("capacity"),
+            capacity=cfg.get("capacity"), fairness_views=result.fairness_views,
             inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
             synthetic=truth is not None, stalkrisk_version=__version__,
         )

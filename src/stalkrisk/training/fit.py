@@ -38,7 +38,9 @@ from sklearn.utils import resample
 from threadpoolctl import threadpool_limits
 
 from stalkrisk.data import ids
-from stalkrisk.evaluate import fairness
+from stalkrisk.evaluate.fairness_run import FairnessOutcome, assess, slice_groups
+from stalkrisk.evaluate.groups import AUDIT_COLUMNS
+from stalkrisk.evaluate.mitigation import threshold_optimizer_options
 from stalkrisk.evaluate import metrics as evaluate
 from stalkrisk.evaluate.drift import reference_profile
 from stalkrisk.explain.reasons import margins
@@ -84,6 +86,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     ceiling: dict[str, float] = field(default_factory=dict)
     comparisons: list = field(default_factory=list)  # evaluate.compare.Difference per baseline
+    fairness_views: FairnessOutcome | None = None  # intersections, per force, mitigation options
     rolling: RollingReport | None = None
 
 
@@ -319,13 +322,14 @@ def fit_and_evaluate(
             ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": metrics["roc_auc"] / ceiling_auc}
 
     fair_cfg = fairness_config or {}
-    groups = fairness.audit_groups(test_cases)
-    wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
-    report = fairness.group_metrics(
-        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),
-        n_boot=int(fair_cfg.get("n_boot", 200)), seed=0,
-    )
-    fairness_warnings, fairness_uncertain = fairness.breaches(report, fair_cfg.get("tolerances", {}))
+    all_groups = slice_groups(test_cases, fair_cfg)
+    groups = all_groups[list(AUDIT_COLUMNS)]
+    judged = assess(y_all[te], p_test, flag, all_groups, fair_cfg, seed=0)
+    report, fairness_warnings, fairness_uncertain = judged.report, judged.clear, judged.uncertain
+    valid_cases = cases.iloc[np.flatnonzero(keep)[va]].reset_index(drop=True)
+    judged.mitigation = threshold_optimizer_options(
+        y_all[va], p_valid, slice_groups(valid_cases, fair_cfg), y_all[te], p_test, all_groups, flag, conduct,
+        fair_cfg.get("mitigation") or {}, min_group_size=int(fair_cfg.get("min_group_size", 50)))
 
     p_logistic, logistic_rows = logistic.result()
     metrics["baseline_logistic_rows"] = float(logistic_rows)
@@ -362,6 +366,7 @@ def fit_and_evaluate(
     metrics.update(ceiling)
     metrics["fairness_warnings"] = float(len(fairness_warnings))
     metrics["fairness_uncertain_gaps"] = float(len(fairness_uncertain))
+    metrics["fairness_noted_gaps"] = float(len(judged.noted))
 
     test = pd.DataFrame(
         {
@@ -419,4 +424,5 @@ def fit_and_evaluate(
         ceiling=ceiling,
         comparisons=comparisons,
         rolling=rolling,
+        fairness_views=judged,
     )
