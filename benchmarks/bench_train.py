@@ -119,8 +119,10 @@ def main() -> None:
     plain_spread = f"; runs {min(plain_ratios):.2f}-{max(plain_ratios):.2f}" if args.repeat > 1 else ""
     print(f"without rolling validation {plain_s:8.1f} s   ratio {statistics.median(plain_ratios):.2f} "
           f"(target <= 2{plain_spread}){of}")
+    plain_cpu = statistics.median(w.cpu_seconds for w in plain)
+    print(f"without rolling, CPU time  {plain_cpu:8.1f} CPU-s ({plain_cpu / plain_s:.2f} cores){of}")
     print(f"rolling validation costs   {whole_s - plain_s:8.1f} s   "
-          f"({(whole_s - plain_s) / plain_s:.0%} of the run without it){of}")
+          f"({(whole_s - plain_s) / plain_s:.0%} of the run without it); {whole_cpu - plain_cpu:.1f} CPU-s{of}")
 
 if __name__ == "__main__":
     main()
