@@ -9,12 +9,16 @@ Generates N cases (Parquet), then in separate child processes
   2. LightGBM's own training on the same feature matrix: the same training rows, validation
      rows, parameters, monotone constraints and early stopping (features built beforehand,
      not timed),
-and prints both times, the ratio and the peak memory of the whole run: of its main process,
+  3. the whole `stalkrisk train` again with the rolling-origin validation off
+     (``evaluation.rolling.origins: 1``): the difference is the rolling validation's cost,
+and prints the times, the ratios and the peak memory of the whole run: of its main process,
 and of the main process with the children it forks (validation, charts), summed. Times on a
 shared machine vary by 10-30% from run to run: ``--repeat N`` runs N pairs back to back and
 prints the median ratio of the pairs and their range. CPU time (user + system, the whole
 run's children included) shows how much of the two cores each side used.
-Targets (issue): the whole run at most 2x LightGBM's own time; peak memory under 8 GiB.
+Targets (issue): the whole run at most 2x LightGBM's own time; peak memory under 8 GiB. The rolling
+validation (issue 19) is an explicit extra cost on top, reported apart: the run without it keeps
+the 2x target.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from stalkrisk.features import build_features
 from stalkrisk.features.registry import monotone_constraints
 from stalkrisk.model.labels import make_labels
 from stalkrisk.model.risk_model import fit_booster
-from stalkrisk.training.fit import split_by_date
+from stalkrisk.training.fit import gap_days, split_by_date
 cases, events = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
 cfg = load_train_config()
 feats = build_features(cases, events)
@@ -47,7 +51,7 @@ labels = make_labels(cases, events, cfg["label"])
 keep = ~labels["censored"].to_numpy()
 X = feats.loc[keep, names].to_numpy(dtype=np.float64)
 y = labels.loc[keep, "label"].to_numpy()
-slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"])
+slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"], gap_days(cfg))
 tr, va = slices == "train", slices == "valid"
 t, c = time.perf_counter(), time.process_time()
 booster = fit_booster(X[tr], y[tr], X[va], y[va], feature_names=names, monotone=monotone_constraints(names),
@@ -69,7 +73,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         paths = write_caseload(generate(args.cases, seed=7), work / "data", fmt="parquet")
-        pairs = []
+        pairs, plain = [], []
+        no_rolling = work / "no_rolling.yaml"
+        no_rolling.write_text("evaluation:\n  rolling:\n    origins: 1\n", encoding="utf-8")
         for i in range(args.repeat):  # each pair back to back: the ratio of a pair shares its machine's mood
             env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / f'bench{i}.db'}"}  # a new store each run
             whole = run_child(python_module("stalkrisk", "train", "--cases", str(paths["cases"]),
@@ -79,10 +85,18 @@ def main() -> None:
                               env=env, cwd=work, tree_memory=True)
             own = json.loads(run_child([sys.executable, "-c", LIGHTGBM_CHILD, str(paths["cases"]),
                                         str(paths["events"])], cwd=work).stdout.strip().splitlines()[-1])
+            env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / f'plain{i}.db'}"}
+            without = run_child(python_module("stalkrisk", "train", "--cases", str(paths["cases"]),
+                                              "--events", str(paths["events"]), "--truth", str(paths["truth"]),
+                                              "--out", str(work / f"plain{i}"), "--experiment", "bench",
+                                              "--register", "bench", "--config", str(no_rolling)),
+                                env=env, cwd=work)
             pairs.append((whole, own))
+            plain.append(without)
             if args.repeat > 1:
                 print(f"run {i + 1}: whole {whole.seconds:.1f} s, LightGBM {own['seconds']:.1f} s, "
-                      f"ratio {whole.seconds / own['seconds']:.2f}", flush=True)
+                      f"ratio {whole.seconds / own['seconds']:.2f}; without rolling {without.seconds:.1f} s, "
+                      f"ratio {without.seconds / own['seconds']:.2f}", flush=True)
     whole_s = statistics.median(w.seconds for w, _ in pairs)
     own_s = statistics.median(o["seconds"] for _, o in pairs)
     ratios = [w.seconds / o["seconds"] for w, o in pairs]
@@ -99,7 +113,16 @@ def main() -> None:
     print(f"CPU time                   {whole_cpu:8.1f} CPU-s whole run ({whole_cpu / whole_s:.2f} cores on average); "
           f"LightGBM alone {own_cpu:.1f} CPU-s ({own_cpu / own_s:.2f} cores){of}")
     spread = f"; runs {min(ratios):.2f}-{max(ratios):.2f}" if args.repeat > 1 else ""
-    print(f"ratio whole / LightGBM     {statistics.median(ratios):8.2f}   (target <= 2{spread})")
+    print(f"ratio whole / LightGBM     {statistics.median(ratios):8.2f}   (with the rolling validation{spread})")
+    plain_s = statistics.median(w.seconds for w in plain)
+    plain_ratios = [w.seconds / o["seconds"] for w, (_, o) in zip(plain, pairs)]
+    plain_spread = f"; runs {min(plain_ratios):.2f}-{max(plain_ratios):.2f}" if args.repeat > 1 else ""
+    print(f"without rolling validation {plain_s:8.1f} s   ratio {statistics.median(plain_ratios):.2f} "
+          f"(target <= 2{plain_spread}){of}")
+    plain_cpu = statistics.median(w.cpu_seconds for w in plain)
+    print(f"without rolling, CPU time  {plain_cpu:8.1f} CPU-s ({plain_cpu / plain_s:.2f} cores){of}")
+    print(f"rolling validation costs   {whole_s - plain_s:8.1f} s   "
+          f"({(whole_s - plain_s) / plain_s:.0%} of the run without it); {whole_cpu - plain_cpu:.1f} CPU-s{of}")
 
 if __name__ == "__main__":
     main()

@@ -83,6 +83,17 @@ def _check_train_config(config: dict, path) -> None:
     if config["explain"]["method"] not in ("fast", "pred_contrib"):
         raise ConfigError(f"{where}explain.method must be fast or pred_contrib")
     check_params(config["model"].get("params") or {}, prefix=f"{where}model.params.")
+    gap = split.get("gap_days")
+    if gap is not None and (not isinstance(gap, int) or gap < 0):
+        raise ConfigError(f"{where}split.gap_days must be a whole number of days >= 0, or null for the horizon")
+    rolling = config["evaluation"]["rolling"]
+    if not isinstance(rolling.get("origins"), int) or rolling["origins"] < 1:
+        raise ConfigError(f"{where}evaluation.rolling.origins must be a whole number >= 1 (1: no rolling validation)")
+    window = rolling.get("window_days")
+    if window is not None and (not isinstance(window, int) or window < 1):
+        raise ConfigError(f"{where}evaluation.rolling.window_days must be a whole number of days >= 1, or null")
+    if not isinstance(config["evaluation"].get("n_boot"), int) or config["evaluation"]["n_boot"] < 0:
+        raise ConfigError(f"{where}evaluation.n_boot must be a whole number >= 0")
     quantiles = config["bands"]["quantiles"]
     if len(quantiles) != 3 or sorted(quantiles) != list(quantiles):
         raise ConfigError(f"{where}bands.quantiles must be three increasing numbers")

@@ -54,9 +54,15 @@ def test_labelled_caseload_has_error_rates_with_intervals(model_uri, caseload, t
         assert f"WARNING: {warning}" in text
     for note in audit.uncertain:
         assert note in text
-    # clear and uncertain breaches together are exactly the gaps beyond the tolerances
+    # clear and uncertain breaches together are exactly the gaps beyond the tolerances, each with
+    # the intervals that decided it
     everything = check_tolerances(audit.report, audit.tolerances)
-    assert sorted(audit.warnings + audit.uncertain) == sorted(everything)
+    assert all(" [95% intervals: " in w for w in audit.warnings + audit.uncertain)
+    assert sorted(w.split(" [95% intervals: ")[0] for w in audit.warnings + audit.uncertain) == sorted(everything)
+    # the intersections and the force are measured too, and reported apart from the gate
+    assert set(audit.extra) == {"intersections", "per force"}
+    for note in audit.noted:
+        assert note in text
 
 
 def test_unlabelled_caseload_shows_flag_rates_and_score_distributions(model_uri, caseload, tmp_path, capsys) -> None:

@@ -339,3 +339,92 @@ def test_proxy_auc_single_class_is_nan():
     features = pd.DataFrame({"x": np.arange(30)})
     result = proxy_auc(features, pd.Series(["a"] * 29 + ["b"]), cv=3)
     assert math.isnan(result["auc"]) and "b" in result["excluded_classes"]
+
+
+# --- the stricter verdicts (issue 19) -----------------------------------------------------
+
+
+def _block(n: int, positives: int, missed: int, flagged_negatives: int = 0):
+    """``n`` cases: ``positives`` of them positive, ``missed`` of those unflagged; scores 0.5."""
+    y = np.r_[np.ones(positives), np.zeros(n - positives)].astype(int)
+    flag = np.r_[np.zeros(missed), np.ones(positives - missed), np.ones(flagged_negatives),
+                 np.zeros(n - positives - flagged_negatives)].astype(int)
+    return y, flag
+
+
+def test_disjoint_intervals_read_as_a_clear_gap():
+    # FNR 69/90 = 0.767 against 213/375 = 0.568: intervals about [0.68-0.86] and [0.52-0.62], apart;
+    # the difference 0.199 is over the 0.15 tolerance, and its own interval straddles it.
+    from stalkrisk.evaluate.fairness import breaches
+
+    ya, fa = _block(90, 90, 69)
+    yb, fb = _block(375, 375, 213)
+    y, flag = np.r_[ya, yb], np.r_[fa, fb]
+    groups = pd.DataFrame({"victim_sex": ["male"] * 90 + ["female"] * 375})
+    report = group_metrics(y, np.full(len(y), 0.5), flag, groups, min_group_size=50, n_boot=400, seed=0)
+    table = report.by_group.set_index("group")
+    assert table.loc["male", "false_negative_rate"] == pytest.approx(0.767, abs=5e-4)
+    assert table.loc["female", "false_negative_rate"] == pytest.approx(0.568, abs=5e-4)
+    for grp, lo, hi in (("male", 0.68, 0.86), ("female", 0.52, 0.62)):
+        assert table.loc[grp, "false_negative_rate_ci_low"] == pytest.approx(lo, abs=0.02)
+        assert table.loc[grp, "false_negative_rate_ci_high"] == pytest.approx(hi, abs=0.02)
+    gap = report.gaps.set_index("metric").loc["false_negative_rate"]
+    assert not gap["intervals_overlap"] and gap["difference_ci_low"] < 0.15 < gap["difference_ci_high"]
+    clear, uncertain = breaches(report, {"max_difference": {"false_negative_rate": 0.15}})
+    assert len(clear) == 1 and clear[0].startswith("victim_sex: false_negative_rate differs by 0.199") and not uncertain
+
+
+def test_a_flag_rate_ratio_of_0_28_between_suspect_groups_fails_the_packaged_gate():
+    from stalkrisk.config import load_fairness_config
+    from stalkrisk.evaluate.fairness_run import assess
+
+    config = load_fairness_config()
+    assert {"suspect_sex", "suspect_age_band", "victim_sex", "victim_ethnicity"} <= set(config["groups"])
+    # male: 125 of 500 flagged (0.25); female: 14 of 200 (0.07): ratio 0.28 (no outcomes differ)
+    y = np.zeros(700, dtype=int)
+    flag = np.r_[np.ones(125), np.zeros(375), np.ones(14), np.zeros(186)].astype(int)
+    cases = pd.DataFrame({"suspect_sex": ["male"] * 500 + ["female"] * 200})
+    from stalkrisk.evaluate.fairness_run import slice_groups
+
+    outcome = assess(y, np.full(700, 0.3), flag, slice_groups(cases, config), config)
+    ratio = outcome.report.gaps.set_index(["attribute", "metric"]).loc[("suspect_sex", "flag_rate")]
+    assert ratio["ratio"] == pytest.approx(0.28)
+    assert any(w.startswith("suspect_sex: flag_rate ratio 0.280") for w in outcome.clear), outcome.clear
+
+
+def test_an_overlapping_gap_whose_interval_straddles_the_tolerance_stays_uncertain():
+    from stalkrisk.evaluate.fairness import breaches
+
+    ya, fa = _block(60, 20, 12)  # FNR 0.60
+    yb, fb = _block(60, 20, 8)  # FNR 0.40: the difference 0.20 > 0.15, but 20 positives each
+    report = group_metrics(np.r_[ya, yb], np.full(120, 0.5), np.r_[fa, fb],
+                           pd.DataFrame({"g": ["a"] * 60 + ["b"] * 60}), min_group_size=50, n_boot=300)
+    clear, uncertain = breaches(report, {"max_difference": {"false_negative_rate": 0.15}})
+    assert not clear and len(uncertain) == 1
+
+
+def test_gap_intervals_pair_the_groups_resamples():
+    from stalkrisk.evaluate.fairness import gap_intervals
+
+    draws = {"a": {"flag_rate": np.array([0.5, 0.6, np.nan, 0.7])}, "b": {"flag_rate": np.array([0.1, 0.3, 0.2, 0.35])}}
+    out = gap_intervals(draws, {"metric": "flag_rate", "max_group": "a", "min_group": "b"})
+    diffs, ratios = np.array([0.4, 0.3, 0.35]), np.array([0.2, 0.5, 0.5])
+    assert (out["difference_ci_low"], out["difference_ci_high"]) == pytest.approx(tuple(np.quantile(diffs, [0.025, 0.975])))
+    assert (out["ratio_ci_low"], out["ratio_ci_high"]) == pytest.approx(tuple(np.quantile(ratios, [0.025, 0.975])))
+    assert out["intervals_overlap"] is False
+
+
+def test_calibration_by_group_is_observed_minus_predicted(gold):
+    table = gold.by_group.set_index("group")
+    assert table.loc["a", "calibration_gap"] == pytest.approx(0.0)
+    assert table.loc["b", "calibration_gap"] == pytest.approx(0.25 - 0.6)
+
+
+def test_intersections_and_forces_are_group_columns():
+    from stalkrisk.evaluate.groups import force_groups, intersections
+
+    groups = pd.DataFrame({"suspect_sex": ["male", "female"], "suspect_ethnicity": ["white", "unknown"]})
+    both = intersections(groups, [["suspect_sex", "suspect_ethnicity"], ["suspect_sex", "absent"]])
+    assert both.columns.tolist() == ["suspect_sex × suspect_ethnicity"]
+    assert both.iloc[:, 0].tolist() == ["male / white", "female / unknown"]
+    assert force_groups(pd.DataFrame({"force_code": ["F01", None]}))["force_code"].tolist() == ["f01", "unknown"]

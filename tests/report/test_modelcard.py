@@ -57,3 +57,28 @@ def test_fairness_group_counts_carry_thousands_separators():
     text = fairness_markdown(SimpleNamespace(attributes=["victim_sex"], by_group=by_group))
     assert "| female | 2,811 | 0.089 |" in text
     assert "| other (too small to judge) | 14 | n/a |" in text
+
+
+def test_capacity_turns_the_flag_rate_into_reviews_beside_the_public_spo_figure():
+    from stalkrisk.report.modelcard import capacity_view
+
+    view = capacity_view(0.08, {"cases_per_month": 250, "public_spos": {"orders": 1400, "years": 5, "forces": 40,
+                                                                       "source": "a public  figure"}})
+    # 8% of 250 = 20 reviews a month, 240 a year; 1,400 / (5 * 12 * 40) = 0.58 SPOs a force a month
+    assert view["reviews_per_month"] == "20" and view["reviews_per_year"] == "240"
+    assert view["spos_per_force_month"] == "0.6" and view["spo_source"] == "a public figure"
+    assert capacity_view(float("nan"), {"cases_per_month": 250}) is None
+
+
+def test_the_session_card_shows_the_spread_over_time_the_intervals_and_capacity(trained):
+    card = trained.model_card.with_suffix(".md").read_text(encoding="utf-8")
+    assert "### Over time: rolling-origin validation" in card
+    spread = re.findall(r"^\| (ROC-AUC|PR-AUC|Recall at the flag|Expected calibration error) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+                        card, flags=re.M)
+    assert [s[0] for s in spread] == ["ROC-AUC", "PR-AUC", "Recall at the flag", "Expected calibration error"]
+    assert all(float(lo) <= float(mid) <= float(hi) for _, lo, mid, hi in spread)
+    origins = re.findall(r"^\| (\d) \| (\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d) \|.*\| (yes|) \|$", card, flags=re.M)
+    assert [o[0] for o in origins] == ["1", "2", "3"] and [o[3] for o in origins] == ["", "", "yes"]
+    assert "with a gap of 90 days (the label horizon)" in card
+    assert re.search(r"^\| S-DASH count \| [+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] \(500 resamples\) \| ", card, flags=re.M)
+    assert "### Capacity in people" in card and "cases a month" in card and "a public figure" in card

@@ -48,6 +48,16 @@ def test_training_run_is_logged_and_registered(trained):
     assert str(mv.version) == trained.version
     card = trained.model_card.read_text()
     assert "Tier 1" in card and "Protected attributes left out" in card and "http" not in card.replace("https://", "")
+    # the rolling-origin spread and the intervals of the baseline comparisons
+    assert run.data.metrics["rolling_origins"] == 3.0
+    for metric in ("roc_auc", "pr_auc", "recall_at_flag", "ece"):
+        low, mid, high = (run.data.metrics[f"rolling_{metric}_{k}"] for k in ("min", "median", "max"))
+        assert low <= mid <= high
+        steps = client.get_metric_history(trained.run_id, f"rolling_{metric}")
+        assert sorted(m.step for m in steps) == [1, 2, 3]
+    for slug in ("sdash_count", "logistic_regression"):
+        low, high = run.data.metrics[f"auc_diff_{slug}_ci_low"], run.data.metrics[f"auc_diff_{slug}_ci_high"]
+        assert low <= run.data.metrics[f"auc_diff_{slug}"] <= high
     rows, train_cases = run.data.metrics["baseline_logistic_rows"], int(run.data.tags["rows.cases"])
     assert 0 < rows < train_cases
     assert f"logistic regression (fitted on {rows:,.0f} of " in card
@@ -155,25 +165,30 @@ def test_promotion_needs_its_checks_or_a_recorded_reason(trained):
 
     client = MlflowClient()
     mv = client.get_model_version(trained.name, trained.version)
-    saved = {k: mv.tags.get(k) for k in ("beats_baselines", "fairness_warnings")}
+    saved_tag = mv.tags.get("fairness_warnings")
+    key = "auc_diff_logistic_regression_ci_low"
+    saved_low = client.get_run(mv.run_id).data.metrics[key]
     try:
-        client.set_model_version_tag(trained.name, trained.version, "beats_baselines", "false")
+        # A gain whose paired bootstrap interval includes zero does not beat the baseline.
+        client.log_metric(mv.run_id, key, -0.002)
         client.set_model_version_tag(trained.name, trained.version, "fairness_warnings", "0")
         refused = promote(trained.name, trained.version)
-        assert not refused.promoted and any("baselines" in f for f in refused.failed_checks)
+        assert not refused.promoted
+        assert any("does not clearly beat the logistic regression baseline" in f and "includes zero" in f
+                   for f in refused.failed_checks), refused.failed_checks
         with pytest.raises(RegistryError, match="--reason"):
             promote(trained.name, trained.version, force=True)
         forced = promote(trained.name, trained.version, force=True, reason="pilot on historic data")
         assert forced.promoted and forced.forced
         tags = client.get_model_version(trained.name, trained.version).tags
         assert tags["forced_promotion_reason"] == "pilot on historic data"
-        client.set_model_version_tag(trained.name, trained.version, "beats_baselines", "true")
-        assert promote(trained.name, trained.version).promoted
-        assert str(client.get_model_version_by_alias(trained.name, "champion").version) == trained.version
+        client.log_metric(mv.run_id, key, 0.001)  # the interval now lies above zero
+        others = [f for f in promote(trained.name, trained.version).failed_checks if "baseline" in f]
+        assert not any("logistic regression" in f for f in others)
     finally:
-        for k, v in saved.items():
-            if v is not None:
-                client.set_model_version_tag(trained.name, trained.version, k, v)
+        client.log_metric(mv.run_id, key, saved_low)
+        if saved_tag is not None:
+            client.set_model_version_tag(trained.name, trained.version, "fairness_warnings", saved_tag)
 
 
 def test_mlflow_run_of_the_mlproject_trains(tmp_path, caseload_files):

@@ -23,10 +23,9 @@ from stalkrisk.audit.rescore import score_caseload
 from stalkrisk.evaluate.fairness import (
     AUDIT_COLUMNS,
     FairnessReport,
-    audit_groups,
     check_tolerances,
-    group_metrics,
 )
+from stalkrisk.evaluate.fairness_run import assess, slice_groups
 from stalkrisk.evaluate.proxy import proxy_auc
 
 PROXY_WARN_AUC = 0.65
@@ -50,6 +49,8 @@ class FairnessAudit:
     proxy_threshold: float = PROXY_WARN_AUC
     uncertain: list[str] = field(default_factory=list)  # beyond tolerance, but within sampling noise
     model_info: Any = None  # report.ModelInfo, for the HTML page's footer
+    noted: list[str] = field(default_factory=list)  # clear gaps in the reported views (intersections, per force)
+    extra: dict[str, FairnessReport] = field(default_factory=dict)
 
 
 def labels_for(model, cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -107,23 +108,19 @@ def fairness_audit(
     loaded = tracking.load_model(model_uri)
     data = score_caseload(loaded, cases, events)
     model = loaded.model
-    groups_all = audit_groups(data.cases.reset_index(drop=True))
-    wanted = [g for g in config.get("groups", list(AUDIT_COLUMNS)) if g in groups_all.columns]
+    groups_all = slice_groups(data.cases.reset_index(drop=True), config)
     labels = labels_for(model, data.cases, data.events)
     keep = ~labels["censored"].to_numpy(dtype=bool)
     labelled = bool(keep.any())
-    min_size = int(config.get("min_group_size", 50))
     if labelled:
-        report = group_metrics(labels["label"].to_numpy()[keep], data.score[keep], data.flag[keep],
-                               groups_all.loc[keep, wanted].reset_index(drop=True),
-                               min_group_size=min_size, n_boot=n_boot, seed=seed)
+        outcome = assess(labels["label"].to_numpy()[keep], data.score[keep], data.flag[keep],
+                         groups_all.loc[keep].reset_index(drop=True), config, seed=seed, n_boot=n_boot)
     else:
-        report = group_metrics(None, data.score, data.flag, groups_all[wanted],
-                               min_group_size=min_size, n_boot=n_boot, seed=seed)
+        outcome = assess(None, data.score, data.flag, groups_all, config, seed=seed, n_boot=n_boot)
+    report, warnings, uncertain = outcome.report, outcome.clear, outcome.uncertain
     tolerances = config.get("tolerances", {}) or {}
-    warnings, uncertain = split_breaches(report, tolerances)
     proxies, proxy_warnings = proxy_checks(
-        data.features[list(model.feature_names)], groups_all, threshold=proxy_threshold,
+        data.features[list(model.feature_names)], groups_all[list(AUDIT_COLUMNS)], threshold=proxy_threshold,
         max_rows=proxy_max_rows, seed=seed,
     )
     return FairnessAudit(
@@ -133,6 +130,7 @@ def fairness_audit(
         n_censored=int((~keep).sum()), quarantined=data.quarantined, report=report,
         warnings=warnings, proxies=proxies, proxy_warnings=proxy_warnings, tolerances=tolerances,
         proxy_threshold=proxy_threshold, uncertain=uncertain, model_info=model_info(loaded),
+        noted=outcome.noted, extra=outcome.extra,
     )
 
 
@@ -168,6 +166,8 @@ def format_fairness(audit: FairnessAudit) -> str:
         lines.append(f"WARNING: {w}")
     for w in audit.uncertain:
         lines.append(f"note (beyond tolerance, but within sampling noise): {w}")
+    for w in audit.noted:
+        lines.append(f"note (intersection or force, reported, not gated): {w}")
     for w in audit.proxy_warnings:
         lines.append(f"WARNING: proxy: {w}")
     n = len(audit.warnings) + len(audit.proxy_warnings) + len(audit.uncertain)

@@ -38,19 +38,18 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score
 
+from stalkrisk.evaluate.groups import (  # noqa: F401  (fairness' public names, as before)
+    AGE_BANDS,
+    AUDIT_COLUMNS,
+    UNKNOWN,
+    age_band,
+    audit_groups,
+    force_groups,
+    group_order,
+    intersections,
+)
 from stalkrisk.evaluate.resample import resample_cells
 
-UNKNOWN = "unknown"
-AGE_BANDS = ("under 18", "18-24", "25-34", "35-44", "45-54", "55+", UNKNOWN)
-_AGE_CUTS = (18, 25, 35, 45, 55)
-AUDIT_COLUMNS = (
-    "victim_sex",
-    "victim_age_band",
-    "victim_ethnicity",
-    "suspect_sex",
-    "suspect_age_band",
-    "suspect_ethnicity",
-)
 LABELLED_METRICS = (
     "count",
     "flag_rate",
@@ -63,48 +62,8 @@ LABELLED_METRICS = (
 UNLABELLED_METRICS = ("count", "flag_rate", "mean_score", "score_p10", "score_median", "score_p90")
 _QUANTILES = {"score_p10": 0.1, "score_median": 0.5, "score_p90": 0.9}
 CI_LEVEL = 0.95
-
-
-# --- audit groups -----------------------------------------------------------------
-
-
-def age_band(age: pd.Series) -> pd.Series:
-    """Age in years -> band label; missing or unparseable -> ``unknown``."""
-    years = pd.to_numeric(age, errors="coerce").astype("float64").to_numpy()
-    codes = np.searchsorted(np.array(_AGE_CUTS, dtype=float), years, side="right")
-    labels = np.array(AGE_BANDS, dtype=object)[codes]
-    labels[np.isnan(years)] = UNKNOWN
-    return pd.Series(labels, index=age.index, name=age.name, dtype="str")
-
-
-def _category(cases: pd.DataFrame, column: str) -> pd.Series:
-    if column not in cases:
-        return pd.Series(UNKNOWN, index=cases.index, dtype="str")
-    values = cases[column].astype("str").str.strip().str.lower()
-    values = values.where(cases[column].notna() & (values != ""), UNKNOWN)
-    return values.astype("str")
-
-
-def audit_groups(cases: pd.DataFrame) -> pd.DataFrame:
-    """Normalised cases -> one string column per audited attribute (missing -> unknown)."""
-    out = {}
-    for column in AUDIT_COLUMNS:
-        if column.endswith("_age_band"):
-            source = column.removesuffix("_band")
-            ages = cases[source] if source in cases else pd.Series(np.nan, index=cases.index)
-            out[column] = age_band(ages).rename(column)
-        else:
-            out[column] = _category(cases, column)
-    return pd.DataFrame(out, index=cases.index)
-
-
-def group_order(values) -> list[str]:
-    """Display order: age bands youngest first, other groups alphabetical; unknown last."""
-    rank = {band: i for i, band in enumerate(AGE_BANDS)}
-    return sorted(
-        (str(v) for v in values),
-        key=lambda v: (v == UNKNOWN, rank.get(v, len(rank)), v),
-    )
+#: Calibration by group: the observed rate minus the mean score (0: calibrated for the group).
+CALIBRATION_GAP = "calibration_gap"
 
 
 # --- metric functions for MetricFrame ------------------------------------------
@@ -232,13 +191,16 @@ def _boot_stats(name: str, counts: np.ndarray, sums: np.ndarray, quantiles: dict
 
 
 def _bootstrap_group(
-    names: list[str], y: np.ndarray, f: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generator
+    names: list[str], y: np.ndarray, f: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generator,
+    draws: dict[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile CI per metric, resampling within the group (its size held fixed).
 
     Every rate is a ratio of (label, flag) cell counts, so a resample is kept as its count
     in each cell ``2 * y + f``, its score sum and the score quantiles asked for
-    (``resample.resample_cells``).
+    (``resample.resample_cells``). ``draws``, when given, receives each metric's value on each
+    resample (NaN kept), for the intervals of gaps between groups; with the labels, also
+    ``calibration_gap``: the observed rate minus the mean score.
     """
     cell = (2 * np.asarray(y) + np.asarray(f)).astype(np.int8)
     wanted = [name for name in names if name in _QUANTILES]
@@ -247,14 +209,47 @@ def _bootstrap_group(
     quantiles = {name: qv[:, k] for k, name in enumerate(wanted)}
     alpha = (1 - CI_LEVEL) / 2
     out = {}
+    if "observed_rate" in names and "mean_score" in names:
+        names = [*names, CALIBRATION_GAP]
     for name in names:
-        values = _boot_stats(name, counts, sums, quantiles)
+        if name == CALIBRATION_GAP:
+            values = _boot_stats("observed_rate", counts, sums, quantiles) - _boot_stats("mean_score", counts, sums, quantiles)
+        else:
+            values = _boot_stats(name, counts, sums, quantiles)
+        if draws is not None:
+            draws[name] = values
         values = values[~np.isnan(values)]
         if len(values) == 0:
             out[name] = (math.nan, math.nan)
         else:
             lo, hi = np.quantile(values, [alpha, 1 - alpha])
             out[name] = (float(lo), float(hi))
+    return out
+
+
+def gap_intervals(draws: dict[str, dict[str, np.ndarray]], gap: dict[str, Any]) -> dict[str, Any]:
+    """95% intervals of one gap's difference (max - min group) and ratio (min / max group), and
+    whether the two groups' own intervals overlap.
+
+    The groups' resamples are drawn independently of each other, so pairing the b-th resample of
+    one group with the b-th of the other is a draw of the two-group bootstrap.
+    """
+    out = {"difference_ci_low": math.nan, "difference_ci_high": math.nan, "ratio_ci_low": math.nan,
+           "ratio_ci_high": math.nan, "intervals_overlap": None}
+    hi_grp, lo_grp, metric = gap.get("max_group"), gap.get("min_group"), gap["metric"]
+    if hi_grp not in draws or lo_grp not in draws or metric not in draws[hi_grp]:
+        return out
+    high, low = draws[hi_grp][metric], draws[lo_grp][metric]
+    alpha = (1 - CI_LEVEL) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        difference, ratio = high - low, low / high
+    for name, values in (("difference", difference), ("ratio", ratio)):
+        values = values[np.isfinite(values)]
+        if len(values):
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (float(v) for v in np.quantile(values, [alpha, 1 - alpha]))
+    h, lo = high[~np.isnan(high)], low[~np.isnan(low)]
+    if len(h) and len(lo):
+        out["intervals_overlap"] = bool(np.quantile(h, alpha) <= np.quantile(lo, 1 - alpha))
     return out
 
 
@@ -365,15 +360,21 @@ def _attribute_report(i: int, attribute: str, column: pd.Series, names: list[str
     big = [grp for grp in table.index if grp not in small]
     gaps = _gap_rows(attribute, names, y_arr, f_arr, p_arr, g, table, big, frames)
 
+    if "observed_rate" in table and "mean_score" in table:
+        table[CALIBRATION_GAP] = table["observed_rate"] - table["mean_score"]
+    draws: dict[str, dict[str, np.ndarray]] = {}
     if n_boot > 0:
         rng = np.random.default_rng([seed, i])
         ci_names = [n for n in names if n != "count"]
         for grp in table.index:
             rows = np.flatnonzero(g == grp)
-            ci = _bootstrap_group(ci_names, y_arr[rows], f_arr[rows], p_arr[rows], n_boot, rng)
+            draws[grp] = {}
+            ci = _bootstrap_group(ci_names, y_arr[rows], f_arr[rows], p_arr[rows], n_boot, rng, draws[grp])
             for name, (lo, hi) in ci.items():
                 table.loc[grp, f"{name}_ci_low"] = lo
                 table.loc[grp, f"{name}_ci_high"] = hi
+        for row in gaps:
+            row.update(gap_intervals(draws, row))
     table["count"] = table["count"].astype(np.int64)
     table.insert(0, "small", table.index.isin(small))
     table.insert(0, "group", table.index)
@@ -488,11 +489,12 @@ def _ci(report: FairnessReport, attribute: str, group: str, metric: str) -> tupl
 def breaches(report: FairnessReport, tolerances: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Tolerance breaches split into ``clear`` and ``uncertain`` ones.
 
-    A point-estimate gap beyond tolerance is *clear* when it stays beyond tolerance
-    even between the two groups' 95% bootstrap intervals (the higher group's lower
-    bound against the lower group's upper bound); otherwise sampling noise could
-    explain it and it is *uncertain*: reported, but not a reason to block a model.
-    Without bootstrap intervals every breach counts as clear.
+    A point-estimate gap beyond tolerance is *clear* when sampling noise cannot explain it:
+    the two groups' 95% bootstrap intervals do not overlap, or the 95% interval of the gap
+    itself (``gap_intervals``: of the difference for ``max_difference``, of the ratio for
+    ``min_ratio``) lies wholly beyond the tolerance. Otherwise it is *uncertain*: reported,
+    but not a reason to block a model. Without bootstrap intervals every breach is clear.
+    Each text ends with the intervals that decided it.
     """
     clear, uncertain = [], []
     if report.gaps.empty:
@@ -508,11 +510,14 @@ def breaches(report: FairnessReport, tolerances: Mapping[str, Any]) -> tuple[lis
                 if hi is None or lo is None:
                     clear.append(text)
                     continue
-                if kind == "max_difference":
-                    beyond = hi[0] - lo[1] > limit
-                else:
-                    beyond = hi[0] > 0 and lo[1] / hi[0] < limit
-                (clear if beyond else uncertain).append(text)
+                disjoint = hi[0] > lo[1]
+                name = "difference" if kind == "max_difference" else "ratio"
+                low, high = row.get(f"{name}_ci_low", math.nan), row.get(f"{name}_ci_high", math.nan)
+                beyond = (low > limit) if kind == "max_difference" else (high < limit)
+                evidence = (f" [95% intervals: '{row['max_group']}' {hi[0]:.3f}-{hi[1]:.3f}, '{row['min_group']}' "
+                            f"{lo[0]:.3f}-{lo[1]:.3f}{', apart' if disjoint else ', overlapping'}; "
+                            f"{name} {low:.3f}-{high:.3f}]")
+                (clear if disjoint or beyond else uncertain).append(text + evidence)
     return clear, uncertain
 
 

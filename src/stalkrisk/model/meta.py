@@ -18,6 +18,7 @@ class ModelMeta:
     horizon_days: int = 90
     flag_policy: dict[str, Any] = field(default_factory=dict)
     split: dict[str, dict[str, Any]] = field(default_factory=dict)  # dates and counts per slice
+    gap_days: int | None = None  # days left out between slices (the label horizon): None before gaps
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)  # test-slice metrics
     protected_features: tuple[str, ...] = ()  # protected attributes a config made features
@@ -44,7 +45,7 @@ class ModelMeta:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            if f.name in ("trained_at", "drift_reference") and not value:
+            if f.name in ("trained_at", "drift_reference", "gap_days") and value in ("", None):
                 continue
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return {**out, **self.extra}

@@ -100,8 +100,8 @@ def run(
     ``steps`` says how the steps run (``steps_for``: overlapped where the platform forks).
     """
     started = datetime.now(timezone.utc)
-    stages = Stages(5, quiet=quiet)
     cfg = load_train_config(config)
+    stages = Stages(5 + (int(cfg["evaluation"]["rolling"]["origins"]) > 1), quiet=quiet)
     fair = load_fairness_config(fairness_config)
     with closing(steps or steps_for()) as steps:
         stages.start(f"reading {Path(cases).name} and {Path(events).name}")
@@ -149,6 +149,9 @@ def _log_and_register(result: TrainResult, validation: ValidationResult, steps: 
         run_id = active.info.run_id
         mlflow.log_params(tracking.flatten("", cfg))
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
+        for row in result.rolling.origins if result.rolling else ():  # one step per origin, oldest first
+            mlflow.log_metrics({f"rolling_{key}": float(row[key]) for key in ("roc_auc", "pr_auc", "recall_at_flag", "ece")
+                                if row.get(key) is not None}, step=int(row["origin"]))
         tags = {
             "stalkrisk.version": __version__,
             "git_commit": tracking.git_commit(),
@@ -179,6 +182,9 @@ def _log_and_register(result: TrainResult, validation: ValidationResult, steps: 
             "fairness": result.fairness.to_dict(),
             "fairness_warnings": result.fairness_warnings,
             "fairness_uncertain": result.fairness_uncertain,
+            "baseline_comparisons": [vars(c) for c in result.comparisons],
+            "fairness_views": result.fairness_views.to_dict() if result.fairness_views else None,
+            "rolling": result.rolling.to_dict() if result.rolling else None,
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics_doc, indent=2, default=str), encoding="utf-8")
         result.baselines.to_csv(tmp / "baselines.csv", index=False)
@@ -198,7 +204,8 @@ def _log_and_register(result: TrainResult, validation: ValidationResult, steps: 
             trained_at=started.strftime("%Y-%m-%d %H:%M UTC"), metrics=result.metrics,
             baselines=result.baselines, fairness_markdown=fairness_markdown(result.fairness),
             fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
-            warnings=result.warnings,
+            warnings=result.warnings, comparisons=result.comparisons, rolling=result.rolling,
+            capacity=cfg.get("capacity"), fairness_views=result.fairness_views,
             inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
             synthetic=synthetic, stalkrisk_version=__version__,
         )

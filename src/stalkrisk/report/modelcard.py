@@ -68,6 +68,45 @@ def policy_text(policy: dict[str, Any]) -> str:
     return f"probability: a fixed threshold of {setting:.2f}"
 
 
+def capacity_view(flag_rate: float | None, capacity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The flag rate in people: reviews a month for a force of ``capacity.cases_per_month`` new
+    cases, beside the public figure of SPOs made (per force and month)."""
+    if not capacity or flag_rate is None or flag_rate != flag_rate:
+        return None
+    cases = float(capacity.get("cases_per_month", 0))
+    public = capacity.get("public_spos") or {}
+    months = float(public.get("years", 0)) * 12 * float(public.get("forces", 0))
+    return {
+        "cases_per_month": f"{cases:,.0f}",
+        "flag_rate": f"{flag_rate:.1%}",
+        "reviews_per_month": f"{flag_rate * cases:,.0f}",
+        "reviews_per_year": f"{flag_rate * cases * 12:,.0f}",
+        "spo_orders": f"{float(public.get('orders', 0)):,.0f}",
+        "spo_years": f"{float(public.get('years', 0)):.0f}",
+        "spo_forces": f"{float(public.get('forces', 0)):.0f}",
+        "spos_per_force_month": f"{float(public.get('orders', 0)) / months:.1f}" if months else "n/a",
+        "spo_source": " ".join(str(public.get("source", "")).split()),
+    }
+
+
+def rolling_view(rolling) -> dict[str, Any] | None:
+    """The rolling-origin report as the card's rows and spread (``training.rolling``)."""
+    if rolling is None:
+        return None
+    from stalkrisk.training.rolling import SPREAD_METRICS
+
+    spread = rolling.spread
+    return {
+        "gap_days": rolling.gap_days,
+        "rows": [{**{k: _fmt(v) for k, v in row.items()}, "test_cases": f"{row['test_cases']:,}",
+                  "train_cases": f"{row['train_cases']:,}", "registered": "yes" if row["registered"] else ""}
+                 for row in rolling.origins],
+        "spread": [(label, *(_fmt(spread[key][k]) for k in ("min", "median", "max")))
+                   for key, label in SPREAD_METRICS if key in spread],
+        "skipped": rolling.skipped,
+    }
+
+
 def card_context(
     *,
     model,
@@ -84,6 +123,10 @@ def card_context(
     inputs: dict[str, str],
     synthetic: bool,
     stalkrisk_version: str,
+    comparisons=(),
+    rolling=None,
+    capacity: dict[str, Any] | None = None,
+    fairness_views=None,
 ) -> dict[str, Any]:
     by_name = {f.name: f for f in FEATURES}
     families: dict[str, list[str]] = OrderedDict()
@@ -120,6 +163,12 @@ def card_context(
         "fairness_warnings": fairness_warnings,
         "fairness_uncertain": fairness_uncertain,
         "synthetic": synthetic,
+        "gap_days": model.meta.gap_days or 0,
+        "comparisons": [{"baseline": c.baseline, "text": c.text(), "n_boot": c.n_boot,
+                         "verdict": "beats it" if c.clear else "**does not clearly beat it**"} for c in comparisons],
+        "rolling": rolling_view(rolling),
+        "capacity": capacity_view(metrics.get("flag_rate_with_conduct_gate"), capacity),
+        "fairness_views": fairness_views_context(fairness_views),
     }
 
 
@@ -168,3 +217,69 @@ def fairness_markdown(report) -> str:
             parts.append(f"| {r['group']}{small} | " + " | ".join(cells) + " |")
         parts.append("")
     return "\n".join(parts)
+
+
+def _interval(row: dict[str, Any], metric: str) -> str:
+    value, low, high = row.get(metric), row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if value is None or value != value:
+        return "n/a"
+    if low is None or low != low:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def calibration_markdown(report) -> str:
+    """Calibration by group: the mean score against the observed rate, with 95% intervals; a group
+    whose interval of (observed - predicted) excludes zero is over- or under-predicted."""
+    if "calibration_gap" not in report.by_group.columns:
+        return ""
+    lines = ["| attribute | group | cases | predicted (mean score) | observed rate [95%] | observed − predicted [95%] | reading |",
+             "|---|---|---|---|---|---|---|"]
+    for r in report.by_group.to_dict(orient="records"):
+        if r.get("small"):
+            continue
+        low, high = r.get("calibration_gap_ci_low"), r.get("calibration_gap_ci_high")
+        reading = ("under-predicted" if low is not None and low > 0 else
+                   "over-predicted" if high is not None and high < 0 else "within noise")
+        lines.append(f"| {r['attribute'].replace('_', ' ')} | {r['group']} | {r['count']:,.0f} | {r['mean_score']:.3f} | "
+                     f"{_interval(r, 'observed_rate')} | {_interval(r, 'calibration_gap')} | {reading} |")
+    return "\n".join(lines) + "\n"
+
+
+def gaps_markdown(report, metrics=("flag_rate", "false_negative_rate")) -> str:
+    """One line per (attribute, metric) gap of a reported view: the groups at each end, the
+    difference and ratio with their 95% intervals, and whether the groups' intervals overlap."""
+    if report.gaps.empty:
+        return ""
+    lines = ["| view | metric | highest group | lowest group | difference [95%] | ratio [95%] | intervals |",
+             "|---|---|---|---|---|---|---|"]
+    for r in report.gaps.to_dict(orient="records"):
+        if r["metric"] not in metrics or r.get("max_group") is None:
+            continue
+        overlap = r.get("intervals_overlap")
+        lines.append(f"| {r['attribute'].replace('_', ' ')} | {r['metric'].replace('_', ' ')} | "
+                     f"{r['max_group']} ({r['max_value']:.3f}) | {r['min_group']} ({r['min_value']:.3f}) | "
+                     f"{_interval(r, 'difference')} | {_interval(r, 'ratio')} | "
+                     f"{'n/a' if overlap is None else ('overlap' if overlap else '**apart**')} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+
+
+def mitigation_markdown(table) -> str:
+    """The mitigation options beside the flag as trained (``evaluate.mitigation``)."""
+    if table is None or table.empty:
+        return ""
+    lines = ["| attribute | option | flag rate | recall | FNR gap | flag-rate ratio |", "|---|---|---|---|---|---|"]
+    for r in table.to_dict(orient="records"):
+        lines.append(f"| {r['attribute'].replace('_', ' ')} | {r['option']} | {_fmt(r.get('flag_rate'))} | "
+                     f"{_fmt(r.get('recall'))} | {_fmt(r.get('fnr_gap'))} | {_fmt(r.get('flag_rate_ratio'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def fairness_views_context(outcome) -> dict[str, Any]:
+    """The card's fairness extras: calibration by group, intersections, per force, mitigation."""
+    if outcome is None:
+        return {"calibration": "", "views": [], "noted": [], "mitigation": ""}
+    views = [(name, gaps_markdown(report), sorted({g for gs in report.small_groups.values() for g in gs}))
+             for name, report in outcome.extra.items()]
+    return {"calibration": calibration_markdown(outcome.report), "views": views, "noted": outcome.noted,
+            "mitigation": mitigation_markdown(outcome.mitigation)}

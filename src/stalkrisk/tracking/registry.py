@@ -200,12 +200,31 @@ def promotion_checks(name: str, version: str) -> list[str]:
     for key in ("roc_auc", "pr_auc", "brier", "ece", "recall"):
         if key not in metrics:
             failed.append(f"metric {key} was not logged")
-    if mv.tags.get("beats_baselines") != "true":
-        failed.append("the model does not beat the S-DASH and logistic-regression baselines on ROC-AUC")
+    failed += baseline_checks(metrics)
     if mv.tags.get("fairness_warnings", "1") != "0":
         failed.append(
             f"{mv.tags.get('fairness_warnings', 'unknown')} fairness gap(s) clearly beyond the tolerances in configs/fairness.yaml"
         )
+    return failed
+
+
+def baseline_checks(metrics: dict[str, float]) -> list[str]:
+    """A failed check per gated baseline the run does not beat beyond sampling noise: the paired
+    bootstrap 95% interval of its ROC-AUC difference (``auc_diff_<slug>_ci_low``/``_high``) must
+    lie above zero. A run that logged no interval (trained before they were) fails: retrain it."""
+    from stalkrisk.evaluate.compare import GATED_BASELINES, baseline_slug  # only when promoting (numba)
+
+    failed = []
+    for name in GATED_BASELINES:
+        slug = baseline_slug(name)
+        low, high = metrics.get(f"auc_diff_{slug}_ci_low"), metrics.get(f"auc_diff_{slug}_ci_high")
+        if low is None or high is None or low != low:
+            failed.append(f"no bootstrap interval of the ROC-AUC difference against the {name} baseline was "
+                          "logged: retrain with this stalkrisk")
+        elif not low > 0:
+            failed.append(f"the model does not clearly beat the {name} baseline on ROC-AUC: difference "
+                          f"{metrics.get(f'auc_diff_{slug}', float('nan')):+.3f}, 95% interval "
+                          f"[{low:+.3f}, {high:+.3f}] includes zero")
     return failed
 
 

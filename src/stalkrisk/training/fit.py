@@ -4,11 +4,16 @@ Pure: frames and a resolved config in, a ``TrainResult`` out. MLflow logging
 is the caller's edge (``stalkrisk.tracking.registry``). Steps, as design.md agreed:
 
 1. as-of features; labels from later events (censored cases left out, counted);
-2. out-of-time split by assessment date: train | valid | test;
+2. out-of-time split by assessment date: train | gap | valid | gap | test, each gap the label
+   horizon (``timesplit``): no training label reads events of the validation period, no
+   validation label those of the test period;
 3. LightGBM with the registry's monotone constraints, early stopping on valid;
 4. Platt calibration, flag threshold (policy) and band cut-points on valid;
-5. on test: metrics, baselines (S-DASH count, logistic regression, base rate),
-   fairness by group, and on generated data the ceiling of the true probabilities.
+5. on test: metrics, baselines (the S-DASH form's count, ``features.sdash``; logistic
+   regression; base rate), each compared by the paired bootstrap interval of the ROC-AUC
+   difference (``evaluate.compare``), fairness by group, and on generated data the ceiling
+   of the true probabilities;
+6. rolling-origin validation (``rolling``): the recipe again at earlier origins, as a spread.
    The logistic-regression baseline is fitted on a seeded stratified sample of at
    most ``BASELINE_MAX_ROWS`` training cases (logged as ``baseline_logistic_rows``):
    at a million cases the full fit took longer than LightGBM and moved the test
@@ -33,7 +38,9 @@ from sklearn.utils import resample
 from threadpoolctl import threadpool_limits
 
 from stalkrisk.data import ids
-from stalkrisk.evaluate import fairness
+from stalkrisk.evaluate.fairness_run import FairnessOutcome, assess, slice_groups
+from stalkrisk.evaluate.groups import AUDIT_COLUMNS
+from stalkrisk.evaluate.mitigation import threshold_optimizer_options
 from stalkrisk.evaluate import metrics as evaluate
 from stalkrisk.evaluate.drift import reference_profile
 from stalkrisk.explain.reasons import margins
@@ -42,7 +49,9 @@ from stalkrisk.model.meta import ModelMeta
 from stalkrisk.model.supported import check_booster, check_params
 from stalkrisk.model.thresholds import choose_threshold
 from stalkrisk.features import build_features
-from stalkrisk.features.registry import monotone_constraints, sdash_names
+from stalkrisk.features.registry import monotone_constraints
+from stalkrisk.features.sdash import sdash_count
+from stalkrisk.evaluate.compare import GATED_BASELINES, auc_differences, baseline_slug
 from stalkrisk.model.labels import describe_label, make_labels
 from stalkrisk.model.risk_model import (
     RiskModel,
@@ -54,10 +63,11 @@ from stalkrisk.model.risk_model import (
 )
 from stalkrisk.progress import Stages
 from stalkrisk.errors import TrainingError
+from stalkrisk.training.rolling import RollingReport, origin_metrics, rolling_validation
+from stalkrisk.training.timesplit import GAP, SLICES, day_numbers, split_by_date  # noqa: F401  (split_by_date: fit's public name)
 
 log = logging.getLogger(__name__)
 
-SLICES = ("train", "valid", "test")
 BASELINE_MAX_ROWS = 100_000
 
 
@@ -76,18 +86,9 @@ class TrainResult:
     test_features: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     ceiling: dict[str, float] = field(default_factory=dict)
-
-
-def split_by_date(dates: pd.Series, fractions: dict[str, float]) -> np.ndarray:
-    """Slice name per row, cutting on whole assessment dates so no date spans two slices."""
-    d = pd.to_datetime(dates).to_numpy()
-    if len(d) == 0:
-        return np.array([], dtype=object)
-    cut1 = np.quantile(d.astype("int64"), fractions["train"])
-    cut2 = np.quantile(d.astype("int64"), fractions["train"] + fractions["valid"])
-    ints = d.astype("int64")
-    out = np.where(ints <= cut1, "train", np.where(ints <= cut2, "valid", "test")).astype(object)
-    return out
+    comparisons: list = field(default_factory=list)  # evaluate.compare.Difference per baseline
+    fairness_views: FairnessOutcome | None = None  # intersections, per force, mitigation options
+    rolling: RollingReport | None = None
 
 
 def stratified_sample(y: np.ndarray, max_rows: int, seed: int = 0) -> np.ndarray:
@@ -140,6 +141,12 @@ def _date_range(dates: pd.Series) -> dict[str, str]:
     return {"from": str(dates.min().date()), "to": str(dates.max().date())}
 
 
+def gap_days(config: dict) -> int:
+    """Days left between slices: ``split.gap_days`` when set, else the label horizon."""
+    gap = config["split"].get("gap_days")
+    return int(config["label"].get("horizon_days", 90) if gap is None else gap)
+
+
 @dataclass
 class Prepared:
     """Features, labels and the out-of-time split of one caseload: what a model is fitted on.
@@ -156,6 +163,8 @@ class Prepared:
     slices: np.ndarray
     split: dict[str, dict[str, Any]]
     counts: dict[str, int]
+    days: np.ndarray | None = None  # assessment day numbers of the kept rows (``timesplit``)
+    gap_days: int = 0
 
 
 def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared:
@@ -174,7 +183,9 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
     X_all = feats.loc[keep, feature_names].reset_index(drop=True)
     y_all = labels.loc[keep, "label"].to_numpy(dtype=np.int64)
     case_ids = cases["case_id"].reset_index(drop=True)[keep].reset_index(drop=True)
-    slices = split_by_date(dates, config["split"])
+    gap = gap_days(config)
+    slices = split_by_date(dates, config["split"], gap)
+    counts["gap_cases"] = int((slices == GAP).sum())
 
     split: dict[str, dict[str, Any]] = {}
     for name in SLICES:
@@ -187,7 +198,8 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
                 "both outcomes are needed in every slice; supply more cases or change split"
             )
     return Prepared(cases=cases, feature_names=feature_names, X_all=X_all, y_all=y_all, keep=keep,
-                    case_ids=case_ids, slices=slices, split=split, counts=counts)
+                    case_ids=case_ids, slices=slices, split=split, counts=counts, days=day_numbers(dates),
+                    gap_days=gap)
 
 
 @dataclass
@@ -296,10 +308,10 @@ def fit_and_evaluate(
     flag = (p_test >= model.threshold) & conduct
     metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
     metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
+    metrics["recall_at_flag"] = float((flag & (y_all[te] == 1)).sum() / max(int(y_all[te].sum()), 1))
     metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
 
-    sdash = [n for n in sdash_names() if n in feature_names]
-    sdash_score = X_all.loc[te, sdash].fillna(0).sum(axis=1).to_numpy() if sdash else np.zeros(te.sum())
+    sdash_score = sdash_count(pd.DataFrame(X_test, columns=feature_names, copy=False))
     # The ceiling and fairness first: the logistic baseline is still being fitted beside.
     ceiling: dict[str, float] = {}
     test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
@@ -311,13 +323,14 @@ def fit_and_evaluate(
             ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": metrics["roc_auc"] / ceiling_auc}
 
     fair_cfg = fairness_config or {}
-    groups = fairness.audit_groups(test_cases)
-    wanted = [g for g in fair_cfg.get("groups", list(groups.columns)) if g in groups.columns]
-    report = fairness.group_metrics(
-        y_all[te], p_test, flag, groups[wanted], min_group_size=int(fair_cfg.get("min_group_size", 50)),
-        n_boot=int(fair_cfg.get("n_boot", 200)), seed=0,
-    )
-    fairness_warnings, fairness_uncertain = fairness.breaches(report, fair_cfg.get("tolerances", {}))
+    all_groups = slice_groups(test_cases, fair_cfg)
+    groups = all_groups[list(AUDIT_COLUMNS)]
+    judged = assess(y_all[te], p_test, flag, all_groups, fair_cfg, seed=0)
+    report, fairness_warnings, fairness_uncertain = judged.report, judged.clear, judged.uncertain
+    valid_cases = cases.iloc[np.flatnonzero(keep)[va]].reset_index(drop=True)
+    judged.mitigation = threshold_optimizer_options(
+        y_all[va], p_valid, slice_groups(valid_cases, fair_cfg), y_all[te], p_test, all_groups, flag, conduct,
+        fair_cfg.get("mitigation") or {}, min_group_size=int(fair_cfg.get("min_group_size", 50)))
 
     p_logistic, logistic_rows = logistic.result()
     metrics["baseline_logistic_rows"] = float(logistic_rows)
@@ -332,19 +345,29 @@ def fit_and_evaluate(
 
     warnings: list[str] = []
     auc = metrics["roc_auc"]
-    for name in ("S-DASH count", "logistic regression"):
+    n_boot = int(config["evaluation"]["n_boot"])
+    comparisons = auc_differences(y_all[te], p_test, {name: scores[name] for name in GATED_BASELINES},
+                                  n_boot=n_boot, seed=0)
+    for comparison in comparisons:
+        name = comparison.baseline
         other = float(baselines.loc[baselines["score"] == name, "roc_auc"].iloc[0])
-        metrics[f"baseline_roc_auc_{name.lower().replace(' ', '_').replace('-', '')}"] = other
-        if not auc > other:
+        slug = baseline_slug(name)
+        metrics[f"baseline_roc_auc_{slug}"] = other
+        metrics[f"auc_diff_{slug}"] = comparison.difference
+        metrics[f"auc_diff_{slug}_ci_low"] = comparison.ci_low
+        metrics[f"auc_diff_{slug}_ci_high"] = comparison.ci_high
+        if not comparison.clear:
             warnings.append(
-                f"THE MODEL DOES NOT BEAT THE {name.upper()} BASELINE ON ROC-AUC "
-                f"({auc:.3f} vs {other:.3f}): do not promote it"
+                f"THE MODEL DOES NOT CLEARLY BEAT THE {name.upper()} BASELINE ON ROC-AUC "
+                f"({auc:.3f} vs {other:.3f}; difference {comparison.text()}, a {n_boot}-resample paired "
+                "bootstrap 95% interval that does not exclude zero): do not promote it"
             )
     metrics["beats_baselines"] = float(not warnings)
 
     metrics.update(ceiling)
     metrics["fairness_warnings"] = float(len(fairness_warnings))
     metrics["fairness_uncertain_gaps"] = float(len(fairness_uncertain))
+    metrics["fairness_noted_gaps"] = float(len(judged.noted))
 
     test = pd.DataFrame(
         {
@@ -358,12 +381,26 @@ def fit_and_evaluate(
     )
     test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
 
+    rolling = None
+    if int(config["evaluation"]["rolling"]["origins"]) > 1 and prepared.days is not None:
+        stages.start(f"rolling-origin validation: up to {int(config['evaluation']['rolling']['origins']) - 1} "
+                     "more fits at earlier origins")
+        registered = {**origin_metrics(y_all[te], p_test, conduct, model.threshold), "threshold": model.threshold,
+                      "trees": float(booster.num_trees()), "train_cases": split["train"]["cases"],
+                      "valid_cases": split["valid"]["cases"], "test_cases": split["test"]["cases"],
+                      "test_positives": split["test"]["positives"]}
+        rolling = rolling_validation(prepared.days, X, y_all, X_all["course_of_conduct"].to_numpy() >= 1.0,
+                                     feature_names, config, gap_days=prepared.gap_days,
+                                     test_from=int(prepared.days[te].min()), registered=registered)
+        metrics.update(rolling.mlflow_metrics())
+
     model.meta = ModelMeta(
         label=dict(config["label"]),
         label_description=describe_label(config["label"]),
         horizon_days=int(config["label"].get("horizon_days", 90)),
         flag_policy=dict(config["flag"]),
         split=split,
+        gap_days=prepared.gap_days,
         counts=counts,
         metrics={k: float(v) for k, v in metrics.items()},
         protected_features=tuple(protected),
@@ -386,4 +423,7 @@ def fit_and_evaluate(
         test_features=pd.DataFrame(X_test, columns=feature_names),  # X_all's test rows, not copied again
         warnings=warnings,
         ceiling=ceiling,
+        comparisons=comparisons,
+        rolling=rolling,
+        fairness_views=judged,
     )
