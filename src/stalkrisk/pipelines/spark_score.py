@@ -139,7 +139,7 @@ def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, qui
             stages.start(f"validating, scoring and explaining {n_raw:,} case rows on Spark ({master})")
             job = Job(
                 cases=specs[0], events=specs[1], work=str(work), chunk_size=chunk_size, method=method,
-                review=review, model_files=_model_files(loaded.model), digest=loaded.digest,
+                review=review, model_files=_model_files(loaded.model), digest=loaded.model.digest(),
                 model_name=loaded.name, model_version=loaded.version, model_uri=loaded.uri, run_id=loaded.run_id,
                 context_events=context, fail_partition=_test_failure(),
             )
