@@ -181,6 +181,7 @@ def run(
     truth: str | Path | None = None,
     out: str | Path | None = None,
     quiet: bool = True,
+    orders: str | Path | None = None,
 ) -> TrainSummary:
     """Train on two contract files, log everything to MLflow and register a ``candidate``.
 
@@ -192,7 +193,7 @@ def run(
     fair = load_fairness_config(fairness_config)
 
     stages.start(f"reading {Path(cases).name} and {Path(events).name}")
-    for path in (cases, events):
+    for path in (cases, events) + ((orders,) if orders is not None else ()):
         check_file(path)  # before anything starts: a wrong path fails at once
     with ExitStack() as judged:
         with collector_paused():
@@ -228,6 +229,16 @@ def run(
                                                                 meanwhile=set_experiment)
         finally:
             store.settle()  # never stopped half way: a store whose tables are half made cannot be opened
+    if orders is not None:  # the orders fill protective_order_in_force as of each day: features again
+        from stalkrisk.training.fit import prepare
+        from stalkrisk.validation.orders import apply_orders, read_and_check
+        from stalkrisk.validation.suite import SuiteRunner, load_suites, sort_failures
+
+        check = read_and_check(orders, SuiteRunner(load_suites()))
+        validation = apply_orders(validation, check)
+        validation.failures = sort_failures(pd.concat([validation.failures, check.failures], ignore_index=True))
+        validation.inputs["orders"] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
+        prepared, ahead = prepare(validation.cases, validation.events, cfg), None
     result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages, ahead=ahead)
     stages.start("logging to MLflow: plots, model, registration, model card")
 
@@ -249,6 +260,8 @@ def run(
             "fairness_warnings": str(len(result.fairness_warnings)),
             "synthetic": str(truth is not None).lower(),
         }
+        if "orders" in validation.inputs:
+            tags["input.orders.sha256"] = str(validation.inputs["orders"]["sha256"])
         for name, s in result.split.items():
             tags[f"dates.{name}"] = f"{s['from']}..{s['to']}"
         tags.update({f"package.{k}": v for k, v in tracking.package_versions().items()})
