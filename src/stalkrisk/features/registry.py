@@ -308,17 +308,19 @@ def _build_registry() -> tuple[Feature, ...]:
               "Suspect is known to misuse drugs or alcohol",
               "Suspect is not known to misuse drugs or alcohol", sdash=True),
         _flag("sdash_third_party_contact", "contact_frequency", "frequency",
-              "S-DASH: any known contact through third parties",
+              "S-DASH: any known contact through third parties (channel or target `third_party`)",
               "Suspect has contacted the victim through other people",
               "No known contact through third parties", sdash=True),
         _flag("sdash_fear", "victim_fear", "victim",
               "S-DASH: the victim is afraid or very afraid",
               "Victim is afraid", "Victim does not say they are afraid", sdash=True),
         _flag("course_of_conduct", "contact_frequency", "frequency",
-              "1 when at least two events of the s.2A(3) stalking behaviours are known "
-              "by the cutoff (the course-of-conduct test)",
-              "At least two occasions of stalking behaviour recorded",
-              "Fewer than two occasions of stalking behaviour recorded"),
+              "1 when acts associated with stalking (the s.2A(3) examples, threats, violence, "
+              "order breaches, contact through third parties) are known on at least two "
+              "occasions (distinct UK calendar days) by the cutoff: a policy proxy for "
+              "\"repeated\", not the offence test",
+              "Acts associated with stalking recorded on at least two separate days",
+              "Acts associated with stalking recorded on fewer than two separate days"),
     ]
     return tuple(f)
 

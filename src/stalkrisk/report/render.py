@@ -39,6 +39,7 @@ _CASE_MARK = "_u"
 
 _STATUS_ORDER = ("scored", "not_scored")
 _FLAG_ORDER = ("true", "consider_spo", "flagged", "false", "not_flagged")
+_QUEUE_LABELS = {"consider_spo": "Consider an SPO", "review": "Review", "none": "In no queue"}
 _LABELS = {
     "scored": "Scored",
     "not_scored": "Not scored",
@@ -317,7 +318,8 @@ def render_index(view: IndexView) -> str:
     at_or_above = int((np.asarray(view.scores, dtype=float) >= view.model.threshold).sum())
     caption = (f"Scores of {n_scored:,} scored cases in bins of 5 points; {at_or_above:,} are at or above the "
                f"flag threshold ({svg.pct(view.model.threshold, 1)}), marked by the dashed line. Shading shows "
-               "the risk bands. A case is flagged only when it also has a course of conduct.")
+               "the risk bands. Every scored case at or above the threshold is in a queue: consider an SPO "
+               "when it also has a course of conduct and no SPO in force, review otherwise.")
     flagged = sorted(view.flagged, key=lambda r: (-r.score if math.isfinite(r.score) else math.inf, r.case_id))
     band_rank = {b: i for i, b in enumerate(BANDS)}
     rows = [
@@ -330,8 +332,25 @@ def render_index(view: IndexView) -> str:
             "band_text": band_label(r.risk_band),
             "band_rank": band_rank.get(r.risk_band, -1),
             "reason_1": r.reason_1 or "",
+            "queue": r.queue,
+            "queue_reason": r.queue_reason or "",
         }
         for r in flagged
+    ]
+    sections = [
+        {"key": "consider_spo", "id": "flagged", "title": "Consider an SPO",
+         "intro": "The score is at or above the threshold, acts associated with stalking are recorded on at "
+                  "least two separate days, and no SPO or interim SPO is in force. Whether an order is "
+                  "necessary is for the reviewer.",
+         "empty": "No cases were flagged. This does not mean no case needs an order: the usual review of "
+                  "every case continues.",
+         "rows": [r for r in rows if r["queue"] == "consider_spo"]},
+        {"key": "review", "id": "review", "title": "Review",
+         "intro": "Cases a reviewer must not miss, each with its reason: above the threshold with acts on one "
+                  "day so far, an SPO in force with recent acts or breaches (breach action or variation), an "
+                  "SPO ending soon (renewal), and the must-review triggers of the queue policy.",
+         "empty": "No case is in this queue.",
+         "rows": [r for r in rows if r["queue"] != "consider_spo"]},
     ]
     limit = max(int(view.not_scored_limit), 0)
     shown = view.not_scored[:limit]
@@ -350,6 +369,10 @@ def render_index(view: IndexView) -> str:
              "rows": [(band_label(k), f"{n:,}") for k, n in _ordered(view.counts_by_band, BANDS)]},
             {"caption": "By flag", "head": "Flag",
              "rows": [(_LABELS.get(k.lower(), svg.humanise(k)), f"{n:,}") for k, n in _ordered(view.counts_by_flag, _FLAG_ORDER)]},
+            *([{"caption": "By queue", "head": "Queue",
+                "rows": [(_QUEUE_LABELS.get(k, svg.humanise(k)), f"{n:,}")
+                         for k, n in _ordered(view.counts_by_queue, tuple(_QUEUE_LABELS))]}]
+              if view.counts_by_queue else []),
         ],
         "histogram_svg": svg.histogram(
             view.scores,
@@ -364,6 +387,7 @@ def render_index(view: IndexView) -> str:
                  for i, n in enumerate(counts)],
         "flagged": rows,
         "flagged_count": f"{len(rows):,}",
+        "sections": sections,
         "not_scored": shown,
         "not_scored_count": f"{len(view.not_scored):,}",
         "not_scored_shown": f"{len(shown):,}",

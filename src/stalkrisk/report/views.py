@@ -73,13 +73,15 @@ class CaseView:
 
 @dataclass(frozen=True)
 class FlaggedRow:
-    """One row of the index's table of flagged cases."""
+    """One row of the index's tables of queued cases (``consider_spo`` or ``review``)."""
 
     case_id: str
     score: float
     risk_band: str
     reason_1: str
     page: str | None  # relative link (e.g. "cases/AB-1.html") or None
+    queue: str = "consider_spo"  # "consider_spo" or "review"
+    queue_reason: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +100,7 @@ class IndexView:
     not_scored: tuple[tuple[str, str], ...]  # (case_id, reason); the page shows the first 200
     model: ModelInfo
     not_scored_limit: int = 200
+    counts_by_queue: dict[str, int] | None = None  # consider_spo, review, none (scored cases)
 
 
 def model_info(loaded) -> ModelInfo:
