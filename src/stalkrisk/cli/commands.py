@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+from stalkrisk.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -101,6 +102,10 @@ def cmd_score(args) -> int:
 
     if args.engine == "spark" or args.spark_master:  # the same run, fanned out over Spark
         from functools import partial
+
+        if args.orders:
+            raise ConfigError("--orders is not read by --engine spark yet: score with the orders on one "
+                              "machine (--engine local)")
 
         from stalkrisk.pipelines.spark_score import run as spark_run
 
