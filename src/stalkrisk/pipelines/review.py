@@ -25,6 +25,7 @@ from stalkrisk.report import (
     case_page_link,
     case_page_name,
 )
+from stalkrisk.report.evidence import act_rows, cited_occasions
 from stalkrisk.report.render import write_index as render_index_file
 
 YES_NO = {True: "Yes", False: "No"}
@@ -48,6 +49,10 @@ def case_facts(row: pd.Series) -> tuple[tuple[str, str], ...]:
         ("Suspect's substance misuse", _text(row.get("suspect_substance_misuse"))),
         ("Protective order in force", _text(row.get("protective_order_in_force"))),
         ("Victim's fear (own account)", _text(row.get("victim_fear"))),
+        ("Suspect's access to weapons", _text(row.get("suspect_weapon_access"))),
+        ("Mental-health concern about the suspect", _text(row.get("suspect_mental_health_concern"))),
+        ("Separation date", _text(None if pd.isna(row.get("separation_date", None))
+                                  else str(pd.Timestamp(row.get("separation_date")).date()))),
     )
 
 
@@ -82,10 +87,19 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
             for g, k in enumerate(keys)
         )
         frame = ev_groups.get(cid)
+        targets = (frame["target"] if frame is not None and "target" in frame.columns
+                   else pd.Series([None] * (0 if frame is None else len(frame)), dtype=object))
         timeline = () if frame is None else tuple(
-            TimelineEvent(event_time=t, behaviour=b, channel=None if pd.isna(c) else c)
-            for t, b, c in zip(frame["event_time"], frame["behaviour"], frame["channel"])
+            TimelineEvent(event_time=t, behaviour=str(b), channel=None if pd.isna(c) else str(c),
+                          target=None if pd.isna(g) else str(g))
+            for t, b, c, g in zip(frame["event_time"], frame["behaviour"], frame["channel"], targets)
         )
+        acts = act_rows(timeline)
+        groups = tuple(GroupContribution(g.group, g.label, g.contribution, g.reason,
+                                         acts=cited_occasions(g.group, timeline, acts)) for g in groups)
+        facts_row = result.facts.iloc[i] if getattr(result, "facts", None) is not None else None
+        orders_text = (None if facts_row is None or pd.isna(facts_row.get("order_in_force", pd.NA))
+                       else str(facts_row.get("orders_in_force", "") or ""))
         views.append(
             CaseView(
                 case_id=str(cid),
@@ -100,6 +114,10 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
                 events=timeline,
                 facts=case_facts(row),
                 model=info,
+                queue=str(s.get("queue", "") or ""),
+                queue_reason=str(s.get("queue_reason", "") or ""),
+                acts=acts,
+                orders_in_force=orders_text,
             )
         )
     return views

@@ -24,6 +24,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from stalkrisk.report import svg
+from stalkrisk.report.evidence import NECESSITY_QUESTIONS
 from stalkrisk.report.views import BANDS, CaseView, GroupContribution, IndexView, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,16 @@ def flag_text(view: CaseView) -> tuple[str, str]:
     if view.consider_spo:
         return (
             "Flagged: consider whether to seek a Stalking Protection Order.",
-            f"The score ({score}) is at or above the flag threshold ({threshold}) and acts associated "
-            "with stalking are recorded on at least two occasions (a course of conduct).",
+            f"The score ({score}) is at or above the flag threshold ({threshold}), acts associated "
+            "with stalking are recorded on at least two occasions (separate days: the tool's proxy for "
+            "a course of conduct, not the offence test)"
+            + (", and no SPO or interim SPO is in force." if view.orders_in_force is not None
+               else "; no orders table was given, so check for an SPO in force."),
         )
+    if view.queue == "review":
+        return ("Queued for review.",
+                f"Why: {view.queue_reason or 'a must-review trigger'}. The score is {score} (threshold "
+                f"{threshold}). Not in the consider-an-SPO queue: the reviewer decides what action fits.")
     missing = []
     if not above:
         missing.append(f"the score ({score}) is below the flag threshold ({threshold})")
@@ -290,7 +298,7 @@ def render_case(view: CaseView) -> str:
         "reasons": [r for r in view.reasons if r and r.strip()],
         "groups": [
             {"label": g.label, "contribution": g.contribution, "signed": svg.signed(g.contribution),
-             "reason": g.reason}
+             "reason": g.reason + (f" (acts: {g.acts})" if g.acts and g.contribution >= SMALL_CONTRIBUTION else "")}
             for g in groups
         ],
         "base_text": svg.signed(view.base_value),
@@ -307,6 +315,12 @@ def render_case(view: CaseView) -> str:
         ),
         "waterfall_caption": caption,
         **_timeline_context(view),
+        "acts": view.acts,
+        "occasions": max((a.occasion for a in view.acts), default=0),
+        "necessity_questions": NECESSITY_QUESTIONS,
+        "orders_text": ("not known (no orders table was given)" if view.orders_in_force is None
+                        else view.orders_in_force.replace("_", " ").replace("spo", "SPO")
+                        if view.orders_in_force else "none in the orders table"),
     }
     return template_environment().get_template("case.html").render(context)
 
