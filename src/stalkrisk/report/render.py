@@ -40,6 +40,8 @@ _CASE_MARK = "_u"
 
 _STATUS_ORDER = ("scored", "not_scored")
 _FLAG_ORDER = ("true", "consider_spo", "flagged", "false", "not_flagged")
+_ORDER_LABELS = {"spo": "SPO", "interim_spo": "interim SPO", "non_molestation": "non-molestation order",
+                 "restraining": "restraining order", "dvpo": "DVPO", "other": "other order"}
 _QUEUE_LABELS = {"consider_spo": "Consider an SPO", "review": "Review", "none": "In no queue"}
 _LABELS = {
     "scored": "Scored",
@@ -319,7 +321,8 @@ def render_case(view: CaseView) -> str:
         "occasions": max((a.occasion for a in view.acts), default=0),
         "necessity_questions": NECESSITY_QUESTIONS,
         "orders_text": ("not known (no orders table was given)" if view.orders_in_force is None
-                        else view.orders_in_force.replace("_", " ").replace("spo", "SPO")
+                        else ", ".join(_ORDER_LABELS.get(t, t.replace("_", " "))
+                                       for t in view.orders_in_force.split(", "))
                         if view.orders_in_force else "none in the orders table"),
     }
     return template_environment().get_template("case.html").render(context)
