@@ -97,3 +97,12 @@ def test_version_1_files_stay_valid(tmp_path):
     v1_events.to_csv(tmp_path / "e.csv", index=False)
     result = validate_files(tmp_path / "c.csv", tmp_path / "e.csv")
     assert result.failures.empty and result.counts["cases_valid"] == 4
+
+
+def test_spark_scoring_refuses_orders_in_one_line(tmp_path, capsys):
+    for name, frame in (("cases", CASES), ("events", EVENTS), ("orders", ORDERS)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    code = main(["score", "--cases", str(tmp_path / "cases.csv"), "--events", str(tmp_path / "events.csv"),
+                 "--orders", str(tmp_path / "orders.csv"), "--out", str(tmp_path / "o"), "--engine", "spark"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--orders is not read by --engine spark yet" in err and "Traceback" not in err
