@@ -124,5 +124,5 @@ def test_a_training_run_shows_its_five_stages_and_the_rounds_on_a_terminal(monke
     for k, stage in enumerate(("reading cases.csv and events.csv", "validating 6,000 cases and",
                                "training LightGBM", "calibrating and evaluating", "logging to MLflow"), start=1):
         assert f"[{k}/5] {stage}" in text, stage
-    assert "events; building features, labels and LightGBM's datasets beside" in text
+    assert "events; building features, labels and LightGBM's datasets" in text
     assert "LightGBM:" in text and "round" in text

@@ -15,6 +15,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Nothing from a model store is unpickled in a stalkrisk process: models are read as data
 # (tracking.model_files), and MLflow's own deserialisation of pickles stays off.
 os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
+# Loading a model downloads its few small files: stalkrisk shows its own progress, not MLflow's bar.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 __version__ = "0.1.0"
 

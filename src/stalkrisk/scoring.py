@@ -76,7 +76,7 @@ def score_chunk(
 
     ``orders``: the valid rows of the orders table (any cases'; those naming a case of the
     chunk or its suspect apply), or None when no orders table was given."""
-    features, acts = build_with_facts(cases, events, protected=tuple(model.meta.get("protected_features", ())))
+    features, acts = build_with_facts(cases, events, protected=model.meta.protected_features)
     facts = case_facts(cases, acts, orders)
     scored, explanation = _score(model, features, method, facts)
     long = explain_mod.long_table(explanation, features["case_id"], features)

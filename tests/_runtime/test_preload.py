@@ -24,7 +24,7 @@ def test_every_importable_module_is_loaded_and_a_missing_one_stops_nothing():
 def test_training_preloads_only_modules_that_exist():
     from importlib.util import find_spec
 
-    from stalkrisk.pipelines.train import LIBRARIES
+    from stalkrisk.pipelines.train_overlapped import LIBRARIES
 
     assert [name for name in LIBRARIES if find_spec(name) is None] == []
 

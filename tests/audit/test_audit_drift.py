@@ -6,6 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+
+from stalkrisk.model.meta import ModelMeta
 import pytest
 from test_audit_fairness import variant
 
@@ -19,7 +21,7 @@ def test_drift_table_same_and_shifted() -> None:
     rng = np.random.default_rng(1)
     f = pd.DataFrame({"n_threat_30d": rng.poisson(1.0, 2000).astype(float),
                       "victim_fear": rng.choice([0.0, 1.0, 2.0, np.nan], 2000)})
-    model = SimpleNamespace(meta={"drift_reference": reference_profile(f)})
+    model = SimpleNamespace(meta=ModelMeta(drift_reference=reference_profile(f)))
     same = drift_table(model, f)
     assert not same["drifted"].any() and np.allclose(same["psi"], 0.0)
     shifted = f.assign(victim_fear=2.0)
@@ -30,7 +32,7 @@ def test_drift_table_same_and_shifted() -> None:
 
 def test_a_model_without_a_profile_is_refused() -> None:
     with pytest.raises(AuditError, match="drift reference"):
-        drift_table(SimpleNamespace(meta={}), pd.DataFrame({"a": [1.0]}))
+        drift_table(SimpleNamespace(meta=ModelMeta()), pd.DataFrame({"a": [1.0]}))
 
 
 @pytest.fixture(scope="module")

@@ -188,8 +188,8 @@ def leaf_by_table_formula(z: np.ndarray, o: np.ndarray, v: float) -> np.ndarray:
 def leaf_by_quadrature(z: np.ndarray, o: np.ndarray, v: float) -> np.ndarray:
     d = len(z)
     q = _quadrature_tables([_Leaf([], list(range(d)), list(z), [], v)])
-    f = np.where(o[:, None] == 1, q["fly_f1"][0], q["fly_f0"][0])
-    g = np.where(o[:, None] == 1, q["fly_g1"][0], q["fly_g0"][0])
+    f = np.where(o[:, None] == 1, q["f1"][0], q["f0"][0])
+    g = np.where(o[:, None] == 1, q["g1"][0], q["g0"][0])
     return (f.prod(axis=0)[None, :] * g).sum(axis=1)
 
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stalkrisk.model.meta import ModelMeta
 from stalkrisk.model.risk_model import (
     ModelMismatchError,
     RiskModel,
@@ -33,7 +34,7 @@ def small_model():
         num_boost_round=60, early_stopping_rounds=10,
     )
     a, b = fit_platt(booster.predict(X[2000:], raw_score=True), y[2000:])
-    model = RiskModel(booster, names, a, b, threshold=0.4, band_edges=(0.2, 0.4, 0.6), meta={"k": 1})
+    model = RiskModel(booster, names, a, b, threshold=0.4, band_edges=(0.2, 0.4, 0.6), meta=ModelMeta(label_description="a test", extra={"k": 1}))
     return model, X
 
 

@@ -11,7 +11,8 @@ import pytest
 from stalkrisk.config import load_train_config
 from stalkrisk.evaluate.drift import reference_profile
 from stalkrisk._runtime.forked import in_child
-from stalkrisk.pipelines.train import _judge_unfrozen, _validate_and_prepare
+from stalkrisk.pipelines.train_overlapped import _judge_unfrozen, _validate_and_prepare
+from stalkrisk.pipelines.train_steps import Inputs
 from stalkrisk.data.readers import read_cases, read_events
 from stalkrisk.training.fit import fit_and_evaluate, look_ahead, prepare
 
@@ -20,7 +21,7 @@ def _check(cases, events):
     cfg, called = load_train_config(), []
     cases_r, events_r = read_cases(cases), read_events(events)
     with in_child(_judge_unfrozen, cases_r, events_r) as verdict:
-        validation, prepared, ahead = _validate_and_prepare(cases_r, events_r, verdict, cfg,
+        validation, prepared, ahead = _validate_and_prepare(Inputs(cases_r, events_r, None), verdict, cfg,
                                                             meanwhile=lambda: called.append(1))
     assert called == [1]
     again = prepare(validation.cases, validation.events, cfg)
@@ -48,7 +49,7 @@ def test_clean_input_keeps_the_features_and_datasets_built_beside_validation(cas
     assert built_ahead.to_json_dict() == built_here.to_json_dict()
 
     # Scoring compares its cases' features with those of the training slice alone.
-    reference = built_ahead.meta["drift_reference"]
+    reference = built_ahead.meta.drift_reference
     train = prepared.slices == "train"
     assert reference["n"] == prepared.split["train"]["cases"] < len(prepared.X_all)
     as_array = pd.DataFrame(prepared.X_all.to_numpy()[train], columns=prepared.feature_names)

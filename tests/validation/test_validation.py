@@ -309,3 +309,16 @@ def test_events_naming_a_case_reuse_the_verdicts_on_its_id():
     trusting = validation.SuiteRunner(validation.load_suites()).run(
         frames, same_values={("events", "case_id"): (("cases", "case_id"), np.ones(3, dtype=bool))})
     assert "orphan?" not in trusting["value"].tolist()
+
+
+def test_a_forces_own_suites_folder_is_read_beside_the_packaged_suites(tmp_path, monkeypatch):
+    (tmp_path / "channel_required.json").write_text(json.dumps(local_suite(
+        {"table": "events"},
+        [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "channel"}, "meta": {"rule": "r"}}],
+    )))
+    packaged = [s.path for s in validation.load_suites()]
+    monkeypatch.setenv(validation.LOCAL_SUITES_ENV, str(tmp_path))
+    assert [s.path for s in validation.load_suites()] == packaged + [tmp_path / "channel_required.json"]
+    monkeypatch.setenv(validation.LOCAL_SUITES_ENV, str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="does not exist"):
+        validation.load_suites()

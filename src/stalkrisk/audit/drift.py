@@ -42,9 +42,9 @@ def drift_table(model, features: pd.DataFrame, *, psi_threshold: float = PSI_THR
     """PSI and missing-rate change per model feature against the model's stored profile."""
     from stalkrisk.evaluate.drift import compare
 
-    profile = model.meta.get("drift_reference")
+    profile = model.meta.drift_reference
     if not profile:
-        raise AuditError("the model stores no drift reference profile (meta['drift_reference']); "
+        raise AuditError("the model stores no drift reference profile (meta.drift_reference); "
                          "retrain it with this version of stalkrisk")
     table = compare(profile, features, psi_threshold=psi_threshold, missing_threshold=missing_threshold)
     table = table.assign(_psi=table["psi"].fillna(-1.0))
@@ -62,7 +62,7 @@ def drift_audit(model_uri: str, cases: str | Path, events: str | Path, *,
     data = score_caseload(loaded, cases, events)
     table = drift_table(loaded.model, data.features[list(loaded.model.feature_names)],
                         psi_threshold=psi_threshold, missing_threshold=missing_threshold)
-    profile = loaded.model.meta["drift_reference"]
+    profile = loaded.model.meta.drift_reference
     return DriftAudit(loaded.name, str(loaded.version), len(data.features), int(profile.get("n", 0)),
                       table, psi_threshold, missing_threshold, model_info(loaded))
 

@@ -56,7 +56,7 @@ def labels_for(model, cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame
     """``label`` and ``censored`` per case by the model's own label config."""
     from stalkrisk.model.labels import make_labels
 
-    config = dict(model.meta.get("label") or {"source": "events"})
+    config = dict(model.meta.label or {"source": "events"})
     if config.get("source") == "column" and "label" not in cases.columns:
         return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "label": 0, "censored": True})
     return make_labels(cases, events, config)
@@ -128,7 +128,7 @@ def fairness_audit(
     )
     return FairnessAudit(
         model_name=loaded.name, model_version=str(loaded.version),
-        label_description=str(model.meta.get("label_description", "")),
+        label_description=model.meta.label_description,
         labelled=labelled, n_cases=len(data.features), n_labelled=int(keep.sum()),
         n_censored=int((~keep).sum()), quarantined=data.quarantined, report=report,
         warnings=warnings, proxies=proxies, proxy_warnings=proxy_warnings, tolerances=tolerances,

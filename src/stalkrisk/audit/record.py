@@ -72,8 +72,41 @@ def _metric_lines(metrics: dict[str, float]) -> dict[str, float]:
     return {k: round(float(metrics[k]), 4) for k in METRIC_KEYS if k in metrics}
 
 
-def transparency_record(model_uri: str) -> dict[str, Any]:
-    """The ATRS-style record of a model (registry URI or exported folder) as a JSON-able dict."""
+NOT_LABELS = ("Reviewers' decisions are never used as training labels: a model trained on them would "
+              "learn the under-use of orders that the 2022 super-complaint found, and its own influence.")
+
+
+def appeals_and_review(db_url: str | None) -> dict[str, Any]:
+    """How a flag is challenged and reviewed, with the workbench's decision figures when a database is given."""
+    out: dict[str, Any] = {
+        "process": ("Each flagged or queued case is decided by a signed-in reviewer in the stalkrisk workbench, "
+                    "with a required reason; decisions and the application's outcome are appended, never "
+                    "overwritten, with the model version, score and queue reason the reviewer saw. "
+                    "`stalkrisk audit decisions` reports override rates, reasons and signs of automation bias."),
+        "decisions_as_labels": NOT_LABELS,
+    }
+    if db_url:
+        from stalkrisk.workbench.audit_decisions import audit_decisions
+        from stalkrisk.workbench.db import open_database
+        from stalkrisk.workbench.decisions import decisions_frame
+
+        audit = audit_decisions(decisions_frame(open_database(db_url)))
+        overrides = audit.overrides
+        out["decision_figures"] = {
+            "decision_records": audit.records, "cases_decided": audit.cases,
+            "flagged_cases_decided": overrides.get("n", 0), "agreed": overrides.get("agreed", 0),
+            "overridden": overrides.get("overridden", 0), "pending": overrides.get("pending", 0),
+            "override_rate": overrides.get("override_rate"),
+            "commonest_override_reasons": [f"{reason} ({n})" for reason, n in audit.override_reasons[:5]],
+            "median_days_to_decision": audit.days_to_decision.get("median"),
+            "automation_bias": audit.automation_bias,
+        }
+    return out
+
+
+def transparency_record(model_uri: str, db_url: str | None = None) -> dict[str, Any]:
+    """The ATRS-style record of a model (registry URI or exported folder) as a JSON-able dict;
+    with ``db_url``, the workbench's decision figures under ``appeals_and_review``."""
     from stalkrisk import __version__
     from stalkrisk.data.contract import PROTECTED_ATTRIBUTES
     from stalkrisk.tracking import registry as tracking
@@ -82,11 +115,11 @@ def transparency_record(model_uri: str) -> dict[str, Any]:
     model, meta = loaded.model, loaded.model.meta
     run = _run_info(loaded.run_id)
     card = run.get("model_card") or (_folder_card(model_uri) if Path(model_uri).exists() else None)
-    metrics = meta.get("metrics") or run.get("metrics") or {}
-    label = meta.get("label_description", "a harm outcome within the horizon")
-    counts, split = meta.get("counts", {}), meta.get("split", {})
-    policy = meta.get("flag_policy", {})
-    used = list(meta.get("protected_features", []))
+    metrics = meta.metrics or run.get("metrics") or {}
+    label = meta.label_description or "a harm outcome within the horizon"
+    counts, split = meta.counts, meta.split
+    policy = meta.flag_policy
+    used = list(meta.protected_features)
     synthetic = run.get("tags", {}).get("synthetic") == "true"
     params = run.get("params", {})
 
@@ -136,11 +169,11 @@ def transparency_record(model_uri: str) -> dict[str, Any]:
                                      "strongest reasons, the full contribution table and a timeline."),
             "human_decisions_and_review": (
                 "The flag is a prompt to consider an order. Whether the statutory tests (acts associated with "
-                "stalking, a risk of stalking-related harm, necessity) are met is judged by people."),
+                "stalking, a risk of stalking-related harm, necessity) are met is judged by people. " + NOT_LABELS),
             "flag_policy": {**policy, "threshold": round(float(model.threshold), 6)},
             "frequency_and_scale_of_usage": PLACEHOLDER,
             "required_training": PLACEHOLDER,
-            "appeals_and_review": PLACEHOLDER,
+            "appeals_and_review": appeals_and_review(db_url),
         },
         "technical_specification": {
             "system_architecture": ("Python package `stalkrisk`; MLflow tracking and model registry; "
@@ -148,10 +181,10 @@ def transparency_record(model_uri: str) -> dict[str, Any]:
             "model": {
                 "type": "LightGBM binary classifier with monotone constraints, Platt calibration",
                 "trees": int(model.booster.num_trees()),
-                "max_depth": meta.get("max_depth"),
+                "max_depth": meta.max_depth,
                 "features": len(model.feature_names),
                 "protected_attributes_used_as_features": used or "none",
-                "explanations": f"exact TreeSHAP ({meta.get('explain_method', 'fast')}) in calibrated log-odds",
+                "explanations": f"exact TreeSHAP ({meta.explain_method}) in calibrated log-odds",
                 "artifact_sha256": loaded.digest,
             },
             "performance_on_test_slice": _metric_lines(metrics),

@@ -91,7 +91,7 @@ def score_caseload(loaded, cases: str | Path, events: str | Path) -> ScoredCasel
     model = loaded.model
     validation = load_and_validate(cases, events)
     features = build_features(
-        validation.cases, validation.events, protected=tuple(model.meta.get("protected_features", ()))
+        validation.cases, validation.events, protected=model.meta.protected_features
     )
     score = model.predict_proba(features) if len(features) else np.zeros(0)
     flags = flag_frame(model, score, features) if len(features) else pd.DataFrame({"consider_spo": []})

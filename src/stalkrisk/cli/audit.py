@@ -70,7 +70,7 @@ def cmd_drift(args) -> int:
 def cmd_record(args) -> int:
     from stalkrisk.audit.record import PLACEHOLDER, transparency_record, write_record
 
-    record = transparency_record(args.model)
+    record = transparency_record(args.model, db_url=args.db)
     paths = write_record(record, args.out)
     print(f"transparency record of {record['tier_1']['name']}")
     print(f"fields marked '{PLACEHOLDER}' must be filled in before publication")
@@ -121,6 +121,7 @@ def add_audit_commands(sub) -> None:
     p.add_argument("--model", required=True,
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: the current folder)")
+    p.add_argument("--db", help="the workbench's database URL: cite its decision figures under appeals and review")
 
     from stalkrisk.cli.workbench import add_audit_decisions
 

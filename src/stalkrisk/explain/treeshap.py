@@ -21,7 +21,7 @@ See docs/fast-treeshap.md for the maths and the measurements.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm
 import numpy as np
@@ -220,7 +220,86 @@ def _split_record(nd: dict, cat_words: list[np.ndarray], n_words: int) -> tuple:
     return nd["split_feature"], thr, 0, missing, int(nan_left), 0, 0
 
 
-def _flatten(dump: dict, unit_bits: int, leaf_bits: int, max_values: int) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Nodes:
+    """Every split of every tree, in order (``FlatModel.tree_node_start`` slices them per tree)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray  # +inf where LightGBM's dump says 1e300 (``split_thresholds``)
+    is_cat: np.ndarray
+    missing: np.ndarray  # LightGBM's missing type: 0 none, 1 zero, 2 NaN
+    nan_left: np.ndarray
+    cat_off: np.ndarray  # categorical splits: where their bitset starts in ``cat_bits``
+    cat_len: np.ndarray
+    cat_bits: np.ndarray
+
+
+@dataclass(frozen=True)
+class TableLeaves:
+    """Leaves whose contributions are precomputed into their unit's table (for building them)."""
+
+    unit: np.ndarray
+    path_len: np.ndarray
+    path_node: np.ndarray
+    path_left: np.ndarray
+    path_u: np.ndarray
+    d: np.ndarray  # distinct features on the path
+    slot: np.ndarray
+    z: np.ndarray  # the cover fractions of the path's features
+    value: np.ndarray
+
+
+@dataclass(frozen=True)
+class Units:
+    """Subtrees with one table each: a row per pattern of decisions, a column per feature."""
+
+    path_len: np.ndarray
+    path_node: np.ndarray
+    path_left: np.ndarray
+    path_u: np.ndarray
+    dpath: np.ndarray
+    sub_start: np.ndarray
+    sub_len: np.ndarray
+    nfeat: np.ndarray
+    feat: np.ndarray
+    table_off: np.ndarray
+
+
+@dataclass(frozen=True)
+class FlyLeaves:
+    """Leaves too deep for a table, computed per row by Gauss-Legendre quadrature."""
+
+    path_len: np.ndarray
+    path_node: np.ndarray
+    path_left: np.ndarray
+    path_u: np.ndarray
+    d: np.ndarray
+    feat: np.ndarray
+    nq: np.ndarray
+    f0: np.ndarray
+    f1: np.ndarray
+    g0: np.ndarray
+    g1: np.ndarray
+
+
+@dataclass(frozen=True)
+class FlatModel:
+    """A booster as the arrays the kernels read (``_kernels`` documents each one's role)."""
+
+    expected_value: float
+    max_nodes: int
+    maxd: int
+    n_table: int
+    tree_node_start: np.ndarray
+    tree_unit_start: np.ndarray
+    tree_fly_start: np.ndarray
+    nodes: Nodes
+    leaves: TableLeaves
+    units: Units
+    fly: FlyLeaves
+
+
+def _flatten(dump: dict, unit_bits: int, leaf_bits: int, max_values: int) -> FlatModel:
     """``booster.dump_model()`` as the flat arrays the kernels read (see the kernel docs)."""
     if dump.get("num_tree_per_iteration", 1) != 1:
         raise NotImplementedError("FastTreeShap supports single-output (binary/regression) models")
@@ -254,52 +333,57 @@ def _flatten(dump: dict, unit_bits: int, leaf_bits: int, max_values: int) -> dic
         offset += (1 << (u.dpath + u.sub_len)) * len(u.feats)
     node = np.array(splits, dtype=np.float64).reshape(-1, 7)
     maxd = max([len(lf.feats) for lf in leaves + fly], default=0)
-    return {
-        "expected_value": np.float64(expected),
-        "max_nodes": np.int64(max_nodes),
-        "maxd": np.int64(maxd),
-        "n_table": np.int64(offset),
-        "tree_node_start": np.array(tree_node_start, dtype=np.int64),
-        "tree_unit_start": np.array(tree_unit_start, dtype=np.int64),
-        "tree_fly_start": np.array(tree_fly_start, dtype=np.int64),
-        "node_feature": node[:, 0].astype(np.int64),
-        "node_threshold": np.array([s[1] for s in splits], dtype=np.float64),
-        "node_is_cat": node[:, 2].astype(np.uint8),
-        "node_missing": node[:, 3].astype(np.uint8),
-        "node_nan_left": node[:, 4].astype(np.uint8),
-        "node_cat_off": node[:, 5].astype(np.int64),
-        "node_cat_len": node[:, 6].astype(np.int64),
-        "cat_bits": np.concatenate(cat_words) if cat_words else np.zeros(1, dtype=np.uint32),
-        # leaves held in tables (for building them)
-        "leaf_unit": np.array([lf.unit for lf in leaves], dtype=np.int64),
-        "leaf_path_len": np.array([len(lf.path) for lf in leaves], dtype=np.int64),
-        "path_node": _pad([[m for m, _ in lf.path] for lf in leaves], np.int64),
-        "path_left": _pad([[int(g) for _, g in lf.path] for lf in leaves], np.int64),
-        "path_u": _pad([lf.uidx for lf in leaves], np.int64),
-        "leaf_d": np.array([len(lf.feats) for lf in leaves], dtype=np.int64),
-        "leaf_slot": _pad([lf.slot for lf in leaves], np.int64),
-        "leaf_z": _pad([lf.z for lf in leaves], np.float64, 1.0),
-        "leaf_value": np.array([lf.value for lf in leaves], dtype=np.float64),
-        # table units
-        "unit_path_len": np.array([len(u.path) for u in units], dtype=np.int64),
-        "unit_path_node": _pad([[m for m, _ in u.path] for u in units], np.int64),
-        "unit_path_left": _pad([[int(g) for _, g in u.path] for u in units], np.int64),
-        "unit_path_u": _pad([u.path_u for u in units], np.int64),
-        "unit_dpath": np.array([u.dpath for u in units], dtype=np.int64),
-        "unit_sub_start": np.array([u.sub_start for u in units], dtype=np.int64),
-        "unit_sub_len": np.array([u.sub_len for u in units], dtype=np.int64),
-        "unit_nfeat": np.array([len(u.feats) for u in units], dtype=np.int64),
-        "unit_feat": _pad([u.feats for u in units], np.int64),
-        "unit_table_off": np.array([u.offset for u in units], dtype=np.int64),
-        # leaves computed on the fly
-        "fly_path_len": np.array([len(lf.path) for lf in fly], dtype=np.int64),
-        "fly_path_node": _pad([[m for m, _ in lf.path] for lf in fly], np.int64),
-        "fly_path_left": _pad([[int(g) for _, g in lf.path] for lf in fly], np.int64),
-        "fly_path_u": _pad([lf.uidx for lf in fly], np.int64),
-        "fly_d": np.array([len(lf.feats) for lf in fly], dtype=np.int64),
-        "fly_feat": _pad([lf.feats for lf in fly], np.int64),
-        **_quadrature_tables(fly),
-    }
+    return FlatModel(
+        expected_value=float(expected),
+        max_nodes=int(max_nodes),
+        maxd=int(maxd),
+        n_table=int(offset),
+        tree_node_start=np.array(tree_node_start, dtype=np.int64),
+        tree_unit_start=np.array(tree_unit_start, dtype=np.int64),
+        tree_fly_start=np.array(tree_fly_start, dtype=np.int64),
+        nodes=Nodes(
+            feature=node[:, 0].astype(np.int64),
+            threshold=np.array([s[1] for s in splits], dtype=np.float64),
+            is_cat=node[:, 2].astype(np.uint8),
+            missing=node[:, 3].astype(np.uint8),
+            nan_left=node[:, 4].astype(np.uint8),
+            cat_off=node[:, 5].astype(np.int64),
+            cat_len=node[:, 6].astype(np.int64),
+            cat_bits=np.concatenate(cat_words) if cat_words else np.zeros(1, dtype=np.uint32),
+        ),
+        leaves=TableLeaves(
+            unit=np.array([lf.unit for lf in leaves], dtype=np.int64),
+            path_len=np.array([len(lf.path) for lf in leaves], dtype=np.int64),
+            path_node=_pad([[m for m, _ in lf.path] for lf in leaves], np.int64),
+            path_left=_pad([[int(g) for _, g in lf.path] for lf in leaves], np.int64),
+            path_u=_pad([lf.uidx for lf in leaves], np.int64),
+            d=np.array([len(lf.feats) for lf in leaves], dtype=np.int64),
+            slot=_pad([lf.slot for lf in leaves], np.int64),
+            z=_pad([lf.z for lf in leaves], np.float64, 1.0),
+            value=np.array([lf.value for lf in leaves], dtype=np.float64),
+        ),
+        units=Units(
+            path_len=np.array([len(u.path) for u in units], dtype=np.int64),
+            path_node=_pad([[m for m, _ in u.path] for u in units], np.int64),
+            path_left=_pad([[int(g) for _, g in u.path] for u in units], np.int64),
+            path_u=_pad([u.path_u for u in units], np.int64),
+            dpath=np.array([u.dpath for u in units], dtype=np.int64),
+            sub_start=np.array([u.sub_start for u in units], dtype=np.int64),
+            sub_len=np.array([u.sub_len for u in units], dtype=np.int64),
+            nfeat=np.array([len(u.feats) for u in units], dtype=np.int64),
+            feat=_pad([u.feats for u in units], np.int64),
+            table_off=np.array([u.offset for u in units], dtype=np.int64),
+        ),
+        fly=FlyLeaves(
+            path_len=np.array([len(lf.path) for lf in fly], dtype=np.int64),
+            path_node=_pad([[m for m, _ in lf.path] for lf in fly], np.int64),
+            path_left=_pad([[int(g) for _, g in lf.path] for lf in fly], np.int64),
+            path_u=_pad([lf.uidx for lf in fly], np.int64),
+            d=np.array([len(lf.feats) for lf in fly], dtype=np.int64),
+            feat=_pad([lf.feats for lf in fly], np.int64),
+            **_quadrature_tables(fly),
+        ),
+    )
 
 
 def _quadrature_tables(fly: list[_Leaf]) -> dict[str, np.ndarray]:
@@ -324,7 +408,7 @@ def _quadrature_tables(fly: list[_Leaf]) -> dict[str, np.ndarray]:
         g1[k, : len(z), :q] = w * lf.value * (1.0 - z) / f1[k, : len(z), :q]
         with np.errstate(divide="ignore", invalid="ignore"):  # z == 0: o_i - z_i = 0 anyway
             g0[k, : len(z), :q] = np.where(z > 0, w * lf.value * (-z) / f0[k, : len(z), :q], 0.0)
-    return {"fly_nq": nq, "fly_f0": f0, "fly_f1": f1, "fly_g0": g0, "fly_g1": g1}
+    return {"nq": nq, "f0": f0, "f1": f1, "g0": g0, "g1": g1}
 
 
 class FastTreeShap:
@@ -354,22 +438,21 @@ class FastTreeShap:
         dump = booster.dump_model()
         self.n_features_ = int(dump["max_feature_idx"]) + 1
         self.pandas_categorical_ = booster.pandas_categorical
-        a = _flatten(dump, max_unit_bits, max_leaf_bits, max_table_values)
-        a["node_threshold"] = split_thresholds(dump, text)  # +inf where the dump says 1e300
-        self.weights_ = shapley_weights(int(a["maxd"]))
-        a["tables"] = K.build_tables(
-            a["leaf_unit"], a["leaf_path_len"], a["path_node"], a["path_left"], a["path_u"],
-            a["leaf_d"], a["leaf_slot"], a["leaf_z"], a["leaf_value"],
-            a["unit_path_len"], a["unit_dpath"], a["unit_sub_start"], a["unit_sub_len"],
-            a["unit_nfeat"], a["unit_table_off"], self.weights_, int(a["n_table"]),
+        flat = _flatten(dump, max_unit_bits, max_leaf_bits, max_table_values)
+        flat = replace(flat, nodes=replace(flat.nodes, threshold=split_thresholds(dump, text)))  # +inf for 1e300
+        self.weights_ = shapley_weights(flat.maxd)
+        lv, un = flat.leaves, flat.units
+        self.tables_ = K.build_tables(
+            lv.unit, lv.path_len, lv.path_node, lv.path_left, lv.path_u, lv.d, lv.slot, lv.z, lv.value,
+            un.path_len, un.dpath, un.sub_start, un.sub_len, un.nfeat, un.table_off, self.weights_, flat.n_table,
         )  # fmt: skip
-        self.arrays_ = a
+        self.flat_ = flat
         self._summed: tuple[np.ndarray, ...] | None = None
 
     @property
     def expected_value(self) -> float:
         """The model's mean raw margin over its training rows (LightGBM's last column)."""
-        return float(self.arrays_["expected_value"])
+        return self.flat_.expected_value
 
     def _run(self, X: np.ndarray, colmap: np.ndarray, ncols: int, summed: bool = False) -> np.ndarray:
         if isinstance(X, pd.DataFrame):  # as LightGBM reads it: categoricals as training codes
@@ -377,34 +460,30 @@ class FastTreeShap:
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
             raise ValueError(f"X must have shape (n, {self.n_features_}), got {X.shape}")
-        a = self.arrays_
+        m, nd, un, fl = self.flat_, self.flat_.nodes, self.flat_.units, self.flat_.fly
         if summed:  # one column per unit: each table row's contributions added up
             unit_nfeat, unit_col, unit_table_off, tables = self._summed_tables()
         else:
-            unit_nfeat, unit_col, unit_table_off, tables = (
-                a["unit_nfeat"], colmap[a["unit_feat"]], a["unit_table_off"], a["tables"])
+            unit_nfeat, unit_col, unit_table_off, tables = un.nfeat, colmap[un.feat], un.table_off, self.tables_
         return K.explain_rows(
-            X, ncols, a["tree_node_start"], a["tree_unit_start"], a["tree_fly_start"],
-            a["node_feature"], a["node_threshold"], a["node_is_cat"], a["node_missing"],
-            a["node_nan_left"], a["node_cat_off"], a["node_cat_len"], a["cat_bits"],
-            a["unit_path_len"], a["unit_path_node"], a["unit_path_left"], a["unit_path_u"],
-            a["unit_dpath"], a["unit_sub_start"], a["unit_sub_len"], unit_nfeat,
+            X, ncols, m.tree_node_start, m.tree_unit_start, m.tree_fly_start,
+            nd.feature, nd.threshold, nd.is_cat, nd.missing, nd.nan_left, nd.cat_off, nd.cat_len, nd.cat_bits,
+            un.path_len, un.path_node, un.path_left, un.path_u, un.dpath, un.sub_start, un.sub_len, unit_nfeat,
             unit_col, unit_table_off, tables,
-            a["fly_path_len"], a["fly_path_node"], a["fly_path_left"], a["fly_path_u"],
-            a["fly_d"], colmap[a["fly_feat"]], a["fly_nq"],
-            a["fly_f0"], a["fly_f1"], a["fly_g0"], a["fly_g1"], int(a["max_nodes"]),
+            fl.path_len, fl.path_node, fl.path_left, fl.path_u, fl.d, colmap[fl.feat], fl.nq,
+            fl.f0, fl.f1, fl.g0, fl.g1, m.max_nodes,
         )  # fmt: skip
 
     def _summed_tables(self) -> tuple[np.ndarray, ...]:
         """The kernel's unit arrays for tables whose rows are added up: each unit one column
         wide (``unit_nfeat``, ``unit_col``), its offset and the values; made on first use."""
         if self._summed is None:
-            a = self.arrays_
-            rows = np.left_shift(1, a["unit_dpath"] + a["unit_sub_len"])
+            un = self.flat_.units
+            rows = np.left_shift(1, un.dpath + un.sub_len)
             offsets = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
             values = np.empty(int(rows.sum()))
-            for u, (start, n, nf) in enumerate(zip(a["unit_table_off"], rows, a["unit_nfeat"])):
-                values[offsets[u]:offsets[u] + n] = a["tables"][start:start + n * nf].reshape(n, nf).sum(axis=1)
+            for u, (start, n, nf) in enumerate(zip(un.table_off, rows, un.nfeat)):
+                values[offsets[u]:offsets[u] + n] = self.tables_[start:start + n * nf].reshape(n, nf).sum(axis=1)
             self._summed = (np.ones(len(rows), dtype=np.int64), np.zeros((len(rows), 1), dtype=np.int64),
                             offsets, values)
         return self._summed

@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.errors import ModelMismatchError
+from stalkrisk.model.meta import ModelMeta
 
 BANDS = ("low", "medium", "high", "very_high")
 MODEL_FORMAT = 1
@@ -49,7 +50,7 @@ class RiskModel:
     platt_b: float
     threshold: float
     band_edges: tuple[float, float, float]
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: ModelMeta = field(default_factory=ModelMeta)
 
     # -- prediction -------------------------------------------------------
     def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -104,7 +105,7 @@ class RiskModel:
             "platt_b": float(self.platt_b),
             "threshold": float(self.threshold),
             "band_edges": [float(x) for x in self.band_edges],
-            "meta": self.meta,
+            "meta": self.meta.to_dict(),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -128,7 +129,7 @@ class RiskModel:
             platt_b=float(spec["platt_b"]),
             threshold=float(spec["threshold"]),
             band_edges=tuple(spec["band_edges"]),
-            meta=spec.get("meta", {}),
+            meta=ModelMeta.from_dict(spec.get("meta")),
         )
 
     def digest(self) -> str:

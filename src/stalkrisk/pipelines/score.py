@@ -85,9 +85,9 @@ def run(
     stages.start(f"loading the model {model}")
     loaded = tracking.load_model(model)
     loaded.model.check_features(
-        registry_feature_names() + list(loaded.model.meta.get("protected_features", []))
+        registry_feature_names() + list(loaded.model.meta.protected_features)
     )
-    method = method or loaded.model.meta.get("explain_method", "fast")
+    method = method or loaded.model.meta.explain_method
     review_dir = out / REVIEW_DIR
     if review != "none":
         shutil.rmtree(review_dir, ignore_errors=True)

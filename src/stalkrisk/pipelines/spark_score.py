@@ -112,8 +112,8 @@ def run(
     stages = progress.Stages(3, quiet=quiet)
     stages.start(f"loading the model {model}")
     loaded = tracking.load_model(model)
-    loaded.model.check_features(registry_feature_names() + list(loaded.model.meta.get("protected_features", [])))
-    method = method or loaded.model.meta.get("explain_method", "fast")
+    loaded.model.check_features(registry_feature_names() + list(loaded.model.meta.protected_features))
+    method = method or loaded.model.meta.explain_method
     specs = (describe(cases, contract.CASES), describe(events, contract.EVENTS))
     digests = {s.table: sha256_file(s.path) for s in specs}
 

@@ -90,22 +90,22 @@ def card_context(
     for feat in model.feature_names:
         fam = by_name[feat].family if feat in by_name else "protected (by config)"
         families.setdefault(fam, []).append(feat)
-    used = list(model.meta.get("protected_features", []))
+    used = list(model.meta.protected_features)
     return {
         "name": name,
         "version": version,
         "run_id": run_id,
         "trained_at": trained_at,
         "stalkrisk_version": stalkrisk_version,
-        "label_description": model.meta.get("label_description", ""),
-        "horizon_days": model.meta.get("horizon_days", 90),
-        "flag_policy": policy_text(model.meta.get("flag_policy", {})),
+        "label_description": model.meta.label_description,
+        "horizon_days": model.meta.horizon_days,
+        "flag_policy": policy_text(model.meta.flag_policy),
         "threshold": model.threshold,
-        "counts": model.meta.get("counts", {}),
-        "split": model.meta.get("split", {}),
+        "counts": model.meta.counts,
+        "split": model.meta.split,
         "inputs": inputs,
         "n_trees": model.booster.num_trees(),
-        "max_depth": model.meta.get("max_depth", "n/a"),
+        "max_depth": (model.meta.max_depth if model.meta.max_depth != -1 else "n/a"),
         "features": model.feature_names,
         "families": families,
         "protected_left_out": [p for p in PROTECTED_ATTRIBUTES if p not in used],
@@ -114,7 +114,7 @@ def card_context(
         "warnings": warnings,
         "baselines": [
             {k: _fmt(v) for k, v in row.items()}
-            for row in _label_samples(baselines.to_dict(orient="records"), metrics, model.meta.get("counts", {}))
+            for row in _label_samples(baselines.to_dict(orient="records"), metrics, model.meta.counts)
         ],
         "fairness_markdown": fairness_markdown,
         "fairness_warnings": fairness_warnings,

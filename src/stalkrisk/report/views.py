@@ -125,8 +125,8 @@ def model_info(loaded) -> ModelInfo:
     return ModelInfo(
         name=loaded.name,
         version=str(loaded.version),
-        trained_on=str(m.meta.get("trained_at", m.meta.get("data_to", ""))),
+        trained_on=m.meta.trained_at or m.meta.data_to,
         threshold=float(m.threshold),
         band_edges=tuple(float(x) for x in m.band_edges),
-        label_description=str(m.meta.get("label_description", "")),
+        label_description=m.meta.label_description,
     )

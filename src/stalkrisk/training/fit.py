@@ -38,6 +38,7 @@ from stalkrisk.evaluate import metrics as evaluate
 from stalkrisk.evaluate.drift import reference_profile
 from stalkrisk.explain.reasons import margins
 from stalkrisk.config import flag_setting
+from stalkrisk.model.meta import ModelMeta
 from stalkrisk.model.supported import check_booster, check_params
 from stalkrisk.model.thresholds import choose_threshold
 from stalkrisk.features import build_features
@@ -357,20 +358,20 @@ def fit_and_evaluate(
     )
     test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
 
-    model.meta = {
-        "label": dict(config["label"]),
-        "label_description": describe_label(config["label"]),
-        "horizon_days": int(config["label"].get("horizon_days", 90)),
-        "flag_policy": dict(config["flag"]),
-        "split": split,
-        "counts": counts,
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "protected_features": list(protected),
-        "explain_method": method,
-        "max_depth": int(mc["params"].get("max_depth", -1)),
-        "drift_reference": drift_reference.result(),
-        "data_to": split["test"]["to"],
-    }
+    model.meta = ModelMeta(
+        label=dict(config["label"]),
+        label_description=describe_label(config["label"]),
+        horizon_days=int(config["label"].get("horizon_days", 90)),
+        flag_policy=dict(config["flag"]),
+        split=split,
+        counts=counts,
+        metrics={k: float(v) for k, v in metrics.items()},
+        protected_features=tuple(protected),
+        explain_method=method,
+        max_depth=int(mc["params"].get("max_depth", -1)),
+        drift_reference=drift_reference.result(),
+        data_to=split["test"]["to"],
+    )
     return TrainResult(
         model=model,
         config=config,

@@ -120,8 +120,14 @@ class ValidationResult:
     warnings: pd.DataFrame = field(default_factory=lambda: _empty_failures())
 
 
+#: A folder of a force's own suites, run after the packaged ones (an installed package is no place
+#: to keep them).
+LOCAL_SUITES_ENV = "STALKRISK_LOCAL_EXPECTATIONS"
+
+
 def load_suites(expectations_dir: str | Path | None = None) -> list[SuiteFile]:
-    """The suites in ``expectations_dir`` (``cases.json``, ``events.json``) and ``local/``.
+    """The suites in ``expectations_dir`` (``cases.json``, ``events.json``) and ``local/``, and for
+    the packaged suites also those in the folder ``$STALKRISK_LOCAL_EXPECTATIONS`` names.
 
     A suite names its table by ``meta.table``; failing that, by its file name
     starting with ``cases`` or ``events``.
@@ -132,7 +138,13 @@ def load_suites(expectations_dir: str | Path | None = None) -> list[SuiteFile]:
     for name in contract.MAIN_TABLES:
         if not (root / f"{name}.json").is_file():
             raise InputError(root / f"{name}.json", "expectation suite not found")
-    files = sorted(root.glob("*.json")) + sorted((root / "local").glob("*.json"))
+    local = [root / "local"]
+    if expectations_dir is None and os.environ.get(LOCAL_SUITES_ENV):
+        local.append(Path(os.environ[LOCAL_SUITES_ENV]))
+    for folder in local[1:]:
+        if not folder.is_dir():
+            raise InputError(folder, f"the folder {LOCAL_SUITES_ENV} names does not exist")
+    files = sorted(root.glob("*.json")) + [p for folder in local for p in sorted(folder.glob("*.json"))]
     return [_load_suite(p) for p in files]
 
 

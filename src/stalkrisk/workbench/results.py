@@ -18,7 +18,6 @@ The folder is read, never written. What it gives, and where from:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,11 +175,14 @@ def load_results(folder: str | Path, *, read_inputs: bool = True) -> Results:
     from stalkrisk.features.asof import cutoff_utc, known_by_cutoff
     from stalkrisk.data.readers import read_cases, read_events
 
+    from stalkrisk.errors import AuditError
+    from stalkrisk.outputs.reader import read_audit_record
+
     folder = Path(folder)
-    audit_path = folder / "audit.json"
-    if not audit_path.is_file():
-        raise WorkbenchError(f"{folder}: not a finished scoring folder (no audit.json)")
-    audit = json.loads(audit_path.read_text(encoding="utf-8"))
+    try:
+        audit = read_audit_record(folder)
+    except AuditError as exc:
+        raise WorkbenchError(f"{folder}: not a finished scoring folder ({exc})") from None
     scores = derive_queue(pq.read_table(folder / "scores.parquet").to_pandas())
     flagged = scores.loc[scores["consider_spo"].fillna(False).astype(bool), "score"]
     threshold = float(flagged.min()) if len(flagged) else None
