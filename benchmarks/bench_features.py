@@ -44,6 +44,7 @@ from stalkrisk.data.contract import (  # noqa: E402
     RELATIONSHIPS,
     SEXES,
     STATUTORY_BEHAVIOURS,
+    TARGETS,
 )
 from stalkrisk.features.asof import cutoff_utc, known_by_cutoff  # noqa: E402
 from stalkrisk.features.build import build_features  # noqa: E402
@@ -101,6 +102,7 @@ def generate(n: int, seed: int, events_per_case: float = 20.0) -> tuple[pa.Table
         "behaviour": category(BEHAVIOURS, m),
         "channel": category(CHANNELS, m, 0.05),
         "recorded_at": pa.array(rec * 10**9, mask=rng.random(m) < 0.3).cast(utc),
+        "target": category(TARGETS, m, 0.05),
     })
     return cases, events
 
@@ -133,7 +135,7 @@ def pandas_features(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     rows = pd.RangeIndex(n)
     keys = pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "_row": np.arange(n),
                          "cutoff": cutoff_utc(cases["assessment_date"]).to_numpy()})
-    columns = [c for c in ("case_id", "event_time", "behaviour", "channel", "recorded_at")
+    columns = [c for c in ("case_id", "event_time", "behaviour", "channel", "recorded_at", "target")
                if c in events]
     ev = events[columns].merge(keys, on="case_id", how="inner")
     ev = ev[known_by_cutoff(ev["event_time"], ev.get("recorded_at"), ev["cutoff"])].copy()
@@ -203,11 +205,15 @@ def pandas_features(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     prior = out["suspect_prior_stalking"]
     out["sdash_prior_harassment"] = (prior > 0).astype(float).where(prior.notna())
     out["sdash_substance_misuse"] = out["suspect_substance_misuse"]
-    out["sdash_third_party_contact"] = (ev["channel"] == "third_party").groupby(ev["_row"]).any()
+    proxy = ev["channel"] == "third_party"
+    if "target" in ev:
+        proxy |= ev["target"] == "third_party"
+    out["sdash_third_party_contact"] = proxy.groupby(ev["_row"]).any()
     fear = out["victim_fear"]
     out["sdash_fear"] = (fear >= 1).astype(float).where(fear.notna())
-    statutory = ev["behaviour"].isin(STATUTORY_BEHAVIOURS).groupby(ev["_row"]).sum()
-    out["course_of_conduct"] = statutory.reindex(rows, fill_value=0) >= 2
+    act = ev["behaviour"].isin(STATUTORY_BEHAVIOURS + OUTCOME_BEHAVIOURS) | proxy
+    occasions = day[act].groupby(ev["_row"][act]).nunique()
+    out["course_of_conduct"] = occasions.reindex(rows, fill_value=0) >= 2
     for c in ("sdash_loitering", "sdash_visits_over_3_a_week", "sdash_third_party_contact",
               "sdash_property_interference"):
         out[c] = out[c].astype("boolean").fillna(False)

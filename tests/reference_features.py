@@ -65,6 +65,7 @@ def _case(case: dict, events: list[dict]) -> dict[str, float]:
 
     cutoff = reference_cutoff(case["assessment_date"].date())
     known = []
+    proxies: set[int] = set()  # positions in ``known`` of events aimed at a third party
     for e in events:
         t, rec = e["event_time"], e.get("recorded_at")
         if _missing(t):
@@ -75,6 +76,8 @@ def _case(case: dict, events: list[dict]) -> dict[str, float]:
             b = e["behaviour"] if e["behaviour"] in BEHAVIOURS else "other"
             ch = e.get("channel")
             ch = ch if ch in CHANNELS else None
+            if e.get("target") == "third_party":
+                proxies.add(len(known))
             known.append((t, b, ch))
 
     def within(t: datetime, days: int) -> bool:
@@ -139,10 +142,14 @@ def _case(case: dict, events: list[dict]) -> dict[str, float]:
     prior = f["suspect_prior_stalking"]
     f["sdash_prior_harassment"] = nan if prior != prior else float(prior > 0)
     f["sdash_substance_misuse"] = f["suspect_substance_misuse"]
-    f["sdash_third_party_contact"] = float(any(ch == "third_party" for _, _, ch in known))
+    by_proxy = [ch == "third_party" or i in proxies for i, (_, _, ch) in enumerate(known)]
+    f["sdash_third_party_contact"] = float(any(by_proxy))
     fv = f["victim_fear"]
     f["sdash_fear"] = nan if fv != fv else float(fv >= 1)
-    f["course_of_conduct"] = float(sum(1 for _, b, _ in known if b in STATUTORY_BEHAVIOURS) >= 2)
+    # acts associated with stalking on at least two occasions: distinct UK calendar days
+    acts = {t.astimezone(LONDON).date() for (t, b, _), proxy in zip(known, by_proxy)
+            if b in STATUTORY_BEHAVIOURS + ("threat", "violence", "order_breach") or proxy}
+    f["course_of_conduct"] = float(len(acts) >= 2)
     return f
 
 
@@ -222,6 +229,10 @@ def make_caseload(n: int, seed: int, events_per_case: float = 8.0
         "recorded_at": pd.Series((np.where(rec == np.iinfo(np.int64).min, rec, rec * 10**9))
                                  .view("datetime64[ns]")).dt.tz_localize("UTC"),
     })
+    # contract v2's target, from a stream of its own (the draws above stay as they were)
+    target = np.random.default_rng(seed + 10_000).choice(
+        np.array(["victim", "third_party", "unknown", None], dtype=object), m, p=[0.7, 0.15, 0.05, 0.1])
+    events["target"] = pd.Series(target, dtype="str")
     stray = pd.DataFrame({"case_id": pd.Series([f"X{seed}-{i}" for i in range(3)], dtype="str"),
                           "event_time": events["event_time"].iloc[:3].reset_index(drop=True)
                           if m >= 3 else pd.Series(pd.to_datetime(["2024-01-01"] * 3, utc=True)),

@@ -19,46 +19,69 @@ import pandas as pd
 import pyarrow as pa
 
 from stalkrisk.explain import reasons as explain_mod
-from stalkrisk.features import build_features
+from stalkrisk.features.build import build_with_facts
+from stalkrisk.features.orders_asof import orders_as_of
 from stalkrisk.model.flagging import flag_frame
 from stalkrisk.model.risk_model import RiskModel
 from stalkrisk.outputs.schema import REASON_COLUMNS, SCORE_COLUMNS
 
 log = logging.getLogger(__name__)
 
-def _score(model: RiskModel, features: pd.DataFrame, method: str) -> tuple[pd.DataFrame, explain_mod.Explanation]:
+#: Case columns (contract v2) the queue's triggers may name, beside the features and facts.
+CASE_FACTS = ("suspect_weapon_access", "suspect_mental_health_concern")
+
+
+def _score(model: RiskModel, features: pd.DataFrame, method: str,
+           facts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, explain_mod.Explanation]:
     explanation = explain_mod.explain(model, features, method=method)
     score = 1.0 / (1.0 + np.exp(-explanation.logit()))
     out = pd.DataFrame({"score": score})
     if "case_id" in features.columns:
         out.insert(0, "case_id", features["case_id"].to_numpy())
-    out = pd.concat([out, flag_frame(model, score, features)], axis=1)
+    out = pd.concat([out, flag_frame(model, score, features, facts)], axis=1)
     for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=len(REASON_COLUMNS))):
         out[name] = text
     return out, explanation
 
 
 def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> pd.DataFrame:
-    """Score, band, flag and reasons for a feature table (the pyfunc's ``predict``)."""
+    """Score, band, flag, queue and reasons for a feature table (the pyfunc's ``predict``: the
+    queue sees the features alone, so no order state and no trigger on other facts)."""
     return _score(model, features, method)[0]
 
 
 @dataclass
 class ChunkResult:
-    scores: pd.DataFrame  # case_id, score, risk_band, course_of_conduct, consider_spo, reasons
+    scores: pd.DataFrame  # case_id, score, risk_band, course_of_conduct, consider_spo, queue, reasons
     explanations: pa.Table  # the long table
     features: pd.DataFrame
     explanation: explain_mod.Explanation
+    facts: pd.DataFrame | None = None  # the act facts and the orders in force, per case
+
+
+def case_facts(cases: pd.DataFrame, acts: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
+    """What the queue reads beyond the features: the builder's act facts, the orders in force
+    as of each assessment day (``features.orders_asof``) and the case columns it may name."""
+    state = orders_as_of(cases, orders)
+    own = pd.DataFrame({c: (cases[c].to_numpy() if c in cases else pd.array([pd.NA] * len(cases), dtype="boolean"))
+                        for c in CASE_FACTS})
+    return pd.concat([acts.reset_index(drop=True), state, own], axis=1)
 
 
 def score_chunk(
-    model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast"
+    model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast",
+    orders: pd.DataFrame | None = None,
 ) -> ChunkResult:
-    """Features, explanation, score, flag and reasons for one chunk of valid cases."""
-    features = build_features(cases, events, protected=model.meta.protected_features)
-    scored, explanation = _score(model, features, method)
+    """Features, explanation, score, flag, queue and reasons for one chunk of valid cases.
+
+    ``orders``: the valid rows of the orders table (any cases'; those naming a case of the
+    chunk or its suspect apply), or None when no orders table was given."""
+    features, acts = build_with_facts(cases, events, protected=model.meta.protected_features)
+    facts = case_facts(cases, acts, orders)
+    scored, explanation = _score(model, features, method, facts)
     long = explain_mod.long_table(explanation, features["case_id"], features)
-    return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)
+    return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation,
+                       facts=facts)
 
 
 def assemble_scores(
@@ -83,7 +106,7 @@ def assemble_scores(
     fallback = "the case row failed validation (see the validation report)"
     out["status"] = np.where(is_scored, "scored", "not_scored")
     out["not_scored_reason"] = np.where(is_scored, "", looked_up.fillna(fallback).to_numpy(dtype=object))
-    for name in REASON_COLUMNS:
+    for name in REASON_COLUMNS + ("queue", "queue_reason"):
         out[name] = out[name].where(is_scored, "")
     for name in ("course_of_conduct", "consider_spo"):
         out[name] = out[name].astype("boolean")

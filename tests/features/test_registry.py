@@ -66,13 +66,19 @@ def test_reasons_read_well() -> None:
     assert reason["n_threat_30d"](0.0) == "No threats recorded in the last 30 days"
     assert reason["suspect_prior_violence"](2.0) == "Suspect has 2 earlier recorded violent offences"
     assert reason["rel_ex_partner"](1.0) == "Relationship: ex-partner"
-    assert reason["distinct_days_90d"](12.0) == "Contact on 12 separate days in the last 90 days"
+    assert reason["distinct_days_90d"](12.0) == "Behaviour recorded on 12 separate days in the last 90 days"
     assert (reason["weekly_trend_12w"](1.5)
-            == "Weekly contact has been rising over the last 12 weeks (+1.5 a week)")
+            == "Weekly recorded behaviour has been rising over the last 12 weeks (+1.5 a week)")
     assert (reason["weekly_trend_12w"](-0.5)
-            == "Weekly contact has been falling over the last 12 weeks (-0.5 a week)")
+            == "Weekly recorded behaviour has been falling over the last 12 weeks (-0.5 a week)")
+    # the wording defects of issue 18: no "-0.0 a week", no "1 days", a missing fact is "not recorded"
+    assert reason["weekly_trend_12w"](-0.04) == "Weekly recorded behaviour has been steady over the last 12 weeks"
+    assert reason["days_since_last_event"](1.2) == "Last recorded event 1 day before the end of the assessment day"
+    assert reason["history_length_days"](1.0) == "Behaviour recorded over 1 day"
     assert reason["victim_fear"](2.0) == "Victim's fear: very afraid"
-    assert reason["victim_fear"](math.nan) == "Victim's fear: none recorded"
+    assert reason["victim_fear"](math.nan) == "Victim's fear: not recorded"
+    assert reason["days_since_first_threat"](math.nan) == "Threats: none recorded"
+    assert reason["days_since_last_event"](3.0).startswith("Last recorded event")  # group: Recency and escalation
     assert reason["online_share_90d"](0.25) == "25% of events in the last 90 days were online"
     # days are whole days before the end of the assessment day: 0.9 days is the same day
     assert reason["days_since_first_threat"](0.9) == "First threat recorded on the day of the assessment"
@@ -111,3 +117,12 @@ def test_docs_features_md_is_generated_from_the_registry() -> None:
         "docs/features.md is stale: regenerate with "
         "python -c 'from stalkrisk.features.registry import registry_markdown as m; "
         "print(m(), end=\"\")' > docs/features.md")
+
+
+def test_a_missing_case_fact_never_lowers_concern() -> None:
+    from stalkrisk.explain.reasons import _reason_text
+
+    assert _reason_text("victim_fear", "victim_fear", math.nan, False) == "Victim's fear: not recorded"
+    assert _reason_text("suspect_history", "suspect_prior_violence", math.nan, False) == \
+        "Suspect's history: not recorded"
+    assert _reason_text("threats", "n_threat_30d", 0.0, False).endswith("(lowers concern)")

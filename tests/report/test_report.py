@@ -312,7 +312,8 @@ def test_unsafe_links_are_not_linked(page: str) -> None:
 
 def test_pages_reference_nothing_outside_themselves() -> None:
     for html in (render_case(make_case()), render_index(make_index())):
-        assert not URL_PATTERN.search(html), URL_PATTERN.search(html)
+        page = re.sub(r"'sha256-[A-Za-z0-9+/=]+'", "'sha256-…'", html)  # (a script hash may hold "//")
+        assert not URL_PATTERN.search(page), URL_PATTERN.search(page)
         assert not re.search(r"""\ssrc=|url\(|@import|<link|<iframe|<object|<embed""", html)
         assert "default-src 'none'" in html
 

@@ -6,12 +6,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
+import pandas as pd
 import pytest
 from browser import is_blank, require_chromium
 from test_report import HOSTILE, make_case, make_index
 
 from stalkrisk.report.render import case_page_link, case_page_name, write_review
-from stalkrisk.report.views import FlaggedRow
+from stalkrisk.report.evidence import act_rows
+from stalkrisk.report.views import FlaggedRow, TimelineEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -26,10 +28,22 @@ def review(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ids = ["MPS-2025-000123", "WMP:2025.9", INJECTION]
     cases = [make_case(case_id=i, score=s, risk_band=b)
              for i, s, b in zip(ids, (0.35, 0.97, 0.41), ("high", "very_high", "high"), strict=True)]
-    flagged = tuple(FlaggedRow(c.case_id, c.score, c.risk_band, c.reasons[0], case_page_link(c.case_id))
+    # a case in the review queue, with its acts as s.1(1)(a) evidence (issue 18)
+    events = tuple(TimelineEvent(pd.Timestamp("2025-03-01T10:00Z") + pd.Timedelta(days=k), b, c, t)
+                   for k, (b, c, t) in enumerate([("following", "in_person", "victim"),
+                                                  ("contacting", "third_party", "third_party"),
+                                                  ("order_breach", "phone", "victim")]))
+    queued = make_case(case_id="REVIEW-1", score=0.12, risk_band="medium", consider_spo=False, events=events,
+                       queue="review", queue_reason="SPO in force with 1 breach in the last 30 days: consider "
+                       "breach action (SPA 2019 s.8) or variation (s.4)", acts=act_rows(events),
+                       orders_in_force="spo")
+    cases.append(queued)
+    flagged = tuple(FlaggedRow(c.case_id, c.score, c.risk_band, c.reasons[0], case_page_link(c.case_id),
+                               queue=c.queue or "consider_spo", queue_reason=c.queue_reason)
                     for c in cases)
     scores = np.random.default_rng(0).beta(1.2, 6, 400)
-    write_review(out, make_index(flagged=flagged, scores=scores), cases)
+    write_review(out, make_index(flagged=flagged, scores=scores,
+                                 counts_by_queue={"consider_spo": 3, "review": 1, "none": 396}), cases)
     return out
 
 
@@ -39,7 +53,8 @@ def _pages(review: Path) -> list[Path]:
 
 def test_every_page_renders_offline_without_errors(chromium, review: Path) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
-    keep = {"index.html": "index.png", case_page_name("MPS-2025-000123"): "case.png"}
+    keep = {"index.html": "index.png", case_page_name("MPS-2025-000123"): "case.png",
+            case_page_name("REVIEW-1"): "case-review.png"}
     for path in _pages(review):
         result = chromium.render(path)
         assert result.requests == [path.resolve().as_uri()], path.name
@@ -110,3 +125,15 @@ def test_missing_chromium_skips_but_fails_under_ci(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception):
         require_chromium()
+
+
+def test_the_queues_and_the_evidence_show_in_the_browser(chromium, review: Path) -> None:
+    with chromium.open(review / "index.html") as (page, _):
+        headings = page.locator("h2").all_inner_texts()
+        assert "Queue: Consider an SPO (3)" in headings and "Queue: Review (1)" in headings
+        assert page.locator("#review-table tbody tr").count() == 1
+    with chromium.open(review / "cases" / case_page_name("REVIEW-1")) as (page, _):
+        rows = page.locator("table.acts tbody tr").all_inner_texts()
+        assert len(rows) == 3 and "a third party (stalking by proxy)" in rows[1]
+        assert "Breach of a protective order" in rows[2]
+        assert page.locator("ol.questions li").count() == 5

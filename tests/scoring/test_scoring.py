@@ -39,12 +39,21 @@ def test_base_plus_contributions_is_the_logit_of_every_score(scored_dir):
 def test_flag_follows_policy(scored_dir, loaded_model):
     scores = pd.read_parquet(scored_dir / "scores.parquet")
     model = loaded_model.model
-    expected = (scores["score"] >= model.threshold) & scores["course_of_conduct"].astype(bool)
+    above = scores["score"] >= model.threshold
+    # no orders table: no SPO is known to be in force, so the flag is the threshold and the conduct
+    expected = above & scores["course_of_conduct"].astype(bool)
     assert (scores["consider_spo"].astype(bool) == expected).all()
+    assert (scores["consider_spo"].astype(bool) == (scores["queue"] == "consider_spo")).all()
     assert (scores["risk_band"] == model.risk_band(scores["score"].to_numpy())).all()
-    flagged = scores.loc[scores["consider_spo"].astype(bool), "case_id"]
+    # nobody hidden: every case at or above the threshold is in a queue, with a reason
+    assert scores.loc[above, "queue"].isin(["consider_spo", "review"]).all()
+    assert (scores["queue"].ne("") == scores["queue_reason"].ne("")).all()
+    queued = scores.loc[scores["queue"].ne(""), "case_id"]
     pages = list((scored_dir / "review" / "cases").glob("*.html"))
-    assert len(pages) == len(flagged) > 0
+    assert len(pages) == len(queued) > (scores["consider_spo"].astype(bool)).sum() > 0
+    index = (scored_dir / "review" / "index.html").read_text()
+    n_review = int((scores["queue"] == "review").sum())
+    assert f"Queue: Consider an SPO ({expected.sum():,})" in index and f"Queue: Review ({n_review:,})" in index
 
 
 def test_reasons_never_cite_protected_attributes(scored_dir):
@@ -112,7 +121,7 @@ def test_duplicate_case_rows_each_get_their_own_reasons():
     cases_all = pd.DataFrame({"case_id": ["A", "B", "A"], "_line": pd.array([2, 3, 4], dtype="Int64")})
     quarantine = pd.DataFrame({"case_id": ["A", "A"], "reasons": ["line 2: x", "line 4: y"], "line": [2, 4]})
     scored = pd.DataFrame({"case_id": ["B"], "score": [0.5], "risk_band": ["high"], "course_of_conduct": [True],
-                           "consider_spo": [True], "reason_1": ["r"], "reason_2": [""], "reason_3": [""]})
+                           "consider_spo": [True], "queue": ["consider_spo"], "queue_reason": ["q"], "reason_1": ["r"], "reason_2": [""], "reason_3": [""]})
     out = assemble_scores(cases_all, quarantine, scored, "m", "1")
     assert out["status"].tolist() == ["not_scored", "scored", "not_scored"]
     assert out["not_scored_reason"].tolist() == ["line 2: x", "", "line 4: y"]

@@ -123,7 +123,7 @@ def test_same_seed_gives_same_bytes(tmp_path, fmt: str) -> None:
     a = write_caseload(synth.generate(300, seed=5), tmp_path / "a", fmt)
     b = write_caseload(synth.generate(300, seed=5), tmp_path / "b", fmt)
     c = write_caseload(synth.generate(300, seed=6), tmp_path / "c", fmt)
-    assert set(a) == {"cases", "events", "truth"}
+    assert set(a) == {"cases", "events", "orders", "truth"}
     assert a["cases"].name == f"cases.{fmt}" and a["truth"].name == "truth.csv"
     for name in a:
         assert a[name].read_bytes() == b[name].read_bytes()
@@ -132,7 +132,7 @@ def test_same_seed_gives_same_bytes(tmp_path, fmt: str) -> None:
 
 
 # ------------------------------------------------------------------------ contract
-@pytest.mark.parametrize("table", ["cases", "events"])
+@pytest.mark.parametrize("table", ["cases", "events", "orders"])
 def test_columns_and_dtypes_match_contract(small: synth.Caseload, table: str) -> None:
     frame = getattr(small, table)
     spec = contract.TABLES[table]
@@ -143,7 +143,7 @@ def test_columns_and_dtypes_match_contract(small: synth.Caseload, table: str) ->
 
 def test_values_within_contract(small: synth.Caseload) -> None:
     cases, events = small.cases, small.events
-    for table, frame in (("cases", cases), ("events", events)):
+    for table, frame in (("cases", cases), ("events", events), ("orders", small.orders)):
         for col in contract.TABLES[table].columns:
             values = frame[col.name].dropna()
             if col.required:
@@ -401,9 +401,10 @@ def test_csv_format(tmp_path) -> None:
     assert len(cases_lines) == 201 and len(events_lines) == len(cl.events) + 1
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
     for line in events_lines[1:]:
-        case_id, when, behaviour, channel, recorded, event_id = line.split(",")
+        case_id, when, behaviour, channel, recorded, event_id, target = line.split(",")
         assert re.fullmatch(stamp, when) and (recorded == "" or re.fullmatch(stamp, recorded))
         assert behaviour in contract.BEHAVIOURS and channel in contract.CHANNELS + ("",)
+        assert target in contract.TARGETS
     cols = {name: i for i, name in enumerate(contract.CASES.names)}
     for line in cases_lines[1:]:
         cells = line.split(",")
@@ -440,7 +441,7 @@ def test_rewrite_replaces_files_and_leaves_no_temporaries(tmp_path) -> None:
     write_caseload(synth.generate(50, seed=1), tmp_path)
     paths = write_caseload(synth.generate(20, seed=1), tmp_path)
     assert len(paths["cases"].read_text().splitlines()) == 21
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "events.csv", "truth.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "events.csv", "orders.csv", "truth.csv"]
 
 
 def test_bad_arguments(tmp_path) -> None:
@@ -450,3 +451,20 @@ def test_bad_arguments(tmp_path) -> None:
         synth.generate(10, horizon_days=0)
     with pytest.raises(ValueError):
         write_caseload(synth.generate(5), tmp_path, fmt="xlsx")  # type: ignore[arg-type]
+
+
+def test_contract_v2_is_exercised_and_the_orders_agree_with_the_cases(small: synth.Caseload) -> None:
+    """Targets, the new case columns and the orders are there; the orders in force as of each
+    assessment day agree with protective_order_in_force wherever it is recorded."""
+    from stalkrisk.features.orders_asof import orders_as_of
+
+    assert set(small.events["target"]) == set(contract.TARGETS)
+    assert small.cases["suspect_id"].duplicated().any()  # serial suspects
+    ex = small.cases["relationship"] == "ex_partner"
+    assert small.cases.loc[ex, "separation_date"].notna().all()
+    assert small.cases.loc[~ex, "separation_date"].isna().all()
+    assert (small.cases["separation_date"][ex] < small.cases["assessment_date"][ex]).all()
+    state = orders_as_of(small.cases, small.orders)
+    given = small.cases["protective_order_in_force"]
+    assert (given[given.notna()] == state["order_in_force"][given.notna()]).all()
+    assert state["spo_in_force"].sum() > 0 and set(small.orders["order_type"]) == set(contract.ORDER_TYPES)

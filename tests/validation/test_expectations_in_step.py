@@ -33,8 +33,11 @@ PARSE_RULES = {
     "date": {readers.RULE_DATE, readers.RULE_DATE_RANGE},
     "timestamp": {readers.RULE_TIMESTAMP, readers.RULE_DATE_RANGE},
 }
-#: The one cross-table rule of the contract ("must name a row of cases").
-CROSS_TABLE = {("events", "case_id", validation.RULE_NAMES_A_CASE)}
+#: The rules across tables or columns: events "must name a row of cases"; an orders row
+#: names a case or a suspect, and expires no earlier than it was made (contract v2).
+CROSS_TABLE = {("events", "case_id", validation.RULE_NAMES_A_CASE),
+               ("orders", "case_id", contract.RULE_ORDER_NAMES_SOMEONE),
+               ("orders", "expires_on", contract.RULE_EXPIRES_AFTER_MADE)}
 
 
 def contract_rules() -> set[tuple[str, str, str]]:
@@ -111,7 +114,8 @@ BAD_VALUE = {
 OUT_OF_RANGE = {"date": "1989-12-31", "timestamp": "2100-01-01T00:00:00Z"}
 GOOD = {"cases": {"case_id": "A", "assessment_date": "2024-01-01", "relationship": "family",
                   "victim_sex": "male", "suspect_sex": "male"},
-        "events": {"case_id": "A", "event_time": "2024-01-01", "behaviour": "threat"}}
+        "events": {"case_id": "A", "event_time": "2024-01-01", "behaviour": "threat"},
+        "orders": {"order_id": "O1", "case_id": "A", "order_type": "spo", "made_on": "2023-06-01"}}
 
 
 @pytest.mark.parametrize("check", [c for c in validation.PYTHON_CHECKS if c.where == "readers"],
@@ -134,10 +138,13 @@ def good_frames() -> dict[str, pd.DataFrame]:
                           "victim_fear": ["afraid"] * 2, "victim_ethnicity": ["white"] * 2,
                           "suspect_ethnicity": ["white"] * 2}, dtype="str")
     events = pd.DataFrame({"case_id": ["A", "B"], "event_time": ["2024-01-01"] * 2,
-                           "behaviour": ["threat"] * 2, "channel": ["phone"] * 2,
+                           "behaviour": ["threat"] * 2, "channel": ["phone"] * 2, "target": ["victim"] * 2,
                            "event_id": ["e1", "e2"]}, dtype="str")
+    orders = pd.DataFrame({"order_id": ["o1", "o2"], "case_id": ["A", "B"], "suspect_id": ["S1", None],
+                           "order_type": ["spo", "dvpo"], "made_on": ["2023-06-01"] * 2}, dtype="str")
     return {"cases": readers.normalise(cases, contract.CASES).frame,
-            "events": readers.normalise(events, contract.EVENTS).frame}
+            "events": readers.normalise(events, contract.EVENTS).frame,
+            "orders": readers.normalise(orders, contract.ORDERS).frame}
 
 
 def test_each_suite_expectation_can_fail_in_real_great_expectations():

@@ -118,7 +118,9 @@ def diff_review(recorded: Path, rerun: Path) -> list[str]:
 
 def _check_inputs(record: dict[str, Any]) -> tuple[list[str], dict[str, Path]]:
     problems, paths = [], {}
-    for name in ("cases", "events"):
+    for name in ("cases", "events", "orders"):
+        if name == "orders" and "orders" not in record["inputs"]:
+            continue  # the optional table (contract v2): only when the run read one
         spec = record["inputs"].get(name) or {}
         path = Path(str(spec.get("path", "")))
         paths[name] = path
@@ -178,6 +180,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
             review=config.get("review", "flagged"), quiet=True,
             chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
+            orders=inputs.get("orders"),
         )
         for name in TABLE_FILES:
             mine, theirs = out_dir / name, rerun_dir / name

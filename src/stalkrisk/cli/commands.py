@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+from stalkrisk.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -33,7 +34,7 @@ def cmd_validate(args) -> int:
     from stalkrisk.validation.suite import summarise, write_report
     from stalkrisk.validation.parts import validate_files
 
-    result = validate_files(args.cases, args.events)
+    result = validate_files(args.cases, args.events, orders=args.orders)
     print(summarise(result))
     if args.report:
         write_report(result, args.report)
@@ -53,7 +54,7 @@ def cmd_synth(args) -> int:
 def cmd_features(args) -> int:
     from stalkrisk.pipelines.features import run
 
-    summary = run(args.cases, args.events, args.out)
+    summary = run(args.cases, args.events, args.out, orders=args.orders)
     print(summary)
     return EXIT_OK
 
@@ -64,7 +65,7 @@ def cmd_train(args) -> int:
     s = run(
         args.cases, args.events, config=args.config, fairness_config=args.fairness_config,
         experiment=args.experiment, register=args.register, truth=args.truth, out=args.out,
-        quiet=args.quiet,
+        quiet=args.quiet, orders=args.orders,
     )
     print(f"run id: {s.run_id}")
     print(f"registered: models:/{s.name}/{s.version} (alias candidate)")
@@ -102,12 +103,16 @@ def cmd_score(args) -> int:
     if args.engine == "spark" or args.spark_master:  # the same run, fanned out over Spark
         from functools import partial
 
+        if args.orders:
+            raise ConfigError("--orders is not read by --engine spark yet: score with the orders on one "
+                              "machine (--engine local)")
+
         from stalkrisk.pipelines.spark_score import run as spark_run
 
         run = partial(spark_run, master=args.spark_master)
     s = run(
         args.cases, args.events, args.out, model=args.model, review=args.review,
-        quiet=args.quiet, method=args.explain_method,
+        quiet=args.quiet, method=args.explain_method, **({"orders": args.orders} if args.orders else {}),
         **({} if args.chunk_size is None else {"chunk_size": args.chunk_size}),
     )
     c = s.counts
@@ -141,6 +146,8 @@ def cmd_explain(args) -> int:
 def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", required=True, type=Path, help="cases table (.csv, .csv.gz or .parquet)")
     p.add_argument("--events", required=True, type=Path, help="events table (.csv, .csv.gz or .parquet)")
+    p.add_argument("--orders", type=Path, help="optional protective orders table (contract v2); orders in "
+                   "force are derived as of each assessment day")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,6 +69,17 @@ STATUTORY_BEHAVIOURS = (
 #: Behaviours that make the default training label (harm outcomes).
 OUTCOME_BEHAVIOURS = ("threat", "violence", "order_breach")
 BEHAVIOURS = STATUTORY_BEHAVIOURS + OUTCOME_BEHAVIOURS + ("other",)
+#: Acts associated with stalking for the course-of-conduct proxy (contract v2): the s.2A(3)
+#: examples, threats, violence and breaches; an event through a third party (channel
+#: ``third_party`` or target ``third_party``) is an act whatever its behaviour.
+ACT_BEHAVIOURS = STATUTORY_BEHAVIOURS + OUTCOME_BEHAVIOURS
+
+#: Whom an event was aimed at (events.target, contract v2): stalking by proxy is third_party.
+TARGETS = ("victim", "third_party", "unknown")
+#: Protective orders (orders.order_type, contract v2); the first two are Stalking Protection
+#: Orders (SPA 2019 s.1 and the interim order of s.5).
+ORDER_TYPES = ("spo", "interim_spo", "non_molestation", "restraining", "dvpo", "other")
+SPO_TYPES = ("spo", "interim_spo")
 
 TRUE_SPELLINGS = ("true", "1", "yes")
 FALSE_SPELLINGS = ("false", "0", "no")
@@ -137,6 +148,12 @@ CASES = Table(
         Column("suspect_ethnicity", "category", categories=ETHNICITIES),
         Column("force_code", "string"),
         Column("label", "bool", description="user-supplied outcome for training"),
+        # contract v2 (optional)
+        Column("suspect_id", "string", description="pseudonymous key of the suspect"),
+        Column("victim_id", "string", description="pseudonymous key of the victim"),
+        Column("suspect_mental_health_concern", "bool"),
+        Column("suspect_weapon_access", "bool"),
+        Column("separation_date", "date", description="when the relationship ended"),
     ),
 )
 
@@ -149,10 +166,32 @@ EVENTS = Table(
         Column("channel", "category", categories=CHANNELS, coded=True),
         Column("recorded_at", "timestamp"),
         Column("event_id", "string", unique=True),
+        Column("target", "category", categories=TARGETS, coded=True),  # contract v2
     ),
 )
 
-TABLES = {"cases": CASES, "events": EVENTS}
+#: The optional third table (contract v2, ``--orders FILE``): protective orders, whose
+#: state as of each assessment day ``features.orders_asof`` derives.
+ORDERS = Table(
+    "orders",
+    (
+        Column("order_id", "string", required=True, unique=True),
+        Column("case_id", "string", pattern=CASE_ID_PATTERN),
+        Column("suspect_id", "string"),
+        Column("order_type", "category", required=True, categories=ORDER_TYPES),
+        Column("made_on", "date", required=True),
+        Column("expires_on", "date", description="empty: until further order"),
+        Column("recorded_at", "timestamp"),
+    ),
+)
+
+TABLES = {"cases": CASES, "events": EVENTS, "orders": ORDERS}
+#: The tables every run reads; ``orders`` is read only when given.
+MAIN_TABLES = ("cases", "events")
+
+#: Rules that join two columns of an orders row (checked in Python: validation.orders).
+RULE_ORDER_NAMES_SOMEONE = "names_a_case_or_suspect"
+RULE_EXPIRES_AFTER_MADE = "expires_on_not_before_made_on"
 
 #: Read for the fairness audit; never model features unless a config names them.
 PROTECTED_ATTRIBUTES = (

@@ -138,6 +138,9 @@ def _reason_text(group: str, feature_name: str, value: float, raises: bool) -> s
     detail = feature_name.replace("_", " ") if spec is None else spec.reason(value)
     if detail.startswith(label + ": "):
         detail = detail[len(label) + 2 :]
+    if spec is not None and spec.is_case_fact and value != value:
+        # a fact left empty is no evidence either way: "not recorded", never "lowers concern"
+        return f"{label}: {detail}"
     return f"{label}: {detail} ({direction})"
 
 

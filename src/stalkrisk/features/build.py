@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from stalkrisk.data import ids
 from stalkrisk.data.contract import (
     by_category,
+    ACT_BEHAVIOURS,
     BEHAVIOURS,
     CHANNELS,
     FEARS,
@@ -35,6 +36,7 @@ from stalkrisk.data.contract import (
     OUTCOME_BEHAVIOURS,
     RELATIONSHIPS,
     STATUTORY_BEHAVIOURS,
+    TARGETS,
 )
 from stalkrisk.features.asof import cutoff_utc
 from stalkrisk.features.kernels import CaseEvents, CaseSummary, Rules, summarise_cases
@@ -87,7 +89,15 @@ _RULES = Rules(
     named_channel=_lut(_CH[c] for c in CHANNELS if c != "unknown"),
     visit_channel=_CH["in_person"],
     third_party_channel=_CH["third_party"],
+    act_behaviour=_lut(_B[b] for b in ACT_BEHAVIOURS),
+    third_party_target=TARGETS.index("third_party"),
 )
+
+#: Per-case facts of the known acts that are not model features: the queue and the review
+#: pages read them (``build_with_facts``). Occasions are distinct UK days with an act (the
+#: course-of-conduct proxy), counted up to 2; the act days are counted within each window.
+FACT_COLUMNS = ("occasions",) + tuple(f"act_days_{d}d" for d in _DAY_WINDOWS) + tuple(
+    f"proxy_days_{d}d" for d in _DAY_WINDOWS)
 
 
 def build_features(
@@ -100,16 +110,28 @@ def build_features(
     row per case in input order, then the ``protected`` attributes a config names.
     Events whose case id is not in ``cases`` are ignored.
     """
+    return build_with_facts(cases, events, protected=protected)[0]
+
+
+def build_with_facts(
+    cases: pd.DataFrame, events: pd.DataFrame, *, protected: Sequence[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``build_features`` and, from the same pass, the ``FACT_COLUMNS`` of each case (int64)."""
     specs = list(FEATURES) + list(protected_features(tuple(protected)))
     n = len(cases)
     out = _Matrix(n, [s.name for s in specs])
     cutoff = _ns(cutoff_utc(cases["assessment_date"]), "cutoff")
     _case_values(cases, out)
-    _event_values(_summary(cases["case_id"], cutoff, events, out), out)
+    summary = _summary(cases["case_id"], cutoff, events, out)
+    _event_values(summary, out)
     _protected_values(cases, tuple(protected), out)
     frame = pd.DataFrame(out.values, columns=out.names, copy=False)
     frame.insert(0, "case_id", _str(cases["case_id"]))
-    return frame
+    facts = {"occasions": summary.occasions}
+    for j, days in enumerate(_DAY_WINDOWS):
+        facts[f"act_days_{days}d"] = summary.act_days[j]
+        facts[f"proxy_days_{days}d"] = summary.proxy_days[j]
+    return frame, pd.DataFrame({c: facts[c] for c in FACT_COLUMNS})
 
 
 class _Matrix:
@@ -270,10 +292,12 @@ def _summary(case_id: pd.Series, cutoff: np.ndarray, events: pd.DataFrame, out: 
                 else None)
     channel = (_codes(events["channel"], CHANNELS, _NONE) if "channel" in events
                else np.full(len(events), _NONE, dtype=np.uint8))
+    target = (_codes(events["target"], TARGETS, _NONE) if "target" in events
+              else np.full(len(events), _NONE, dtype=np.uint8))
     known = CaseEvents(case_runs, run_start, run_length,
                        time=_ns(events["event_time"], "events.event_time"), recorded=recorded,
                        behaviour=_codes(events["behaviour"], BEHAVIOURS, _B["other"]),
-                       channel=channel)
+                       channel=channel, target=target)
     midnights, first_day = _uk_midnights(cutoff, max(_DAY_WINDOWS))
     return summarise_cases(known, cutoff, midnights, first_day, _RULES, out.values,
                            _count_columns(out))
@@ -323,7 +347,7 @@ def _event_values(ev: CaseSummary, out: _Matrix) -> None:
     out["sdash_threats"] = total["threat"] > 0
     out["sdash_violence"] = total["violence"] > 0
     out["sdash_third_party_contact"] = ev.third_party
-    out["course_of_conduct"] = sum(total[s] for s in STATUTORY_BEHAVIOURS) >= 2
+    out["course_of_conduct"] = ev.occasions >= 2
 
 
 def _days(age: np.ndarray, none: int) -> np.ndarray:

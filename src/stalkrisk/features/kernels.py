@@ -44,6 +44,7 @@ class CaseEvents(NamedTuple):
     recorded: np.ndarray | None  # int64 ns (m,), or None when events have no recording time
     behaviour: np.ndarray  # uint8 codes (m,), each < ``Rules.n_behaviours``
     channel: np.ndarray  # uint8 codes (m,)
+    target: np.ndarray  # uint8 codes (m,) of events.target (contract v2); 255 when not given
 
 
 class Rules(NamedTuple):
@@ -60,6 +61,8 @@ class Rules(NamedTuple):
     named_channel: np.ndarray  # bool (256,): channel codes that name a (known) channel
     visit_channel: int  # the channel code of a visit in person
     third_party_channel: int
+    act_behaviour: np.ndarray  # bool (256,): behaviours that are acts associated with stalking
+    third_party_target: int  # the target code of an event aimed at a third party
 
 
 class CaseSummary(NamedTuple):
@@ -74,7 +77,10 @@ class CaseSummary(NamedTuple):
     oldest: np.ndarray  # int64 (n,): largest age, -1 when there is none
     oldest_of: np.ndarray  # int64 (slots, n): largest age per ``slot_of`` behaviour, or -1
     visits: np.ndarray  # bool (n,): 4 visits within ``recent`` spanning < 7 days
-    third_party: np.ndarray  # bool (n,): an event through the third-party channel
+    third_party: np.ndarray  # bool (n,): an event through the third-party channel or aimed at one
+    occasions: np.ndarray  # int64 (n,): distinct UK days with an act, counted up to 2 (0, 1, 2+)
+    act_days: np.ndarray  # int64 (len(day_edges), n): distinct UK days with an act within each
+    proxy_days: np.ndarray  # int64 (len(day_edges), n): the same for acts through third parties
 
 
 def summarise_cases(events: CaseEvents, cutoff: np.ndarray, midnights: np.ndarray,
@@ -99,7 +105,7 @@ def summarise_cases(events: CaseEvents, cutoff: np.ndarray, midnights: np.ndarra
     recorded = events.recorded if has_recorded else np.empty(0, dtype=np.int64)
     return CaseSummary(*_summarise(
         events.case_runs, events.run_start, events.run_length, events.time, recorded,
-        has_recorded, events.behaviour, events.channel, cutoff, midnights, first_day,
+        has_recorded, events.behaviour, events.channel, events.target, cutoff, midnights, first_day,
         *rules, out, count_columns))
 
 
@@ -117,6 +123,50 @@ def _local_day(t: int, midnights: np.ndarray, first_day: int) -> int:
     utc_day = t // DAY_NS
     i = utc_day - first_day
     return utc_day - 1 + (t >= midnights[i]) + (t >= midnights[i + 1])
+
+
+@njit(cache=True)
+def _utc_local_day(t: int) -> int:
+    """The UK day of an instant older than the midnights table covers (over a year before the
+    cutoff): the UK offset is 0 or +1 h, so the day is the UTC day of ``t`` or of ``t + 1 h``;
+    BST runs from late March to late October, when the clock is ahead. Used only to tell two
+    old acts' days apart, where the table has no entry; exact by the EU/UK rule: BST from 01:00
+    UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October."""
+    utc_day = t // DAY_NS
+    # civil date of utc_day (days since 1970-01-01), Howard Hinnant's algorithm
+    z = utc_day + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    year = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    if month <= 2:
+        year += 1
+    start = _last_sunday(year, 3) * DAY_NS + 3_600 * 10**9
+    end = _last_sunday(year, 10) * DAY_NS + 3_600 * 10**9
+    offset = 3_600 * 10**9 if start <= t < end else 0
+    return (t + offset) // DAY_NS
+
+
+@njit(cache=True)
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    y = year - 1 if month <= 2 else year
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    mp = month - 3 if month > 2 else month + 9
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+@njit(cache=True)
+def _last_sunday(year: int, month: int) -> int:
+    """Days since 1970-01-01 of the last Sunday of ``month`` (March or October: 31 days)."""
+    last = _days_from_civil(year, month, 31)
+    weekday = (last + 4) % 7  # 1970-01-01 was a Thursday (4); Sunday is 0
+    return last - weekday
 
 
 @njit(cache=True)
@@ -187,11 +237,12 @@ def _four_within_a_week(ages: np.ndarray) -> bool:
 def _summarise(
     case_runs: np.ndarray, run_start: np.ndarray, run_length: np.ndarray, time: np.ndarray,
     recorded: np.ndarray, has_recorded: bool, behaviour: np.ndarray, channel: np.ndarray,
-    cutoff: np.ndarray, midnights: np.ndarray, first_day: int,
+    target: np.ndarray, cutoff: np.ndarray, midnights: np.ndarray, first_day: int,
     # the fields of Rules, in order
     edges: np.ndarray, day_edges: np.ndarray, recent: int, trend_weeks: int, n_behaviours: int,
     slot_of: np.ndarray, online_behaviour: np.ndarray, online_channel: np.ndarray,
     named_channel: np.ndarray, visit_channel: int, third_party_channel: int,
+    act_behaviour: np.ndarray, third_party_target: int,
     out: np.ndarray, count_columns: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """:func:`summarise_cases` on plain arrays: the fields of :class:`CaseSummary`."""
@@ -214,6 +265,9 @@ def _summarise(
     oldest_of = np.empty((n_slots, n), dtype=np.int64)
     visits = np.empty(n, dtype=np.bool_)
     third_party = np.empty(n, dtype=np.bool_)
+    occasions = np.empty(n, dtype=np.int64)
+    act_days = np.empty((n_day_windows, n), dtype=np.int64)
+    proxy_days = np.empty((n_day_windows, n), dtype=np.int64)
 
     longest = 0  # the most events of one case: the size of the visits buffer
     for r in range(n):
@@ -225,12 +279,17 @@ def _summarise(
     visit_ages = np.empty(longest + 1, dtype=np.int64)
     window_counts = np.empty((n_behaviours + 1, n_windows), dtype=np.int64)
     days_seen = np.empty((n_day_windows, n_day_words), dtype=np.uint64)  # bands of days
+    act_seen = np.empty((n_day_windows, n_day_words), dtype=np.uint64)  # the days of acts
+    proxy_seen = np.empty((n_day_windows, n_day_words), dtype=np.uint64)  # of acts by proxy
     oldest_slot = np.empty(n_slots + 1, dtype=np.int64)
 
     for r in range(n):
         window_counts.fill(0)
         days_seen.fill(0)
+        act_seen.fill(0)
+        proxy_seen.fill(0)
         oldest_slot.fill(-1)
+        first_act_day, n_occasions = NAT, 0  # occasions: distinct UK days with an act, up to 2
         channels_seen = np.uint64(0)
         n_visits = n_online = trend_sum = 0
         newest_age, oldest_age = _NEVER, -1
@@ -252,7 +311,9 @@ def _summarise(
                 oldest_age = max(oldest_age, age)
                 slot = slot_or_sink[b]
                 oldest_slot[slot] = max(oldest_slot[slot], age)
-                third |= c == third_party_channel
+                by_proxy = (c == third_party_channel) | (target[e] == third_party_target)
+                third |= by_proxy
+                is_act = act_behaviour[b] | by_proxy
                 # branch-free: these hold for a minority of events, unpredictably
                 is_recent = age <= recent
                 channels_seen |= np.uint64(is_recent & named_channel[c]) << np.uint64(c & 63)
@@ -263,12 +324,29 @@ def _summarise(
                 in_trend = age <= trend_span
                 trend_sum += in_trend * (trend_weeks - 1 - 2 * ((age - 1) // WEEK_NS))
                 band = _window(age, day_edges)
+                act_day = NAT
                 if band < n_day_windows:  # then 0 <= day < DAY_BITS
-                    day = assessment_day - _local_day(t, midnights, first_day)
-                    days_seen[band, day >> 6] |= np.uint64(1) << np.uint64(day & 63)
+                    act_day = _local_day(t, midnights, first_day)
+                    day = assessment_day - act_day
+                    bit = np.uint64(1) << np.uint64(day & 63)
+                    days_seen[band, day >> 6] |= bit
+                    if is_act:
+                        act_seen[band, day >> 6] |= bit
+                        if by_proxy:
+                            proxy_seen[band, day >> 6] |= bit
+                if is_act and n_occasions < 2:  # (older acts too: a day is found only while needed)
+                    if act_day == NAT:
+                        act_day = _utc_local_day(t)
+                    if n_occasions == 0:
+                        first_act_day, n_occasions = act_day, 1
+                    elif act_day != first_act_day:
+                        n_occasions = 2
 
         _write_counts(window_counts, count_columns, out, totals, r)
         _count_days(days_seen, distinct_days, r)
+        _count_days(act_seen, act_days, r)
+        _count_days(proxy_seen, proxy_days, r)
+        occasions[r] = n_occasions
         distinct_channels[r] = _bit_count(channels_seen)
         online[r] = n_online
         trend[r] = trend_sum
@@ -279,4 +357,4 @@ def _summarise(
         visits[r] = _four_within_a_week(visit_ages[:n_visits])
         third_party[r] = third
     return (totals, distinct_days, distinct_channels, online, trend, newest, oldest, oldest_of,
-            visits, third_party)
+            visits, third_party, occasions, act_days, proxy_days)

@@ -62,13 +62,23 @@ class Feature:
     template_negative: str | None = None
     levels: tuple[str, ...] | None = None
 
+    @property
+    def is_case_fact(self) -> bool:
+        """A value of the case row (history, the victim's account, an order), not of its events:
+        when it is missing it was not recorded, which is not evidence either way."""
+        return self.family in ("history", "victim") and not self.name.startswith("sdash_") or \
+            self.name in ("sdash_prior_harassment", "sdash_substance_misuse", "sdash_fear")
+
     def reason(self, value: float) -> str:
         """The reviewer-facing sentence for this feature at ``value``."""
         label = GROUPS.get(self.group, self.group.replace("_", " ").capitalize())
         if value is None or math.isnan(value):
-            return f"{label}: none recorded"
+            # a case fact left empty is not recorded; an event feature with no value has no event
+            return f"{label}: {'not recorded' if self.is_case_fact else 'none recorded'}"
         if self.kind == "days":  # whole days before the end of the assessment day
             value = float(math.floor(value))
+        if self.kind in ("number", "rate") and round(value, 1 if self.kind == "number" else 2) == 0:
+            value = 0.0  # as shown: "+0.0 a week" or "-0.0 a week" says nothing; say "steady"
         if self.levels is not None and float(value).is_integer() and 0 <= value < len(self.levels):
             return f"{label}: {self.levels[int(value)]}"
         if value == 0 and self.template_zero is not None:
@@ -83,11 +93,11 @@ class Feature:
 #: Reason groups: key -> label shown to a reviewer ("Threats: ...").
 GROUPS: dict[str, str] = {
     "relationship": "Relationship",
-    "contact_frequency": "Frequency of contact",
+    "contact_frequency": "Frequency of recorded behaviour",
     "threats": "Threats",
     "violence": "Violence",
     "order_breach": "Breach of a protective order",
-    "escalation": "Escalation",
+    "escalation": "Recency and escalation",
     "suspect_history": "Suspect's history",
     "protective_order": "Protective order",
     "victim_fear": "Victim's fear",
@@ -221,18 +231,18 @@ def _build_registry() -> tuple[Feature, ...]:
     f += [
         Feature(f"distinct_days_{d}d", "contact_frequency", "frequency",
                 f"Distinct UK calendar days with at least one event in the last {d} days",
-                f"Contact on {{value:.0f}} separate days {_window_phrase(d)}",
-                template_one=f"Contact on 1 day {_window_phrase(d)}",
-                template_zero=f"No contact {_window_phrase(d)}",
+                f"Behaviour recorded on {{value:.0f}} separate days {_window_phrase(d)}",
+                template_one=f"Behaviour recorded on 1 day {_window_phrase(d)}",
+                template_zero=f"No behaviour recorded {_window_phrase(d)}",
                 monotone=1, window_days=d, kind="count")
         for d in (30, 90, 365)
     ]
     f += [
         Feature("distinct_channels_90d", "contact_frequency", "frequency",
                 "Distinct known channels (not `unknown`) used in the last 90 days",
-                "Contact through {value:.0f} different channels in the last 90 days",
-                template_one="Contact through 1 channel in the last 90 days",
-                template_zero="No contact through a known channel in the last 90 days",
+                "Behaviour recorded through {value:.0f} different channels in the last 90 days",
+                template_one="Behaviour recorded through 1 channel in the last 90 days",
+                template_zero="No behaviour recorded through a known channel in the last 90 days",
                 monotone=1, window_days=90, kind="count"),
         Feature("online_share_90d", "online", "online",
                 "Share of last-90-day events that were online (email or social media channel, "
@@ -242,10 +252,10 @@ def _build_registry() -> tuple[Feature, ...]:
         Feature("weekly_trend_12w", "escalation", "escalation",
                 "Least-squares slope of weekly event counts over the last 12 weeks "
                 "(events a week, per week; 0 when there were none)",
-                "Weekly contact has been rising over the last 12 weeks ({value:+.1f} a week)",
-                template_negative="Weekly contact has been falling over the last 12 weeks "
+                "Weekly recorded behaviour has been rising over the last 12 weeks ({value:+.1f} a week)",
+                template_negative="Weekly recorded behaviour has been falling over the last 12 weeks "
                                   "(-{value:.1f} a week)",
-                template_zero="Weekly contact has been steady over the last 12 weeks",
+                template_zero="Weekly recorded behaviour has been steady over the last 12 weeks",
                 monotone=1, window_days=84, kind="number"),
         Feature("change_30d_vs_prior_60d", "escalation", "escalation",
                 "Events in the last 30 days minus the 30-day average of the 60 days before "
@@ -260,11 +270,14 @@ def _build_registry() -> tuple[Feature, ...]:
         Feature("days_since_last_event", "escalation", "escalation",
                 "Days from the latest known event to the cutoff (NaN when none)",
                 "Last recorded event {value:.0f} days before the end of the assessment day",
+                template_one="Last recorded event 1 day before the end of the assessment day",
                 template_zero="Last recorded event on the day of the assessment",
                 monotone=-1, kind="days"),
         Feature("history_length_days", "escalation", "escalation",
                 "Days from the first known event to the cutoff (NaN when none)",
                 "Behaviour recorded over {value:.0f} days",
+                template_one="Behaviour recorded over 1 day",
+                template_zero="Behaviour recorded on the day of the assessment only",
                 monotone=0, kind="days"),
         _since("days_since_first_threat", "threats", "threat"),
         _since("days_since_first_violence", "violence", "violent incident"),
@@ -308,17 +321,19 @@ def _build_registry() -> tuple[Feature, ...]:
               "Suspect is known to misuse drugs or alcohol",
               "Suspect is not known to misuse drugs or alcohol", sdash=True),
         _flag("sdash_third_party_contact", "contact_frequency", "frequency",
-              "S-DASH: any known contact through third parties",
+              "S-DASH: any known contact through third parties (channel or target `third_party`)",
               "Suspect has contacted the victim through other people",
               "No known contact through third parties", sdash=True),
         _flag("sdash_fear", "victim_fear", "victim",
               "S-DASH: the victim is afraid or very afraid",
               "Victim is afraid", "Victim does not say they are afraid", sdash=True),
         _flag("course_of_conduct", "contact_frequency", "frequency",
-              "1 when at least two events of the s.2A(3) stalking behaviours are known "
-              "by the cutoff (the course-of-conduct test)",
-              "At least two occasions of stalking behaviour recorded",
-              "Fewer than two occasions of stalking behaviour recorded"),
+              "1 when acts associated with stalking (the s.2A(3) examples, threats, violence, "
+              "order breaches, contact through third parties) are known on at least two "
+              "occasions (distinct UK calendar days) by the cutoff: a policy proxy for "
+              "\"repeated\", not the offence test",
+              "Acts associated with stalking recorded on at least two separate days",
+              "Acts associated with stalking recorded on fewer than two separate days"),
     ]
     return tuple(f)
 

@@ -15,6 +15,8 @@ TABLE_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
 REVIEW_DIR = "review"
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
+#: The queues of the ``queue`` column, in the order the review index shows them.
+QUEUE_VALUES = ("consider_spo", "review")
 SCORES_SCHEMA = pa.schema(
     [
         ("case_id", pa.string()),
@@ -23,7 +25,9 @@ SCORES_SCHEMA = pa.schema(
         ("score", pa.float64()),
         ("risk_band", pa.string()),
         ("course_of_conduct", pa.bool_()),
-        ("consider_spo", pa.bool_()),
+        ("consider_spo", pa.bool_()),  # queue == "consider_spo"
+        ("queue", pa.string()),  # "consider_spo", "review" or "" (no queue)
+        ("queue_reason", pa.string()),  # why the case is queued, "; " between reasons
         *((name, pa.string()) for name in REASON_COLUMNS),
         ("model_name", pa.string()),
         ("model_version", pa.string()),

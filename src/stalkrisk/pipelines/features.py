@@ -13,9 +13,11 @@ from stalkrisk.io_utils import atomic_path
 from stalkrisk.validation.suite import load_and_validate
 
 
-def run(cases: str | Path, events: str | Path, out: str | Path) -> str:
-    """One row per input case in input order; quarantined cases have empty features."""
-    validation = load_and_validate(cases, events)
+def run(cases: str | Path, events: str | Path, out: str | Path, *, orders: str | Path | None = None) -> str:
+    """One row per input case in input order; quarantined cases have empty features. With
+    ``orders``, ``protective_order_in_force`` is filled from the orders in force as of each
+    assessment day where the case row leaves it empty."""
+    validation = load_and_validate(cases, events, orders_path=orders)
     feats = build_features(validation.cases, validation.events)
     order = pd.DataFrame({"case_id": validation.cases_all["case_id"].astype(object).to_numpy()})
     table = order.merge(feats, on="case_id", how="left", sort=False)

@@ -25,6 +25,7 @@ from stalkrisk.report import (
     case_page_link,
     case_page_name,
 )
+from stalkrisk.report.evidence import act_rows, cited_occasions
 from stalkrisk.report.render import write_index as render_index_file
 
 YES_NO = {True: "Yes", False: "No"}
@@ -48,13 +49,18 @@ def case_facts(row: pd.Series) -> tuple[tuple[str, str], ...]:
         ("Suspect's substance misuse", _text(row.get("suspect_substance_misuse"))),
         ("Protective order in force", _text(row.get("protective_order_in_force"))),
         ("Victim's fear (own account)", _text(row.get("victim_fear"))),
+        ("Suspect's access to weapons", _text(row.get("suspect_weapon_access"))),
+        ("Mental-health concern about the suspect", _text(row.get("suspect_mental_health_concern"))),
+        ("Separation date", _text(None if pd.isna(row.get("separation_date", None))
+                                  else str(pd.Timestamp(row.get("separation_date")).date()))),
     )
 
 
 def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> list[CaseView]:
     """Views for the chunk's cases to page (flagged only, or all)."""
     scores = result.scores
-    pick = np.flatnonzero(scores["consider_spo"].to_numpy()) if only_flagged else np.arange(len(scores))
+    pick = (np.flatnonzero(scores["queue"].astype(str).ne("").to_numpy()) if only_flagged
+            else np.arange(len(scores)))
     if len(pick) == 0:
         return []
     sub = Explanation(result.explanation.feature_names, result.explanation.contributions[pick], result.explanation.base_value)
@@ -81,10 +87,19 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
             for g, k in enumerate(keys)
         )
         frame = ev_groups.get(cid)
+        targets = (frame["target"] if frame is not None and "target" in frame.columns
+                   else pd.Series([None] * (0 if frame is None else len(frame)), dtype=object))
         timeline = () if frame is None else tuple(
-            TimelineEvent(event_time=t, behaviour=b, channel=None if pd.isna(c) else c)
-            for t, b, c in zip(frame["event_time"], frame["behaviour"], frame["channel"])
+            TimelineEvent(event_time=t, behaviour=str(b), channel=None if pd.isna(c) else str(c),
+                          target=None if pd.isna(g) else str(g))
+            for t, b, c, g in zip(frame["event_time"], frame["behaviour"], frame["channel"], targets)
         )
+        acts = act_rows(timeline)
+        groups = tuple(GroupContribution(g.group, g.label, g.contribution, g.reason,
+                                         acts=cited_occasions(g.group, timeline, acts)) for g in groups)
+        facts_row = result.facts.iloc[i] if getattr(result, "facts", None) is not None else None
+        orders_text = (None if facts_row is None or pd.isna(facts_row.get("order_in_force", pd.NA))
+                       else str(facts_row.get("orders_in_force", "") or ""))
         views.append(
             CaseView(
                 case_id=str(cid),
@@ -99,23 +114,28 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
                 events=timeline,
                 facts=case_facts(row),
                 model=info,
+                queue=str(s.get("queue", "") or ""),
+                queue_reason=str(s.get("queue_reason", "") or ""),
+                acts=acts,
+                orders_in_force=orders_text,
             )
         )
     return views
 
 
 #: The columns of the scores table the review index reads.
-INDEX_COLUMNS = ("case_id", "status", "not_scored_reason", "score", "risk_band", "consider_spo", "reason_1")
+INDEX_COLUMNS = ("case_id", "status", "not_scored_reason", "score", "risk_band", "consider_spo", "queue",
+                 "queue_reason", "reason_1")
 
 
 def index_rows(scores: pd.DataFrame) -> pd.DataFrame:
     """What the index needs of a chunk's scores, slim enough to keep for a whole caseload:
     every row's status, score, band and flag; ids and texts only where the index shows them."""
     slim = scores.loc[:, list(INDEX_COLUMNS)].copy()
-    shown = (slim["consider_spo"].fillna(False).astype(bool) | slim["status"].ne("scored")).to_numpy()
-    for name in ("case_id", "not_scored_reason", "reason_1"):
+    shown = (slim["queue"].fillna("").ne("") | slim["status"].ne("scored")).to_numpy()
+    for name in ("case_id", "not_scored_reason", "queue_reason", "reason_1"):
         slim[name] = slim[name].where(shown, "")
-    for name in ("status", "risk_band"):
+    for name in ("status", "risk_band", "queue"):
         slim[name] = slim[name].astype("category")
     return slim
 
@@ -127,9 +147,11 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str])
     """
     scores = scores.astype({"status": "str", "risk_band": "str"})
     scored = scores.loc[scores["status"] == "scored"]
-    flagged = scored.loc[scored["consider_spo"].fillna(False).astype(bool)].sort_values(
-        "score", ascending=False, kind="stable"
-    )
+    if "queue" not in scored:  # (scores written before the queue existed: the flag was the queue)
+        scored = scored.assign(queue=np.where(scored["consider_spo"].fillna(False).astype(bool), "consider_spo", ""),
+                               queue_reason="")
+    queue = scored["queue"].astype(str).replace("nan", "")
+    flagged = scored.loc[queue.ne("").to_numpy()].sort_values("score", ascending=False, kind="stable")
     index = IndexView(
         title="stalkrisk caseload review",
         counts_by_status={k: int(v) for k, v in scores["status"].value_counts().items()},
@@ -144,9 +166,12 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str])
                 case_id=str(r.case_id), score=float(r.score), risk_band=str(r.risk_band),
                 reason_1=str(r.reason_1),
                 page=case_page_link(str(r.case_id)) if case_page_name(str(r.case_id)) in paged else None,
+                queue=str(r.queue), queue_reason=str(r.queue_reason),
             )
             for r in flagged.itertuples(index=False)
         ),
+        counts_by_queue={"consider_spo": int((queue == "consider_spo").sum()),
+                         "review": int((queue == "review").sum()), "none": int((queue == "").sum())},
         not_scored=tuple(
             (str(c), str(r)) for c, r in scores.loc[scores["status"] == "not_scored", ["case_id", "not_scored_reason"]].itertuples(index=False)
         ),

@@ -42,7 +42,7 @@ TABLE_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
 NO_SCORES = pd.DataFrame({"case_id": pd.Series(dtype="str"), "score": pd.Series(dtype="float64"),
                           "risk_band": pd.Series(dtype="str"), "course_of_conduct": pd.Series(dtype="boolean"),
                           "consider_spo": pd.Series(dtype="boolean"),
-                          **{name: pd.Series(dtype="str") for name in REASON_COLUMNS}})
+                          **{name: pd.Series(dtype="str") for name in ("queue", "queue_reason", *REASON_COLUMNS)}})
 
 
 @dataclass
@@ -64,8 +64,9 @@ def run(
     quiet: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     method: str | None = None,
+    orders: str | Path | None = None,
 ) -> ScoreSummary:
-    """Score every case of two contract files into ``out``.
+    """Score every case of two contract files (and the optional orders table) into ``out``.
 
     The files are streamed once into case-aligned parts (``partition``), then each
     part is validated, scored, explained and written before the next is read, so
@@ -94,23 +95,28 @@ def run(
     index_parts: list[pd.DataFrame] = []
     paged: set[str] = set()
     flagged = 0
+    queued = {"consider_spo": 0, "review": 0}
     # The spill holds case data: it lives beside the outputs (same protection), private to this user.
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-parts-", dir=out) as work:
         stages.start(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases")
         parted = partition(cases, events, work, chunk_size=chunk_size)
         stages.start(f"validating, scoring and explaining {parted.counts['cases']:,} cases")
-        validator = PartValidator(parted)
+        validator = PartValidator(parted, orders=orders)
+        valid_orders = validator.orders.orders if validator.orders is not None else None
         with open_tables(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
                 if k is None:  # the events naming no case: validated and counted, nothing to score
                     continue
                 result = None
                 if len(checked.cases):
-                    result = score_chunk(loaded.model, checked.cases, checked.events, method=method)
+                    result = score_chunk(loaded.model, checked.cases, checked.events, method=method,
+                                         orders=valid_orders)
                 scored = result.scores if result is not None else NO_SCORES
                 scores = assemble_scores(checked.cases_all, checked.quarantine, scored, loaded.name, loaded.version)
                 outputs.write(scores, result.explanations if result is not None else None)
                 flagged += int(scores["consider_spo"].fillna(False).sum())
+                for name in queued:
+                    queued[name] += int((scores["queue"] == name).sum())
                 if review != "none":
                     index_parts.append(review_mod.index_rows(scores))
                     if result is not None:
@@ -134,6 +140,9 @@ def run(
         "scored": c["cases_valid"],
         "not_scored": c["cases_quarantined"],
         "flagged": flagged,
+        "queue_consider_spo": queued["consider_spo"],
+        "queue_review": queued["review"],
+        "validation_warnings": int(len(validation.warnings)),
         "orphan_events": c["orphan_events"],
         "review_pages": len(paged),
     }
@@ -147,6 +156,8 @@ def run(
         "inputs": {
             "cases": {"path": str(Path(cases).resolve()), "sha256": validation.inputs["cases"]["sha256"]},
             "events": {"path": str(Path(events).resolve()), "sha256": validation.inputs["events"]["sha256"]},
+            **({"orders": {"path": str(Path(orders).resolve()), "sha256": validation.inputs["orders"]["sha256"]}}
+               if orders is not None else {}),
         },
         "config": {"review": review, "chunk_size": chunk_size, "explain_method": method},
         "packages": tracking.package_versions(),

@@ -130,7 +130,7 @@ def run(
 def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, quiet, chunk_size, method,
          partitions, started, stages) -> ScoreSummary:
     master = spark.sparkContext.master
-    with tempfile.TemporaryDirectory(prefix=".stalkrisk-spark-", dir=out) as work:
+    with tempfile.TemporaryDirectory(prefix=".stalkrisk-spark-", dir=out, ignore_cleanup_errors=True) as work:
         work = Path(work)
         (work / "results").mkdir()
         stages.start(f"reading {Path(cases).name} and {Path(events).name} on Spark ({master})")
@@ -229,11 +229,14 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
     base, names = known[0] if known else (0.0, list(loaded.model.feature_names))
     final = work / "final"
     index_parts, flagged, n_cases, scored = [], 0, 0, 0
+    queued = {"consider_spo": 0, "review": 0}
     with open_tables(final) as outputs, progress.bar(n_raw, quiet) as bar:
         for k in range(max(1, -(-n_raw // chunk_size))):
             scores, explanations = _part(work, files.get(k, []), base, names, loaded)
             outputs.write(scores, explanations)
             flagged += int(scores["consider_spo"].fillna(False).sum())
+            for name in queued:
+                queued[name] += int((scores["queue"] == name).sum())
             n_cases += len(scores)
             scored += int(scores["status"].eq("scored").sum())
             if review != "none":
@@ -253,6 +256,8 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
         review_index = review_mod.write_index(review_dir, loaded, slim, paged)
     counts = {
         "input_cases": n_cases, "scored": scored, "not_scored": n_cases - scored, "flagged": flagged,
+        "queue_consider_spo": queued["consider_spo"], "queue_review": queued["review"],
+        "validation_warnings": 0,  # (the orders table, the only source of warnings, is not read on Spark)
         "orphan_events": int(sum(summaries["orphan_events"].to_pylist())), "review_pages": len(paged),
     }
     return counts, review_index

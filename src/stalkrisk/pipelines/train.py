@@ -23,6 +23,7 @@ import yaml
 
 from stalkrisk import __version__
 from stalkrisk.config import load_fairness_config, load_train_config
+from stalkrisk.data.readers import check_file
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.pipelines.train_steps import (
     PARENT_FIGURES,
@@ -93,16 +94,20 @@ def run(
     out: str | Path | None = None,
     quiet: bool = True,
     steps: TrainSteps | None = None,
+    orders: str | Path | None = None,
 ) -> TrainSummary:
     """Train on two contract files, log everything to MLflow and register a ``candidate``.
 
     Unless ``quiet``, each stage is shown on a terminal as it starts (``progress.Stages``).
     ``steps`` says how the steps run (``steps_for``: overlapped where the platform forks).
+    ``orders``: the optional orders table (contract v2), applied to the validated tables.
     """
     started = datetime.now(timezone.utc)
     cfg = load_train_config(config)
     stages = Stages(5 + (int(cfg["evaluation"]["rolling"]["origins"]) > 1), quiet=quiet)
     fair = load_fairness_config(fairness_config)
+    if orders is not None:
+        check_file(orders)  # before anything starts: a wrong path fails at once
     with closing(steps or steps_for()) as steps:
         stages.start(f"reading {Path(cases).name} and {Path(events).name}")
         inputs = steps.read(cases, events, truth)
@@ -111,6 +116,8 @@ def run(
         validation, prepared, ahead = steps.validate_and_prepare(inputs, cfg, experiment)
         truth_frame = inputs.truth
         del inputs  # the tables as read: validation holds what is kept
+        if orders is not None:  # the orders fill protective_order_in_force as of each day: features again
+            validation, prepared, ahead = _with_orders(validation, orders, cfg)
 
         from stalkrisk.training.fit import fit_and_evaluate
 
@@ -124,6 +131,20 @@ def run(
     for warning in result.warnings:
         log.warning(warning)
     return summary
+
+
+def _with_orders(validation: ValidationResult, orders: str | Path, cfg: dict):
+    """The validation result with the orders applied (``validation.orders``), and the features and
+    labels prepared again from it (no LightGBM datasets ahead)."""
+    from stalkrisk.training.fit import prepare
+    from stalkrisk.validation.orders import apply_orders, read_and_check
+    from stalkrisk.validation.suite import SuiteRunner, load_suites, sort_failures
+
+    check = read_and_check(orders, SuiteRunner(load_suites()))
+    validation = apply_orders(validation, check)
+    validation.failures = sort_failures(pd.concat([validation.failures, check.failures], ignore_index=True))
+    validation.inputs["orders"] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
+    return validation, prepare(validation.cases, validation.events, cfg), None
 
 
 def _log_and_register(result: TrainResult, validation: ValidationResult, steps: TrainSteps, cfg: dict, *,
@@ -157,6 +178,8 @@ def _log_and_register(result: TrainResult, validation: ValidationResult, steps: 
             "git_commit": tracking.git_commit(),
             "input.cases.sha256": validation.inputs["cases"]["sha256"],
             "input.events.sha256": validation.inputs["events"]["sha256"],
+            **({"input.orders.sha256": str(validation.inputs["orders"]["sha256"])}
+               if "orders" in validation.inputs else {}),
             "rows.cases": str(len(validation.cases_all)),
             "rows.events": str(validation.counts.get("events", "")),
             "cases.quarantined": str(len(validation.quarantine)),

@@ -24,6 +24,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from stalkrisk.report import svg
+from stalkrisk.report.evidence import NECESSITY_QUESTIONS
 from stalkrisk.report.views import BANDS, CaseView, GroupContribution, IndexView, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ _CASE_MARK = "_u"
 
 _STATUS_ORDER = ("scored", "not_scored")
 _FLAG_ORDER = ("true", "consider_spo", "flagged", "false", "not_flagged")
+_ORDER_LABELS = {"spo": "SPO", "interim_spo": "interim SPO", "non_molestation": "non-molestation order",
+                 "restraining": "restraining order", "dvpo": "DVPO", "other": "other order"}
+_QUEUE_LABELS = {"consider_spo": "Consider an SPO", "review": "Review", "none": "In no queue"}
 _LABELS = {
     "scored": "Scored",
     "not_scored": "Not scored",
@@ -173,9 +177,16 @@ def flag_text(view: CaseView) -> tuple[str, str]:
     if view.consider_spo:
         return (
             "Flagged: consider whether to seek a Stalking Protection Order.",
-            f"The score ({score}) is at or above the flag threshold ({threshold}) and acts associated "
-            "with stalking are recorded on at least two occasions (a course of conduct).",
+            f"The score ({score}) is at or above the flag threshold ({threshold}), acts associated "
+            "with stalking are recorded on at least two occasions (separate days: the tool's proxy for "
+            "a course of conduct, not the offence test)"
+            + (", and no SPO or interim SPO is in force." if view.orders_in_force is not None
+               else "; no orders table was given, so check for an SPO in force."),
         )
+    if view.queue == "review":
+        return ("Queued for review.",
+                f"Why: {view.queue_reason or 'a must-review trigger'}. The score is {score} (threshold "
+                f"{threshold}). Not in the consider-an-SPO queue: the reviewer decides what action fits.")
     missing = []
     if not above:
         missing.append(f"the score ({score}) is below the flag threshold ({threshold})")
@@ -289,7 +300,7 @@ def render_case(view: CaseView) -> str:
         "reasons": [r for r in view.reasons if r and r.strip()],
         "groups": [
             {"label": g.label, "contribution": g.contribution, "signed": svg.signed(g.contribution),
-             "reason": g.reason}
+             "reason": g.reason + (f" (acts: {g.acts})" if g.acts and g.contribution >= SMALL_CONTRIBUTION else "")}
             for g in groups
         ],
         "base_text": svg.signed(view.base_value),
@@ -306,6 +317,13 @@ def render_case(view: CaseView) -> str:
         ),
         "waterfall_caption": caption,
         **_timeline_context(view),
+        "acts": view.acts,
+        "occasions": max((a.occasion for a in view.acts), default=0),
+        "necessity_questions": NECESSITY_QUESTIONS,
+        "orders_text": ("not known (no orders table was given)" if view.orders_in_force is None
+                        else ", ".join(_ORDER_LABELS.get(t, t.replace("_", " "))
+                                       for t in view.orders_in_force.split(", "))
+                        if view.orders_in_force else "none in the orders table"),
     }
     return template_environment().get_template("case.html").render(context)
 
@@ -317,7 +335,8 @@ def render_index(view: IndexView) -> str:
     at_or_above = int((np.asarray(view.scores, dtype=float) >= view.model.threshold).sum())
     caption = (f"Scores of {n_scored:,} scored cases in bins of 5 points; {at_or_above:,} are at or above the "
                f"flag threshold ({svg.pct(view.model.threshold, 1)}), marked by the dashed line. Shading shows "
-               "the risk bands. A case is flagged only when it also has a course of conduct.")
+               "the risk bands. Every scored case at or above the threshold is in a queue: consider an SPO "
+               "when it also has a course of conduct and no SPO in force, review otherwise.")
     flagged = sorted(view.flagged, key=lambda r: (-r.score if math.isfinite(r.score) else math.inf, r.case_id))
     band_rank = {b: i for i, b in enumerate(BANDS)}
     rows = [
@@ -330,8 +349,25 @@ def render_index(view: IndexView) -> str:
             "band_text": band_label(r.risk_band),
             "band_rank": band_rank.get(r.risk_band, -1),
             "reason_1": r.reason_1 or "",
+            "queue": r.queue,
+            "queue_reason": r.queue_reason or "",
         }
         for r in flagged
+    ]
+    sections = [
+        {"key": "consider_spo", "id": "flagged", "title": "Consider an SPO",
+         "intro": "The score is at or above the threshold, acts associated with stalking are recorded on at "
+                  "least two separate days, and no SPO or interim SPO is in force. Whether an order is "
+                  "necessary is for the reviewer.",
+         "empty": "No cases were flagged. This does not mean no case needs an order: the usual review of "
+                  "every case continues.",
+         "rows": [r for r in rows if r["queue"] == "consider_spo"]},
+        {"key": "review", "id": "review", "title": "Review",
+         "intro": "Cases a reviewer must not miss, each with its reason: above the threshold with acts on one "
+                  "day so far, an SPO in force with recent acts or breaches (breach action or variation), an "
+                  "SPO ending soon (renewal), and the must-review triggers of the queue policy.",
+         "empty": "No case is in this queue.",
+         "rows": [r for r in rows if r["queue"] != "consider_spo"]},
     ]
     limit = max(int(view.not_scored_limit), 0)
     shown = view.not_scored[:limit]
@@ -350,6 +386,10 @@ def render_index(view: IndexView) -> str:
              "rows": [(band_label(k), f"{n:,}") for k, n in _ordered(view.counts_by_band, BANDS)]},
             {"caption": "By flag", "head": "Flag",
              "rows": [(_LABELS.get(k.lower(), svg.humanise(k)), f"{n:,}") for k, n in _ordered(view.counts_by_flag, _FLAG_ORDER)]},
+            *([{"caption": "By queue", "head": "Queue",
+                "rows": [(_QUEUE_LABELS.get(k, svg.humanise(k)), f"{n:,}")
+                         for k, n in _ordered(view.counts_by_queue, tuple(_QUEUE_LABELS))]}]
+              if view.counts_by_queue else []),
         ],
         "histogram_svg": svg.histogram(
             view.scores,
@@ -364,6 +404,7 @@ def render_index(view: IndexView) -> str:
                  for i, n in enumerate(counts)],
         "flagged": rows,
         "flagged_count": f"{len(rows):,}",
+        "sections": sections,
         "not_scored": shown,
         "not_scored_count": f"{len(view.not_scored):,}",
         "not_scored_shown": f"{len(shown):,}",

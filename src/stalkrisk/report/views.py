@@ -25,6 +25,7 @@ class GroupContribution:
     label: str  # reviewer-facing label, e.g. "Threats"
     contribution: float  # calibrated log-odds
     reason: str  # e.g. "Threats: 3 recorded in the last 30 days (raises concern)"
+    acts: str = ""  # the occasions of the acts behind this group, e.g. "occasions 1, 3 and 4"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,18 @@ class TimelineEvent:
     event_time: pd.Timestamp  # UTC; shown in UK local time
     behaviour: str
     channel: str | None
+    target: str | None = None  # victim, third_party, unknown (contract v2)
+
+
+@dataclass(frozen=True)
+class ActRow:
+    """One act associated with stalking, as evidence for SPA 2019 s.1(1)(a)."""
+
+    when: str  # UK local date and time
+    act: str  # "Following (s.2A(3)(a))", "Threat", ...
+    occasion: int  # 1, 2, ...: the distinct UK days with acts, in date order
+    channel: str
+    target: str  # "the victim", "a third party (stalking by proxy)", "not recorded"
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,10 @@ class CaseView:
     events: tuple[TimelineEvent, ...]  # known by the assessment date
     facts: tuple[tuple[str, str], ...]  # ("Relationship", "Ex-partner"), ...
     model: ModelInfo
+    queue: str = ""  # "consider_spo", "review" or ""
+    queue_reason: str = ""
+    acts: tuple[ActRow, ...] = ()  # acts associated with stalking known by the assessment date
+    orders_in_force: str | None = None  # e.g. "spo, non_molestation"; "" none; None: no orders table
 
     @property
     def final_log_odds(self) -> float:
@@ -73,13 +90,15 @@ class CaseView:
 
 @dataclass(frozen=True)
 class FlaggedRow:
-    """One row of the index's table of flagged cases."""
+    """One row of the index's tables of queued cases (``consider_spo`` or ``review``)."""
 
     case_id: str
     score: float
     risk_band: str
     reason_1: str
     page: str | None  # relative link (e.g. "cases/AB-1.html") or None
+    queue: str = "consider_spo"  # "consider_spo" or "review"
+    queue_reason: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +117,7 @@ class IndexView:
     not_scored: tuple[tuple[str, str], ...]  # (case_id, reason); the page shows the first 200
     model: ModelInfo
     not_scored_limit: int = 200
+    counts_by_queue: dict[str, int] | None = None  # consider_spo, review, none (scored cases)
 
 
 def model_info(loaded) -> ModelInfo:

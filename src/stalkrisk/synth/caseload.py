@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from stalkrisk.data import contract
 from stalkrisk.data.ids import row_of
+from stalkrisk.synth.v2 import add_v2
 
 DAY = 86_400
 _BEH = {b: i for i, b in enumerate(contract.BEHAVIOURS)}
@@ -30,8 +31,9 @@ _CHAN = {c: i for i, c in enumerate(contract.CHANNELS)}
 _HARM = np.array([_BEH[b] for b in contract.OUTCOME_BEHAVIOURS])
 
 # ---------------------------------------------------------------- calibration
-#: Share of cases by the suspect's relationship to the victim (45% ex-partner,
-#: a third other prior acquaintance, the rest stranger or unknown).
+#: Share of cases by the suspect's relationship to the victim (45% ex-partner: the share of
+#: Suzy Lamplugh Trust National Stalking Helpline callers stalked by an ex-partner, not a crime
+#: survey figure; a third other prior acquaintance, the rest stranger or unknown).
 RELATIONSHIP_SHARES = {
     "ex_partner": 0.45, "current_partner": 0.04, "family": 0.06, "acquaintance": 0.12,
     "colleague": 0.03, "neighbour": 0.04, "online_only": 0.04, "stranger": 0.12, "unknown": 0.10,
@@ -103,6 +105,7 @@ class Caseload:
     cases: pd.DataFrame
     events: pd.DataFrame
     truth: pd.DataFrame
+    orders: pd.DataFrame | None = None  # contract v2's optional table
 
 
 # ------------------------------------------------------------------ the terms
@@ -492,7 +495,7 @@ def _cases_frame(c: dict[str, np.ndarray], ids: pa.Array) -> pd.DataFrame:
         "force_code": _strings(forces, c["force"]),
         "label": flags(no, ~no),
     })
-    return frame[list(contract.CASES.names)]
+    return frame  # (synth.v2 adds contract v2's columns and puts them in contract order)
 
 
 def _events_frame(parts: list[dict[str, np.ndarray]], ids: pa.Array) -> pd.DataFrame:
@@ -548,4 +551,5 @@ def generate(n_cases: int, seed: int = 0, *, start: str = "2021-01-01", end: str
     del pre, known, is_known
     events = _events_frame(parts, case_ids)
     truth = pd.DataFrame({"case_id": cases["case_id"], "p": p, "label": label.astype(np.int8)})
-    return Caseload(cases=cases, events=events, truth=truth)
+    cases, events, orders = add_v2(cases, events, seed)
+    return Caseload(cases=cases, events=events, truth=truth, orders=orders)

@@ -77,7 +77,8 @@ def _write_table(table: pa.Table, path: Path, fmt: str) -> None:
 
 def write_caseload(caseload: Caseload, out_dir: str | os.PathLike[str],
                    fmt: Literal["csv", "parquet"] = "csv") -> dict[str, Path]:
-    """Write ``cases.<fmt>``, ``events.<fmt>`` and ``truth.csv``; return their paths.
+    """Write ``cases.<fmt>``, ``events.<fmt>``, ``orders.<fmt>`` (when the caseload has orders)
+    and ``truth.csv``; return their paths.
 
     CSV: timestamps ISO 8601 with ``+00:00``, dates ``YYYY-MM-DD``, booleans
     ``true``/``false``, missing values empty. Each file is written under a
@@ -89,7 +90,10 @@ def write_caseload(caseload: Caseload, out_dir: str | os.PathLike[str],
     out.mkdir(parents=True, exist_ok=True)
     paths = {"cases": out / f"cases.{fmt}", "events": out / f"events.{fmt}",
              "truth": out / "truth.csv"}
-    for name, frame, kind in (("cases", caseload.cases, fmt), ("events", caseload.events, fmt),
-                              ("truth", caseload.truth, "csv")):
+    tables = [("cases", caseload.cases, fmt), ("events", caseload.events, fmt), ("truth", caseload.truth, "csv")]
+    if caseload.orders is not None:
+        paths["orders"] = out / f"orders.{fmt}"
+        tables.insert(2, ("orders", caseload.orders, fmt))
+    for name, frame, kind in tables:
         _write_table(_arrow(frame, kind == "csv"), paths[name], kind)
     return paths

@@ -5,7 +5,7 @@ object that serves predictions. The model itself is two plain files
 (``booster.txt``, ``model.json``) passed as the ``risk_model`` artifact.
 
 ``predict`` takes the feature table (a ``case_id`` column is optional) and
-returns ``score``, ``risk_band``, ``course_of_conduct``, ``consider_spo`` and
+returns ``score``, ``risk_band``, ``course_of_conduct``, ``consider_spo``, ``queue``, ``queue_reason`` and
 ``reason_1`` ... ``reason_3``.
 """
 

@@ -68,12 +68,17 @@ PYTHON_CHECKS: tuple[PythonCheck, ...] = (
                 "parsing happens while normalising"),
     PythonCheck(readers.RULE_DATE_RANGE, "cases", ("assessment_date",), "readers",
                 "GX datetime ranges are very slow"),
+    PythonCheck(readers.RULE_DATE, "cases", ("separation_date",), "readers",
+                "parsing happens while normalising"),
+    PythonCheck(readers.RULE_DATE_RANGE, "cases", ("separation_date",), "readers",
+                "GX datetime ranges are very slow"),
     PythonCheck(readers.RULE_INTEGER, "cases",
                 ("victim_age", "suspect_age", "suspect_prior_stalking", "suspect_prior_violence"),
                 "readers", "parsing happens while normalising"),
     PythonCheck(readers.RULE_BOOLEAN, "cases",
                 ("suspect_prior_domestic_abuse", "suspect_substance_misuse",
-                 "protective_order_in_force", "label"),
+                 "protective_order_in_force", "label", "suspect_mental_health_concern",
+                 "suspect_weapon_access"),
                 "readers", "parsing happens while normalising"),
     PythonCheck(readers.RULE_TIMESTAMP, "events", ("event_time", "recorded_at"), "readers",
                 "parsing (UK local time, offsets) happens while normalising"),
@@ -81,6 +86,16 @@ PYTHON_CHECKS: tuple[PythonCheck, ...] = (
                 "GX datetime ranges are very slow"),
     PythonCheck(RULE_NAMES_A_CASE, "events", ("case_id",), "validation",
                 "a cross-table rule: vectorised isin"),
+    PythonCheck(readers.RULE_DATE, "orders", ("made_on", "expires_on"), "readers",
+                "parsing happens while normalising"),
+    PythonCheck(readers.RULE_DATE_RANGE, "orders", ("made_on", "expires_on", "recorded_at"), "readers",
+                "GX datetime ranges are very slow"),
+    PythonCheck(readers.RULE_TIMESTAMP, "orders", ("recorded_at",), "readers",
+                "parsing (UK local time, offsets) happens while normalising"),
+    PythonCheck(contract.RULE_ORDER_NAMES_SOMEONE, "orders", ("case_id",), "validation.orders",
+                "a rule across two columns (case_id or suspect_id)"),
+    PythonCheck(contract.RULE_EXPIRES_AFTER_MADE, "orders", ("expires_on",), "validation.orders",
+                "a rule across two columns (expires_on, made_on)"),
 )
 
 
@@ -100,6 +115,9 @@ class ValidationResult:
     orphan_events: int
     counts: dict[str, int]
     inputs: dict[str, dict] = field(default_factory=dict)
+    #: Rows that are reported but quarantine nothing (a case's protective_order_in_force that
+    #: disagrees with the orders table), in the failures' columns.
+    warnings: pd.DataFrame = field(default_factory=lambda: _empty_failures())
 
 
 #: A folder of a force's own suites, run after the packaged ones (an installed package is no place
@@ -117,7 +135,7 @@ def load_suites(expectations_dir: str | Path | None = None) -> list[SuiteFile]:
     root = Path(expectations_dir) if expectations_dir is not None else DEFAULT_EXPECTATIONS_DIR
     if not root.is_dir():
         raise InputError(root, "expectations folder not found")
-    for name in contract.TABLES:
+    for name in contract.MAIN_TABLES:
         if not (root / f"{name}.json").is_file():
             raise InputError(root / f"{name}.json", "expectation suite not found")
     local = [root / "local"]
@@ -262,11 +280,22 @@ def sort_failures(failures: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_and_validate(
-    cases_path: str | Path, events_path: str | Path, *, expectations_dir: str | Path | None = None
+    cases_path: str | Path, events_path: str | Path, *, expectations_dir: str | Path | None = None,
+    orders_path: str | Path | None = None,
 ) -> ValidationResult:
-    """Read both files, then validate; the result keeps their paths and SHA-256."""
-    return validate(readers.read_cases(cases_path), readers.read_events(events_path),
-                    expectations_dir=expectations_dir)
+    """Read both files (and the orders, when given), then validate; the result keeps their
+    paths and SHA-256."""
+    from stalkrisk.validation.orders import apply_orders, read_and_check
+
+    runner = SuiteRunner(load_suites(expectations_dir))
+    result = validate(readers.read_cases(cases_path), readers.read_events(events_path), runner=runner)
+    if orders_path is None:
+        return result
+    check = read_and_check(orders_path, runner)
+    result = apply_orders(result, check)
+    result.failures = sort_failures(pd.concat([result.failures, check.failures], ignore_index=True))
+    result.inputs["orders"] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
+    return result
 
 
 def write_report(result: ValidationResult, path: str | Path) -> Path:
@@ -276,6 +305,7 @@ def write_report(result: ValidationResult, path: str | Path) -> Path:
         "inputs": result.inputs,
         "counts": result.counts,
         "failures": _records(result.failures),
+        "warnings": _records(result.warnings),
         "quarantine": _records(result.quarantine),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -298,6 +328,12 @@ def summarise(result: ValidationResult, examples: int = 3) -> str:
         f"events: {c['events']} rows, {c['events_valid']} used, {c['events_failing']} failing, "
         f"{c['orphan_events']} naming no case",
     ]
+    if "orders" in result.inputs:
+        lines.append(f"orders: {result.inputs['orders']['rows']} rows, "
+                     f"{int((result.failures['table'] == 'orders').sum())} failing")
+    if len(result.warnings):
+        lines.append(f"warnings: {len(result.warnings)} case row(s) whose protective_order_in_force "
+                     f"disagrees with the orders table, e.g. {result.warnings['message'].iloc[0]}")
     if result.failures.empty:
         lines.append("no rule failed")
         return "\n".join(lines)
@@ -331,7 +367,7 @@ def _load_suite(path: Path) -> SuiteFile:
     if table is None:
         table = next((t for t in contract.TABLES if path.stem.lower().startswith(t)), None)
     if table not in contract.TABLES:
-        raise InputError(path, "suite names no table: set meta.table to 'cases' or 'events'")
+        raise InputError(path, "suite names no table: set meta.table to 'cases', 'events' or 'orders'")
     return SuiteFile(table=table, path=path, spec=spec)
 
 
