@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from stalkrisk.data.contract import BEHAVIOURS, LOCAL_TZ, OUTCOME_BEHAVIOURS, STATUTORY_BEHAVIOURS
+from stalkrisk.data.contract import (
+    BEHAVIOURS,
+    LOCAL_TZ,
+    OUTCOME_BEHAVIOURS,
+    STATUTORY_BEHAVIOURS,
+)
+from stalkrisk.features.asof import cutoff_utc
 
 RAISES = "#b2182b"  # dark red: contribution raises the score
 LOWERS = "#2166ac"  # dark blue: contribution lowers it
@@ -251,9 +257,8 @@ def behaviour_order(behaviours: Sequence[str]) -> list[str]:
 
 
 def assessment_end(assessment_date: str) -> pd.Timestamp:
-    """The first instant after the assessment day (UK local), in UTC."""
-    day = pd.Timestamp(assessment_date).normalize()
-    return (day + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ).tz_convert("UTC")
+    """The first instant after the assessment day (UK local), in UTC: the features' own as-of rule."""
+    return cutoff_utc(pd.Series([assessment_date])).iloc[0]
 
 
 def _month_ticks(start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
