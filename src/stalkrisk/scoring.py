@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -52,12 +53,22 @@ class ChunkResult:
 
 
 def score_chunk(
-    model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast"
+    model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast",
+    progress: Callable[[int], object] | None = None,
 ) -> ChunkResult:
-    """Features, explanation, score, flag and reasons for one chunk of valid cases."""
+    """Features, explanation, score, flag and reasons for one chunk of valid cases.
+
+    ``progress(n)`` is told of the chunk's cases in three steps (features, scores, the long
+    table) adding up to ``len(cases)``, so a bar moves within a caseload of one chunk.
+    """
+    step = progress or (lambda n: None)
+    third = len(cases) // 3
     features = build_features(cases, events, protected=tuple(model.meta.get("protected_features", ())))
+    step(third)
     scored, explanation = _score(model, features, method)
+    step(third)
     long = explain_mod.long_table(explanation, features["case_id"], features)
+    step(len(cases) - 2 * third)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation)
 
 

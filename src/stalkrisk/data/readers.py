@@ -37,6 +37,7 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -209,6 +210,14 @@ def check_file(path: str | Path) -> tuple[Path, str]:
     if not path.is_file():
         raise InputError(path, "file not found or not a file")
     return path, fmt
+
+
+def check_input_path(path: str | Path, name: str) -> Path:
+    """A wrong input path refused at once (before a model loads): missing, a folder, unreadable."""
+    path, _ = check_file(path)
+    if not os.access(path, os.R_OK):
+        raise InputError(path, f"the {name} file cannot be read (permission denied)")
+    return path
 
 
 def _open_file(path: str | Path) -> tuple[Path, str, str]:

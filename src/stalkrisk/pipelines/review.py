@@ -25,6 +25,7 @@ from stalkrisk.report import (
     case_page_link,
     case_page_name,
 )
+from stalkrisk.report.render import write_case_pages
 from stalkrisk.report.render import write_index as render_index_file
 
 YES_NO = {True: "Yes", False: "No"}
@@ -51,10 +52,12 @@ def case_facts(row: pd.Series) -> tuple[tuple[str, str], ...]:
     )
 
 
-def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> list[CaseView]:
-    """Views for the chunk's cases to page (flagged only, or all)."""
+def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool,
+               pick: np.ndarray | None = None) -> list[CaseView]:
+    """Views for the chunk's cases to page (flagged only, or all; or the rows ``pick``)."""
     scores = result.scores
-    pick = np.flatnonzero(scores["consider_spo"].to_numpy()) if only_flagged else np.arange(len(scores))
+    if pick is None:
+        pick = np.flatnonzero(scores["consider_spo"].to_numpy()) if only_flagged else np.arange(len(scores))
     if len(pick) == 0:
         return []
     sub = Explanation(result.explanation.feature_names, result.explanation.contributions[pick], result.explanation.base_value)
@@ -104,6 +107,49 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
     return views
 
 
+class PageQueue:
+    """The case pages of a run: the ``cap`` highest scores (ties: input order), or all of them.
+
+    With a cap, views are built only for a part's cases that can still make the cut, and kept
+    (at most ``cap``) until the end: at 1M cases the default run builds a few hundred pages,
+    not 136,000. Without one, each part's pages are written as it goes (memory stays flat).
+    """
+
+    def __init__(self, review_dir: Path, cap: int | None):
+        self.review_dir, self.cap = review_dir, cap
+        self.kept: list[tuple[float, int, CaseView]] = []
+        self.paged: set[str] = set()
+        self.seen = 0
+
+    def offer(self, loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> None:
+        scores = result.scores
+        rows = np.flatnonzero(scores["consider_spo"].to_numpy()) if only_flagged else np.arange(len(scores))
+        seq = self.seen + rows
+        self.seen += len(scores)
+        if self.cap is None:
+            views = case_views(loaded, result, cases, events, only_flagged=only_flagged, pick=rows)
+            self.paged = write_case_pages(self.review_dir, views, self.paged)
+            return
+        value = scores["score"].to_numpy(dtype=float)[rows]
+        order = np.lexsort((seq, -value))[: self.cap]
+        if len(self.kept) >= self.cap:  # only what beats the last kept page
+            last = (-self.kept[-1][0], self.kept[-1][1])
+            order = [i for i in order if (-value[i], seq[i]) < last]
+        if not len(order):
+            return
+        order = np.asarray(order, dtype=np.int64)
+        views = case_views(loaded, result, cases, events, only_flagged=only_flagged, pick=rows[order])
+        self.kept += [(float(value[i]), int(seq[i]), v) for i, v in zip(order, views)]
+        self.kept = sorted(self.kept, key=lambda k: (-k[0], k[1]))[: self.cap]
+
+    def finish(self) -> set[str]:
+        """Write the kept pages; the names of every page written."""
+        if self.cap is not None:
+            self.paged = write_case_pages(self.review_dir, [v for _, _, v in self.kept], self.paged)
+            self.kept = []
+        return self.paged
+
+
 #: The columns of the scores table the review index reads.
 INDEX_COLUMNS = ("case_id", "status", "not_scored_reason", "score", "risk_band", "consider_spo", "reason_1")
 
@@ -120,10 +166,12 @@ def index_rows(scores: pd.DataFrame) -> pd.DataFrame:
     return slim
 
 
-def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str]) -> Path:
+def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str], *,
+                warnings: tuple[str, ...] | list[str] = (), cap: int | None = None) -> Path:
     """Write ``index.html`` from the scores (or ``index_rows`` of them); returns its path.
 
-    ``paged`` holds the page names written, so the index links only pages that exist.
+    ``paged`` holds the page names written, so the index links only pages that exist; the
+    flagged cases without a page are one command away (the index says which).
     """
     scores = scores.astype({"status": "str", "risk_band": "str"})
     scored = scores.loc[scores["status"] == "scored"]
@@ -151,6 +199,8 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str])
             (str(c), str(r)) for c, r in scores.loc[scores["status"] == "not_scored", ["case_id", "not_scored_reason"]].itertuples(index=False)
         ),
         model=model_info(loaded),
+        warnings=tuple(warnings),
+        page_cap=cap,
     )
     render_index_file(review_dir, index)
     return review_dir / "index.html"

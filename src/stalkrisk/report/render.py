@@ -24,6 +24,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from stalkrisk.report import svg
+from stalkrisk.text import clip
 from stalkrisk.report.views import BANDS, CaseView, GroupContribution, IndexView, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -322,19 +323,21 @@ def render_index(view: IndexView) -> str:
     band_rank = {b: i for i, b in enumerate(BANDS)}
     rows = [
         {
-            "case_id": r.case_id,
+            "case_id": clip(r.case_id),
+            "case_id_full": r.case_id,
             "href": _safe_href(r.page),
             "score_text": svg.pct(r.score),
             "score_sort": f"{r.score:.6f}",
             "band_key": r.risk_band if r.risk_band in band_rank else "unknown",
             "band_text": band_label(r.risk_band),
             "band_rank": band_rank.get(r.risk_band, -1),
-            "reason_1": r.reason_1 or "",
+            "reason_1": clip(r.reason_1 or "", 400),
         }
         for r in flagged
     ]
+    unpaged = sum(1 for r in rows if not r["href"])
     limit = max(int(view.not_scored_limit), 0)
-    shown = view.not_scored[:limit]
+    shown = [(clip(c), clip(r, 600)) for c, r in view.not_scored[:limit]]
     total = sum(int(n) for n in view.counts_by_status.values())
     script = _sort_script() if rows else None
     context = {
@@ -368,6 +371,10 @@ def render_index(view: IndexView) -> str:
         "not_scored_count": f"{len(view.not_scored):,}",
         "not_scored_shown": f"{len(shown):,}",
         "not_scored_hidden": len(view.not_scored) > len(shown),
+        "warnings": [clip(w, 600) for w in view.warnings],
+        "unpaged": f"{unpaged:,}" if unpaged else "",
+        "paged": f"{len(rows) - unpaged:,}",
+        "page_cap": view.page_cap,
     }
     return template_environment().get_template("index.html").render(context)
 

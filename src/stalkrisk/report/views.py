@@ -98,6 +98,8 @@ class IndexView:
     not_scored: tuple[tuple[str, str], ...]  # (case_id, reason); the page shows the first 200
     model: ModelInfo
     not_scored_limit: int = 200
+    warnings: tuple[str, ...] = ()  # what degraded the run's scores (a missing column, no events)
+    page_cap: int | None = None  # at most this many case pages were written (highest scores first)
 
 
 def model_info(loaded) -> ModelInfo:
