@@ -136,8 +136,10 @@ def cmd_score(args) -> int:
         f"scored {c['scored']} of {c['input_cases']} cases ({c['not_scored']} not scored); "
         f"{c['flagged']} flagged to consider an SPO; model {s.model_name} version {s.model_version}"
     )
-    if c.get("orphan_events"):
-        print(f"orphan events (naming no case; counted, not scored): {c['orphan_events']}")
+    if "input_events" in c:
+        unused = c["input_events"] - c["events_used"]
+        print(f"events: {c['input_events']} read, {c['events_used']} used, {unused} not used "
+              f"({c['orphan_events']} naming no case; the rest break a rule: see `stalkrisk validate`)")
     for w in s.warnings:
         if "orphan events" not in w:
             print(f"WARNING: {w}")

@@ -161,6 +161,8 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         "not_scored": c["cases_quarantined"],
         "flagged": flagged,
         "orphan_events": c["orphan_events"],
+        "input_events": c["events"],
+        "events_used": c["events_valid"],
         "review_pages": len(paged),
     }
     audit = audit_record(loaded, cases, events, validation.inputs, review=review, chunk_size=chunk_size,

@@ -271,7 +271,9 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
         review_index = review_mod.write_index(review_dir, loaded, slim, paged, warnings=warnings, cap=review_cap)
     counts = {
         "input_cases": n_cases, "scored": scored, "not_scored": n_cases - scored, "flagged": flagged,
-        "orphan_events": int(sum(summaries["orphan_events"].to_pylist())), "review_pages": len(paged),
+        "orphan_events": int(sum(summaries["orphan_events"].to_pylist())),
+        "input_events": int(sum(summaries["events"].to_pylist())),
+        "events_used": int(sum(summaries["events_valid"].to_pylist())), "review_pages": len(paged),
     }
     return counts, review_index
 
