@@ -110,12 +110,17 @@ def log_pyfunc(model: RiskModel, input_example: pd.DataFrame, registered_name: s
 
 
 def _signature(model: RiskModel, example: pd.DataFrame):
-    """The pyfunc's signature: the example's columns in, ``score_features``' columns out."""
-    from mlflow.models import infer_signature
+    """The pyfunc's signature: the features in (``case_id`` optional, as documented),
+    ``score_features``' columns out, and the ``explain_method`` parameter (MLflow drops a
+    parameter its signature does not declare)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
     from stalkrisk.scoring import score_features
 
-    return infer_signature(example, score_features(model, example))
+    inferred = infer_signature(example, score_features(model, example), params={"explain_method": str(model.meta.get("explain_method", "fast"))})
+    inputs = Schema([ColSpec(c.type, c.name, required=c.name != "case_id") for c in inferred.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
 
 
 def _neutral_example(model: RiskModel) -> pd.DataFrame:
