@@ -120,6 +120,20 @@ def test_another_run_in_the_folder_and_overwrite(files, bundle, tmp_path, capsys
     assert not (out / "review").exists()  # no page of the earlier run survives
 
 
+def test_a_second_run_into_the_same_folder_refuses_at_once(files, bundle, tmp_path, capsys):
+    import time
+
+    from stalkrisk.outputs.folder import building
+
+    out = tmp_path / "results"
+    with building(out):  # a run writing there now
+        started = time.perf_counter()
+        code, _, err = _run(capsys, _score(files, bundle, out))
+        assert time.perf_counter() - started < 2  # before the model loads
+    assert code == 2 == _readme_exit("another run is writing into the same `--out` now")
+    assert "another stalkrisk run is writing to it now" in err and len(err.strip().splitlines()) == 1
+
+
 def test_header_only_events_without_a_final_newline_is_accepted_with_a_warning(files, bundle, tmp_path, capsys):
     out = tmp_path / "results"
     code, printed, _ = _run(capsys, _score(files, bundle, out, "cases.csv", "events_header_only.csv"))
@@ -134,6 +148,7 @@ def test_events_with_an_empty_case_id_are_counted(files, bundle, tmp_path, capsy
     out = tmp_path / "results"
     code, printed, _ = _run(capsys, _score(files, bundle, out, "cases.csv", "events_empty_id.csv"))
     assert code == 0 == _readme_exit("events whose case id is empty")
+    assert "naming no case" in printed  # orphan events reported as `validate` reports them
     counts = json.loads((out / "audit.json").read_text())["counts"]
     assert counts["input_events"] - counts["events_used"] == 1
     assert "1 not used" in printed

@@ -159,3 +159,11 @@ def test_a_killed_verify_leaves_its_case_data_beside_the_results_and_the_next_re
     with private_folder(results, "stalkrisk-verify"):
         assert not left.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_only_an_older_versions_leftovers_count_as_empty(tmp_path):
+    out = tmp_path / "results"
+    (out / ".stalkrisk-parts-abc").mkdir(parents=True)
+    (out / ".scores.csv.x1.partial").write_text("half")
+    _run_into(out, {"scores.csv": "new", "audit.json": "{}"})
+    assert sorted(p.name for p in out.iterdir()) == ["audit.json", "scores.csv"]

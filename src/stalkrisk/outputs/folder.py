@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import fnmatch
 import os
 import shutil
 import tempfile
@@ -96,14 +97,20 @@ def sweep(folder: Path) -> list[Path]:
     return gone
 
 
-def check_target(out: Path, overwrite: bool) -> None:
-    """Refuse a target that is not ours to replace: a file, a symlink, another run, other files."""
+def check_target(out: Path, overwrite: bool, *, lock_free: bool = True) -> None:
+    """Refuse a target that is not ours to replace: a file, a symlink, another run, other files,
+    a folder another run is writing to now (checked before a model loads, so refused at once)."""
+    if lock_free and _locked(out.parent / f".{out.name}.{LOCK}"):
+        raise OutputFolderError(f"{out}: another stalkrisk run is writing to it now; "
+                                "wait for it to finish or choose another --out")
     if out.is_symlink():
         raise OutputFolderError(f"{out}: is a symbolic link; give the real folder as --out")
     if out.exists() and not out.is_dir():
         raise OutputFolderError(f"{out}: is a file, not a folder; give a folder as --out")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir():
         return
+    if not [p for p in out.iterdir() if not any(fnmatch.fnmatch(p.name, pat) for pat in LEFTOVERS)]:
+        return  # empty, or only what a killed run left (swept under the lock)
     if not holds_run(out):
         raise OutputFolderError(f"{out}: is not empty and holds no stalkrisk run; "
                                 "choose a new or empty folder as --out")
@@ -130,7 +137,7 @@ def building(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     check_target(out, overwrite)
     with held_lock(parent / f".{out.name}.{LOCK}", str(out)):
         sweep(out)
-        check_target(out, overwrite)  # again, now that no other run can change it
+        check_target(out, overwrite, lock_free=False)  # again, now that no other run can change it
         try:
             work = Path(tempfile.mkdtemp(prefix=f".{out.name}.{BUILDING}", dir=parent))
         except OSError as exc:
