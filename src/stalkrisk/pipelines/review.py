@@ -6,7 +6,9 @@ chunk results, the case rows and their known events into those views.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,13 @@ from stalkrisk.report.render import write_case_pages
 from stalkrisk.report.render import write_index as render_index_file
 
 YES_NO = {True: "Yes", False: "No"}
+#: Events shown on a case page: the most recent. A case with 100,000 events made a 25 MB page;
+#: all of them are in `stalkrisk explain` and the workbench.
+MAX_TIMELINE = 100
+#: Flagged cases listed in the index, highest scores first. At 1M cases 136,000 are flagged: a
+#: page of all of them took seconds to write and cannot be worked through; the rest are in
+#: scores.csv (consider_spo true) and the workbench, each one `stalkrisk explain` away.
+MAX_INDEX_ROWS = 2000
 
 
 def _text(value, none: str = "Not recorded") -> str:
@@ -84,9 +93,12 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
             for g, k in enumerate(keys)
         )
         frame = ev_groups.get(cid)
+        hidden = 0 if frame is None else max(len(frame) - MAX_TIMELINE, 0)
+        if hidden:
+            frame = frame.iloc[hidden:]  # the most recent events (sorted by time above)
         timeline = () if frame is None else tuple(
             TimelineEvent(event_time=t, behaviour=b, channel=None if pd.isna(c) else c)
-            for t, b, c in zip(frame["event_time"], frame["behaviour"], frame["channel"])
+            for t, b, c in zip(frame["event_time"].tolist(), frame["behaviour"].tolist(), frame["channel"].tolist())
         )
         views.append(
             CaseView(
@@ -102,24 +114,41 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
                 events=timeline,
                 facts=case_facts(row),
                 model=info,
+                events_not_shown=hidden,
             )
         )
     return views
 
 
+@dataclass
+class _Picked:
+    """What a page needs of a part's candidate cases, kept (small) until the cut is known."""
+
+    value: np.ndarray  # scores (rank: highest first)
+    seq: np.ndarray  # positions in the input (ties: input order)
+    scores: pd.DataFrame
+    contributions: np.ndarray
+    features: pd.DataFrame
+    cases: pd.DataFrame
+    events: pd.DataFrame
+
+
 class PageQueue:
     """The case pages of a run: the ``cap`` highest scores (ties: input order), or all of them.
 
-    With a cap, views are built only for a part's cases that can still make the cut, and kept
-    (at most ``cap``) until the end: at 1M cases the default run builds a few hundred pages,
-    not 136,000. Without one, each part's pages are written as it goes (memory stays flat).
+    With a cap, each part hands over only its cases that can still make the cut (their scores,
+    explanation rows, case rows and events: a few hundred rows), and views are built and pages
+    written once, at the end, for the ``cap`` that did. Measured at 200,000 cases: building
+    views part by part built 1,407 of them for 500 pages. Without a cap, each part's pages are
+    written as it goes (memory stays flat).
     """
 
     def __init__(self, review_dir: Path, cap: int | None):
         self.review_dir, self.cap = review_dir, cap
-        self.kept: list[tuple[float, int, CaseView]] = []
+        self.kept: _Picked | None = None
         self.paged: set[str] = set()
         self.seen = 0
+        self.explanation: Explanation | None = None
 
     def offer(self, loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> None:
         scores = result.scores
@@ -132,22 +161,49 @@ class PageQueue:
             return
         value = scores["score"].to_numpy(dtype=float)[rows]
         order = np.lexsort((seq, -value))[: self.cap]
-        if len(self.kept) >= self.cap:  # only what beats the last kept page
-            last = (-self.kept[-1][0], self.kept[-1][1])
-            order = [i for i in order if (-value[i], seq[i]) < last]
+        if self.kept is not None and len(self.kept.value) >= self.cap:  # only what beats the last kept
+            last = (-self.kept.value[-1], self.kept.seq[-1])
+            order = np.asarray([i for i in order if (-value[i], seq[i]) < last], dtype=np.int64)
         if not len(order):
             return
-        order = np.asarray(order, dtype=np.int64)
-        views = case_views(loaded, result, cases, events, only_flagged=only_flagged, pick=rows[order])
-        self.kept += [(float(value[i]), int(seq[i]), v) for i, v in zip(order, views)]
-        self.kept = sorted(self.kept, key=lambda k: (-k[0], k[1]))[: self.cap]
+        take = rows[order]
+        self.explanation = result.explanation
+        ids = scores["case_id"].iloc[take]
+        wanted = set(ids)
+        picked = _Picked(
+            value=value[order], seq=seq[order], scores=scores.iloc[take].reset_index(drop=True),
+            contributions=result.explanation.contributions[take],
+            features=result.features.iloc[take].reset_index(drop=True),
+            cases=cases.loc[cases["case_id"].isin(wanted)], events=events.loc[events["case_id"].isin(wanted)],
+        )
+        self.kept = picked if self.kept is None else _merge(self.kept, picked, self.cap)
 
-    def finish(self) -> set[str]:
+    def finish(self, loaded) -> set[str]:
         """Write the kept pages; the names of every page written."""
-        if self.cap is not None:
-            self.paged = write_case_pages(self.review_dir, [v for _, _, v in self.kept], self.paged)
-            self.kept = []
+        if self.cap is not None and self.kept is not None and len(self.kept.value):
+            k, e = self.kept, self.explanation
+            result = SimpleNamespace(scores=k.scores, features=k.features,
+                                     explanation=Explanation(e.feature_names, k.contributions, e.base_value))
+            views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)))
+            self.paged = write_case_pages(self.review_dir, views, self.paged)
+            self.kept = None
         return self.paged
+
+
+def _merge(a: _Picked, b: _Picked, cap: int) -> _Picked:
+    """The ``cap`` best of two sets of candidates, best first."""
+    value, seq = np.concatenate([a.value, b.value]), np.concatenate([a.seq, b.seq])
+    order = np.lexsort((seq, -value))[:cap]
+    scores = pd.concat([a.scores, b.scores], ignore_index=True).iloc[order].reset_index(drop=True)
+    wanted = set(scores["case_id"])
+    cases = pd.concat([a.cases, b.cases], ignore_index=True)
+    events = pd.concat([a.events, b.events], ignore_index=True)
+    return _Picked(
+        value=value[order], seq=seq[order], scores=scores,
+        contributions=np.concatenate([a.contributions, b.contributions])[order],
+        features=pd.concat([a.features, b.features], ignore_index=True).iloc[order].reset_index(drop=True),
+        cases=cases.loc[cases["case_id"].isin(wanted)], events=events.loc[events["case_id"].isin(wanted)],
+    )
 
 
 #: The columns of the scores table the review index reads.
@@ -193,7 +249,7 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str],
                 reason_1=str(r.reason_1),
                 page=case_page_link(str(r.case_id)) if case_page_name(str(r.case_id)) in paged else None,
             )
-            for r in flagged.itertuples(index=False)
+            for r in flagged.head(MAX_INDEX_ROWS).itertuples(index=False)
         ),
         not_scored=tuple(
             (str(c), str(r)) for c, r in scores.loc[scores["status"] == "not_scored", ["case_id", "not_scored_reason"]].itertuples(index=False)
@@ -201,6 +257,7 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str],
         model=model_info(loaded),
         warnings=tuple(warnings),
         page_cap=cap,
+        flagged_total=len(flagged),
     )
     render_index_file(review_dir, index)
     return review_dir / "index.html"

@@ -149,7 +149,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
     review_index = None
     paged: set[str] = set()
     if review != "none":
-        paged = pages.finish()
+        paged = pages.finish(loaded)
         slim = (pd.concat(index_parts, ignore_index=True) if index_parts
                 else pd.DataFrame({c: [] for c in review_mod.INDEX_COLUMNS}))
         review_index = review_mod.write_index(review_dir, loaded, slim, paged, warnings=warnings,

@@ -368,7 +368,9 @@ def render_index(view: IndexView) -> str:
         "bins": [(f"{svg.pct(float(edges[i]))} to {svg.pct(float(edges[i + 1]))}", f"{int(n):,}")
                  for i, n in enumerate(counts)],
         "flagged": rows,
-        "flagged_count": f"{len(rows):,}",
+        "flagged_count": f"{(view.flagged_total if view.flagged_total is not None else len(rows)):,}",
+        "flagged_unlisted": f"{view.flagged_total - len(rows):,}" if (view.flagged_total or 0) > len(rows) else "",
+        "flagged_listed": f"{len(rows):,}",
         "not_scored": shown,
         "not_scored_count": f"{len(view.not_scored):,}",
         "not_scored_shown": f"{len(shown):,}",

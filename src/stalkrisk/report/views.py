@@ -64,6 +64,7 @@ class CaseView:
     events: tuple[TimelineEvent, ...]  # known by the assessment date
     facts: tuple[tuple[str, str], ...]  # ("Relationship", "Ex-partner"), ...
     model: ModelInfo
+    events_not_shown: int = 0  # earlier events left off the page (only the most recent are shown)
 
     @property
     def final_log_odds(self) -> float:
@@ -100,6 +101,7 @@ class IndexView:
     not_scored_limit: int = 200
     warnings: tuple[str, ...] = ()  # what degraded the run's scores (a missing column, no events)
     page_cap: int | None = None  # at most this many case pages were written (highest scores first)
+    flagged_total: int | None = None  # flagged cases in all (``flagged`` may list only the highest)
 
 
 def model_info(loaded) -> ModelInfo:
