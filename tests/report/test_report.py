@@ -404,3 +404,20 @@ def test_month_ticks_fall_on_uk_local_month_starts() -> None:
     assert ticks[-1] == utc("2025-03-01 00:00") and len(ticks) == 7
     decade = svg._month_ticks(utc("2015-03-31 23:00"), utc("2025-07-15 00:00"))
     assert len(decade) <= 8 and all(t.tz_convert("Europe/London").month == 1 for t in decade)
+
+
+def test_log_odds_is_glossed_and_the_starting_point_explained() -> None:
+    """A reviewer reads what "log-odds" means and where the chart starts (issue 21, item 11)."""
+    import html as html_mod
+
+    page = html_mod.unescape(render_case(make_case()))
+    text = re.sub(r"<[^>]+>", " ", page.split("<body", 1)[1])
+    assert "Average case" not in text and "average case" not in text
+    assert "pushed the score up or down" in text and "starting point" in text
+    assert "It is not the average score of the caseload" in text
+    assert "is the scale on which these pushes add up" in text
+
+
+def test_a_long_history_is_cut_to_the_most_recent_events() -> None:
+    page = render_case(make_case(events_not_shown=99_900))
+    assert "99,900 earlier events are not" in page
