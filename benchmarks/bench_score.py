@@ -4,6 +4,8 @@
 
 For each N: generate N cases (Parquet), then in separate child processes
   1. the whole `stalkrisk score` (read, validate, features, explain, reasons, write; --review none),
+     and the DEFAULT command (no --review option: the flagged cases' pages up to the cap, and the
+     index), whose target is within 1.2x of --review none (issue 21),
   2. the floors on the same model and matrix: features alone, LightGBM predict, and
      LightGBM pred_contrib (timed on a sample and scaled: it runs ~1,000 rows/s),
 and print cases/s, peak memory and the ratios. Targets: the whole run within 1.5x of
@@ -97,12 +99,14 @@ def main() -> None:
     parser.add_argument("--cases", type=int, action="append", help="caseload size (repeatable)")
     parser.add_argument("--sample", type=int, default=20_000, help="rows for the pred_contrib floor")
     parser.add_argument("--method", choices=("fast", "pred_contrib"), default="fast")
+    parser.add_argument("--no-floors", action="store_true", help="only the whole runs (default and --review none)")
     args = parser.parse_args()
     sizes = sorted(args.cases or [200_000])
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bundle = train_bundle(workdir)
         peaks, floors = {}, {}
+        defaults = {}
         print(f"{'cases':>9} {'whole s':>8} {'cases/s':>9} {'peak GiB':>9} {'features s':>10} "
               f"{'predict s':>9} {'contrib s*':>10} {'vs contrib':>10} {'vs predict':>10}")
         for n in sizes:
@@ -110,6 +114,14 @@ def main() -> None:
             whole = run_child(python_module("stalkrisk", "score", "--cases", str(cases), "--events", str(events),
                                             "--out", str(workdir / f"out{n}"), "--model", str(bundle),
                                             "--review", "none", "--quiet", "--explain-method", args.method))
+            default = run_child(python_module("stalkrisk", "score", "--cases", str(cases), "--events", str(events),
+                                              "--out", str(workdir / f"default{n}"), "--model", str(bundle),
+                                              "--quiet", "--explain-method", args.method))
+            pages = json.loads((workdir / f"default{n}" / "audit.json").read_text())["counts"]
+            defaults[n] = (whole.seconds, default.seconds, default.peak_rss_gib, pages["flagged"], pages["review_pages"])
+            if args.no_floors:
+                print(f"{n:>9} {whole.seconds:>8.1f} {n / whole.seconds:>9.0f} {whole.peak_rss_gib:>9.2f}", flush=True)
+                continue
             floor = json.loads(run_child([sys.executable, "-c", FLOOR_CHILD, str(cases), str(events), str(bundle),
                                           str(args.sample)]).stdout.strip().splitlines()[-1])
             floors[n] = floor
@@ -119,6 +131,12 @@ def main() -> None:
                   f"{floor['features']:>10.1f} {floor['predict']:>9.1f} {contrib:>10.0f} "
                   f"{whole.seconds / (floor['features'] + contrib):>10.3f} "
                   f"{whole.seconds / (floor['features'] + floor['predict']):>10.2f}", flush=True)
+        print("\nThe default command (review pages for the flagged cases, up to the cap) against --review none:")
+        print(f"{'cases':>9} {'none s':>7} {'default s':>9} {'ratio':>6} {'peak GiB':>9} {'flagged':>8} {'pages':>6}")
+        for n, (none_s, default_s, peak, flagged, pages) in defaults.items():
+            print(f"{n:>9} {none_s:>7.1f} {default_s:>9.1f} {default_s / none_s:>6.2f} {peak:>9.2f} {flagged:>8} {pages:>6}")
+        if args.no_floors:
+            return
         print(f"* pred_contrib timed on {args.sample:,} rows and scaled to N; explanations by: {args.method}")
         print(f"\nCPU seconds the contract requires (floor child), against the CPU the 1.5x target allows "
               f"on {os.cpu_count()} cores:")

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "stalkrisk"
 
 #: Stages from the bottom up: a module may import its own stage or any below it, never above.
 LAYERS: list[set[str]] = [
-    {"stalkrisk", "errors", "defaults", "paths", "io_utils", "progress"},
+    {"stalkrisk", "errors", "defaults", "paths", "io_utils", "progress", "text"},
     {"data"},
     {"synth", "validation", "features"},
     {"model", "config"},  # config checks model parameters against model.supported

@@ -14,10 +14,23 @@ import time
 from pathlib import Path
 
 from stalkrisk.cli.commands import main as stalkrisk
+from stalkrisk.tracking.store_uri import tracking_uri
+
+
+def command() -> str:
+    """How to run ``stalkrisk`` as printed: this environment's script, relative when it is below here
+    (``.venv/bin/stalkrisk`` after ``make demo``), so every printed command works when pasted."""
+    script = Path(sys.executable).parent / "stalkrisk"
+    if not script.is_file():
+        return "stalkrisk"
+    try:
+        return shlex.quote(str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script))
 
 
 def step(title: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> int:
-    print(f"\n== {title}\n$ stalkrisk {shlex.join(argv)}", flush=True)
+    print(f"\n== {title}\n$ {command()} {shlex.join(argv)}", flush=True)
     started = time.perf_counter()
     code = stalkrisk(argv)
     print(f"({time.perf_counter() - started:.1f} s, exit {code})", flush=True)
@@ -55,12 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         step("checks failed on generated data: promote for the demo only, with the reason recorded",
              ["promote", "--version", version, "--force", "--reason", "make demo on generated data"])
     step("score the caseload with the champion", ["score", "--cases", cases, "--events", events, "--out", str(score_dir),
-                                                  "--model", "models:/stalkrisk@champion"])
+                                                  "--model", "models:/stalkrisk@champion", "--overwrite"])
     step("audit: reproduce the scoring run byte for byte", ["audit", "verify", str(score_dir)], ok=(0,))
     print("\nDone.")
     print(f"model card:   {card_dir / 'model_card.html'}")
     print(f"review pages: {(score_dir / 'review' / 'index.html').resolve()}")
-    print("MLflow UI:    MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    mlflow_cmd = shlex.quote(str(Path(command()).with_name("mlflow"))) if "/" in command() else "mlflow"
+    print(f"MLflow UI:    MLFLOW_DISABLE_TELEMETRY=true {mlflow_cmd} ui --backend-store-uri {tracking_uri()}")
+    print(f"explain:      {command()} explain {shlex.quote(str(score_dir))} --case-id ID   (any case id in scores.csv)")
+    print("              (or `source .venv/bin/activate` once, then plain `stalkrisk` and `mlflow`)")
     print_workbench(args.out, score_dir)
     return 0
 
@@ -77,7 +93,7 @@ def print_workbench(out: Path, score_dir: Path) -> None:
     demo_force = str(flagged["force_code"].value_counts().index[0]) if len(flagged) else "unknown"
     if "demo.reviewer" not in {u.username for u in list_users(workbench)}:
         add_user(workbench, "demo.reviewer", "reviewer", [demo_force], "demo-password-not-for-real-use")
-    print(f"workbench:    .venv/bin/stalkrisk serve {score_dir} --db {db_url} --port 8765")
+    print(f"workbench:    {command()} serve {shlex.quote(str(score_dir))} --db {db_url} --port 8765")
     print(f"              then http://127.0.0.1:8765/ as demo.reviewer (force {demo_force}), "
           "password demo-password-not-for-real-use")
 

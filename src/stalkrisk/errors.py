@@ -60,3 +60,7 @@ class CaseNotFound(StalkriskError, KeyError):
 class UnsupportedModelError(StalkriskError, ValueError, NotImplementedError):
     """A LightGBM model outside what the exact explainer supports (a ``NotImplementedError``
     too, as the explainer raised before)."""
+
+
+class OutputFolderError(StalkriskError):
+    """A results folder that cannot be written: another run in it, in use, read-only, a file."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -71,15 +72,24 @@ def case_facts(cases: pd.DataFrame, acts: pd.DataFrame, orders: pd.DataFrame | N
 def score_chunk(
     model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast",
     orders: pd.DataFrame | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ChunkResult:
     """Features, explanation, score, flag, queue and reasons for one chunk of valid cases.
 
     ``orders``: the valid rows of the orders table (any cases'; those naming a case of the
-    chunk or its suspect apply), or None when no orders table was given."""
+    chunk or its suspect apply), or None when no orders table was given. ``progress(n)`` is
+    told of the chunk's cases in three steps (features, scores, the long table) adding up to
+    ``len(cases)``, so a bar moves within a caseload of one chunk.
+    """
+    step = progress or (lambda n: None)
+    third = len(cases) // 3
     features, acts = build_with_facts(cases, events, protected=model.meta.protected_features)
     facts = case_facts(cases, acts, orders)
+    step(third)
     scored, explanation = _score(model, features, method, facts)
+    step(third)
     long = explain_mod.long_table(explanation, features["case_id"], features)
+    step(len(cases) - 2 * third)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation,
                        facts=facts)
 

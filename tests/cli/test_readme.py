@@ -30,3 +30,9 @@ def test_readme_everyday_commands_run_in_order(tmp_path, monkeypatch):
     finally:  # MLflow keeps the tracking URI in the process: point it back at the session store
         monkeypatch.undo()
         configure()
+
+
+def test_readme_says_how_to_run_the_commands_after_make_demo():
+    text = (ROOT / "README.md").read_text()
+    assert "source .venv/bin/activate" in text and ".venv/bin/stalkrisk" in text
+    assert "<<<<<<<" not in text and ">>>>>>>" not in text

@@ -113,14 +113,15 @@ def make_index(**changes) -> IndexView:
 @pytest.mark.parametrize(
     ("case_id", "name"),
     [
-        ("case-1", "case-1.html"),
-        ("AB-1.2:x_y", "AB-1_2e2_3ax_5fy_u3.html"),
-        ("con", "_63on.html"),
-        ("CON", "CON_u7.html"),
-        ("lpt1", "_6cpt1.html"),
+        ("C0000042", "C0000042.html"),
+        ("case-1", "case-1_lf.html"),
+        ("AB-1.2:x_y", "AB-1_2e2_3ax_5fy_l280.html"),
+        ("con", "con_l7.html"),
+        ("CON", "_43ON.html"),
+        ("LPT1", "_4cPT1.html"),
         ("é", "_c3_a9.html"),
         ("", "_.html"),
-        ("../etc", "_2e_2e_2fetc.html"),
+        ("../etc", "_2e_2e_2fetc_l38.html"),
     ],
 )
 def test_case_page_name_golden(case_id: str, name: str) -> None:
@@ -170,7 +171,7 @@ def test_long_ids_get_a_digest_and_stay_distinct() -> None:
     assert case_id_from_page_name(case_page_name(a)) is None
 
 
-@pytest.mark.parametrize("name", ["x_zz.html", "a__b.html", "abc.txt", "A.html", "a_u1.html"])
+@pytest.mark.parametrize("name", ["x_zz.html", "a__b.html", "abc.txt", "a.html", "a_u1.html", "A_l1.html"])
 def test_foreign_names_do_not_decode(name: str) -> None:
     assert case_id_from_page_name(name) is None
 
@@ -382,7 +383,7 @@ def test_write_review_writes_linked_pages_atomically(tmp_path: Path) -> None:
     cases = [make_case(), make_case(case_id="WMP:2025.9", score=0.97, risk_band="very_high")]
     write_review(tmp_path, make_index(), iter(cases))
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["cases/MPS-2025-000123_u7.html", "cases/WMP_3a2025_2e9_u7.html", "index.html"]
+    assert files == ["cases/MPS-2025-000123.html", "cases/WMP_3a2025_2e9.html", "index.html"]
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
     for href in re.findall(r'<a href="([^"]+)"', index):
         assert (tmp_path / href).is_file()
@@ -404,3 +405,20 @@ def test_month_ticks_fall_on_uk_local_month_starts() -> None:
     assert ticks[-1] == utc("2025-03-01 00:00") and len(ticks) == 7
     decade = svg._month_ticks(utc("2015-03-31 23:00"), utc("2025-07-15 00:00"))
     assert len(decade) <= 8 and all(t.tz_convert("Europe/London").month == 1 for t in decade)
+
+
+def test_log_odds_is_glossed_and_the_starting_point_explained() -> None:
+    """A reviewer reads what "log-odds" means and where the chart starts (issue 21, item 11)."""
+    import html as html_mod
+
+    page = html_mod.unescape(render_case(make_case()))
+    text = re.sub(r"<[^>]+>", " ", page.split("<body", 1)[1])
+    assert "Average case" not in text and "average case" not in text
+    assert "pushed the score up or down" in text and "starting point" in text
+    assert "It is not the average score of the caseload" in text
+    assert "is the scale on which these pushes add up" in text
+
+
+def test_a_long_history_is_cut_to_the_most_recent_events() -> None:
+    page = render_case(make_case(events_not_shown=99_900))
+    assert "99,900 earlier events are not" in page

@@ -48,12 +48,17 @@ def test_flag_follows_policy(scored_dir, loaded_model):
     # nobody hidden: every case at or above the threshold is in a queue, with a reason
     assert scores.loc[above, "queue"].isin(["consider_spo", "review"]).all()
     assert (scores["queue"].ne("") == scores["queue_reason"].ne("")).all()
-    queued = scores.loc[scores["queue"].ne(""), "case_id"]
-    pages = list((scored_dir / "review" / "cases").glob("*.html"))
-    assert len(pages) == len(queued) > (scores["consider_spo"].astype(bool)).sum() > 0
     index = (scored_dir / "review" / "index.html").read_text()
     n_review = int((scores["queue"] == "review").sum())
     assert f"Queue: Consider an SPO ({expected.sum():,})" in index and f"Queue: Review ({n_review:,})" in index
+    # the default cap: the 500 highest-scoring queued cases have a page (ties in input order)
+    from stalkrisk.pipelines.score import DEFAULT_REVIEW_CAP
+    from stalkrisk.report import case_page_name
+
+    queued = scores.loc[scores["queue"].ne("")].sort_values("score", ascending=False, kind="stable")
+    pages = {p.name for p in (scored_dir / "review" / "cases").glob("*.html")}
+    assert len(queued) > DEFAULT_REVIEW_CAP
+    assert pages == {case_page_name(c) for c in queued["case_id"].head(DEFAULT_REVIEW_CAP)}
 
 
 def test_reasons_never_cite_protected_attributes(scored_dir):
@@ -170,8 +175,8 @@ def test_explain_command_prints_the_full_table(scored_dir):
 
 
 def test_an_interrupted_run_leaves_nothing_that_looks_finished(trained, scored_dir, tmp_path, monkeypatch):
-    """A run that fails in its second part: the earlier audit.json is gone, no output file,
-    no temporary file and no spilled case data is left behind."""
+    """A run that fails in its second part: the earlier run is left whole (it is replaced only at
+    the end), and no output file, temporary file or spilled case data is left behind."""
     import shutil
 
     import stalkrisk.pipelines.score as score_mod
@@ -189,12 +194,13 @@ def test_an_interrupted_run_leaves_nothing_that_looks_finished(trained, scored_d
         return real(*args, **kwargs)
 
     monkeypatch.setattr(score_mod, "score_chunk", fail_on_second)
-    before = {name: (out / name).read_bytes() for name in ("scores.parquet", "scores.csv", "explanations.parquet")}
+    before = {name: (out / name).read_bytes()
+              for name in ("scores.parquet", "scores.csv", "explanations.parquet", "audit.json")}
     with pytest.raises(RuntimeError, match="power cut"):
         score_run(paths["cases_csv"], paths["events_csv"], out, model=f"models:/{trained.name}/{trained.version}",
-                  review="none", quiet=True, chunk_size=1)
+                  review="none", quiet=True, chunk_size=1, overwrite=True)
     assert calls["n"] == 2
-    assert not (out / "audit.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no building folder
     assert not list(out.rglob("*.partial")) and not list(out.glob(".stalkrisk-parts-*"))
     for name, data in before.items():  # the old files are untouched, not half-replaced
         assert (out / name).read_bytes() == data

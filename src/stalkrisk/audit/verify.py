@@ -11,7 +11,6 @@ the auditor sees which cases and columns moved, not just two digests.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,12 @@ import pandas as pd
 from stalkrisk.audit.rescore import load_recorded_model, read_audit_record
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.io_utils import sha256_file
+from stalkrisk.outputs.folder import private_folder
 from stalkrisk.outputs.reader import read_output
-from stalkrisk.outputs.schema import TABLE_FILES
+from stalkrisk.outputs.schema import AUDIT_FILE, TABLE_FILES
+from stalkrisk.text import clip
+
+VERIFY_TAG = "stalkrisk-verify"
 
 MAX_LISTED = 10
 _MISSING = "\x00missing"
@@ -101,15 +104,60 @@ def diff_frames(name: str, recorded: pd.DataFrame, rerun: pd.DataFrame, key: str
 
 
 def _tree_files(root: Path) -> dict[str, Path]:
-    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every entry under ``root`` that is not a folder (files, symlinks, anything else), by relative name."""
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*"))
+            if p.is_symlink() or not p.is_dir()}
 
 
 def diff_review(recorded: Path, rerun: Path) -> list[str]:
     """Relative names of review files that are missing, extra or differ in bytes."""
-    a, b = _tree_files(recorded), _tree_files(rerun)
+    return diff_tree(recorded, rerun)
+
+
+def diff_tree(recorded: Path, rerun: Path, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Relative names of files missing from the folder, extra in it, or differing in bytes."""
+    a = {k: v for k, v in _tree_files(recorded).items() if k not in skip}
+    b = {k: v for k, v in _tree_files(rerun).items() if k not in skip}
     out = [f"{k} (missing from the folder)" for k in sorted(set(b) - set(a))]
-    out += [f"{k} (not produced by the re-run)" for k in sorted(set(a) - set(b))]
-    out += [k for k in sorted(set(a) & set(b)) if a[k].read_bytes() != b[k].read_bytes()]
+    out += [f"{k} (extra: not produced by the re-run)" for k in sorted(set(a) - set(b))]
+    out += [k for k in sorted(set(a) & set(b))
+            if a[k].is_symlink() or not a[k].is_file() or a[k].read_bytes() != b[k].read_bytes()]
+    return out
+
+
+#: Parts of audit.json a faithful re-run may change, and why:
+#: the clock (``started_at``, ``finished_at``); the installed versions (``packages``,
+#: ``stalkrisk_version``: reported as a note, since a byte-identical re-run under newer versions
+#: is the reproducibility being checked); ``engine`` (a Spark run is re-run on one machine, and
+#: the outputs are byte-identical by design). Everything else must be equal: model, inputs,
+#: config, counts, warnings, outputs.
+IGNORED_KEYS = ("started_at", "finished_at", "packages", "stalkrisk_version", "engine")
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def diff_records(recorded: dict[str, Any], rerun: dict[str, Any], ignore: tuple[str, ...] = IGNORED_KEYS) -> list[str]:
+    """The keys of audit.json whose values differ from the re-run's (``counts.flagged: 29 recorded, 42 on re-run``)."""
+    def keep(key: str) -> bool:
+        return not any(key == i or key.startswith(i + ".") for i in ignore)
+
+    a = {k: v for k, v in _flat(recorded).items() if keep(k)}
+    b = {k: v for k, v in _flat(rerun).items() if keep(k)}
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a:
+            out.append(f"{key}: missing from audit.json (the re-run records {clip(repr(b[key]), 80)})")
+        elif key not in b:
+            out.append(f"{key}: in audit.json ({clip(repr(a[key]), 80)}) but not in the re-run's record")
+        elif a[key] != b[key]:
+            out.append(f"{key}: {clip(repr(a[key]), 80)} recorded, {clip(repr(b[key]), 80)} on re-run")
     return out
 
 
@@ -174,17 +222,34 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
         return result
 
     config = record["config"]
-    with tempfile.TemporaryDirectory(prefix="stalkrisk-verify-") as tmp:
+    # The re-run holds case data: in a private folder beside the results (removed after, and by
+    # the next verify if this one is killed), never in the system temp folder.
+    with private_folder(out_dir, VERIFY_TAG) as tmp:
         rerun_dir = Path(keep) if keep is not None else Path(tmp) / "rerun"
         score_pipeline.run(
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
-            review=config.get("review", "flagged"), quiet=True,
+            review=config.get("review", "flagged"), quiet=True, overwrite=keep is not None,
             chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
             orders=inputs.get("orders"),
+            review_cap=config.get("review_cap"),
         )
+        rerun_record = read_audit_record(rerun_dir)
+        ignore = IGNORED_KEYS + (("model.uri",) if loaded.uri != record["model"].get("uri") else ())
+        changed = diff_records(record, rerun_record, ignore)
+        if changed:
+            listed = "; ".join(changed[:MAX_LISTED]) + (f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else "")
+            result.problems.append(f"audit.json differs from the re-run's record: {listed}")
+        result.compared.append(AUDIT_FILE)
+        files = diff_tree(out_dir, rerun_dir, skip=frozenset({AUDIT_FILE}))
+        whole = [f for f in files if not f.startswith("review/") and f.split(" (")[0] not in TABLE_FILES]
+        if whole:
+            listed = ", ".join(whole[:MAX_LISTED]) + (f" and {len(whole) - MAX_LISTED} more" if len(whole) > MAX_LISTED else "")
+            result.problems.append(f"the folder's files differ from the re-run's: {listed}")
         for name in TABLE_FILES:
             mine, theirs = out_dir / name, rerun_dir / name
-            if not mine.is_file():
+            if not mine.is_file() or not theirs.is_file():
+                if mine.is_file() != theirs.is_file():
+                    result.problems.append(f"output {name} is {'missing from the folder' if theirs.is_file() else 'extra (not produced by the re-run)'}")
                 continue
             result.compared.append(name)
             if mine.read_bytes() == theirs.read_bytes():

@@ -11,12 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from stalkrisk.text import clip, printable
+
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
 def _unusable(args, exc: Exception) -> int:
     """Bad arguments the parser cannot check; library errors reach ``cli.main`` instead."""
-    print(f"stalkrisk audit {args.audit_command}: {exc}", file=sys.stderr)
+    print(f"stalkrisk audit {args.audit_command}: {printable(clip(str(exc), 2000))}", file=sys.stderr)
     return EXIT_UNUSABLE
 
 
@@ -24,7 +26,7 @@ def cmd_verify(args) -> int:
     from stalkrisk.audit.verify import format_verify, verify
 
     result = verify(args.dir)
-    print(format_verify(result))
+    print(printable(format_verify(result)))
     return EXIT_OK if result.match else EXIT_FAILED
 
 
@@ -32,7 +34,7 @@ def cmd_case(args) -> int:
     from stalkrisk.audit.case import case_audit, format_case_audit
 
     audit = case_audit(args.dir, args.case_id)
-    print(format_case_audit(audit))
+    print(printable(format_case_audit(audit)))
     if args.html:
         from stalkrisk.audit.pages import render_case_audit, write_page
 

@@ -24,7 +24,28 @@ EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 def _user_errors() -> tuple[type[BaseException], ...]:
     from stalkrisk.errors import StalkriskError
 
-    return (StalkriskError, FileNotFoundError)
+    return (StalkriskError, OSError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one clipped, printable line (an OSError: its file and the system's reason)."""
+    from stalkrisk.text import clip, printable
+
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        text = f"{where}: {exc.strerror}" if where else exc.strerror
+        if exc.errno == 28:
+            text += " (the disk is full: free space, or give another --out)"
+    else:
+        text = str(exc)
+    return printable(" ".join(clip(text, 2000).split("\n")))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (``stalkrisk score: ...``) and exit 2, like ours."""
+
+    def error(self, message: str):
+        self.exit(EXIT_UNUSABLE, f"{self.prog}: {message}\n")
 
 
 # -- commands -------------------------------------------------------------------
@@ -112,7 +133,8 @@ def cmd_score(args) -> int:
         run = partial(spark_run, master=args.spark_master)
     s = run(
         args.cases, args.events, args.out, model=args.model, review=args.review,
-        quiet=args.quiet, method=args.explain_method, **({"orders": args.orders} if args.orders else {}),
+        quiet=args.quiet, method=args.explain_method, overwrite=args.overwrite, review_cap=args.review_cap,
+        **({"orders": args.orders} if args.orders else {}),
         **({} if args.chunk_size is None else {"chunk_size": args.chunk_size}),
     )
     c = s.counts
@@ -120,9 +142,19 @@ def cmd_score(args) -> int:
         f"scored {c['scored']} of {c['input_cases']} cases ({c['not_scored']} not scored); "
         f"{c['flagged']} flagged to consider an SPO; model {s.model_name} version {s.model_version}"
     )
+    if "input_events" in c:
+        unused = c["input_events"] - c["events_used"]
+        print(f"events: {c['input_events']} read, {c['events_used']} used, {unused} not used "
+              f"({c['orphan_events']} naming no case; the rest break a rule: see `stalkrisk validate`)")
+    for w in s.warnings:
+        if "orphan events" not in w:
+            print(f"WARNING: {w}")
     print(f"output: {s.out}")
     if s.review_index:
-        print(f"review: {s.review_index}")
+        unpaged = c["flagged"] - c["review_pages"] if args.review == "flagged" else 0
+        more = (f" ({c['review_pages']} case pages; the other {unpaged} flagged: "
+                f"stalkrisk explain {s.out} --case-id ID)") if unpaged > 0 else ""
+        print(f"review: {s.review_index}{more}")
     return EXIT_OK
 
 
@@ -136,11 +168,44 @@ def cmd_export(args) -> int:
 def cmd_explain(args) -> int:
     from stalkrisk.outputs.case_record import format_case, load_case
 
-    print(format_case(load_case(args.dir, args.case_id)))
+    from stalkrisk.text import printable
+
+    print(printable(format_case(load_case(args.dir, args.case_id))))
     return EXIT_OK
 
 
 # -- parser ---------------------------------------------------------------------
+
+DEFAULT_REVIEW_CAP = 500  # pipelines.score.DEFAULT_REVIEW_CAP (a test keeps the two in step; no import at parse time)
+
+
+def _version() -> str:
+    from stalkrisk import __version__
+
+    return __version__
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _cap(text: str) -> int | None:
+    if text.strip().lower() in ("none", "all"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of pages, or 'none' (got {text[:40]!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
@@ -151,12 +216,13 @@ def _inputs(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stalkrisk",
         description="Screen stalking caseloads for cases where a Stalking Protection Order should be "
         "considered. It never decides; it explains.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    parser.add_argument("--version", action="version", version=f"stalkrisk {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
@@ -201,7 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--review", choices=("flagged", "all", "none"), default="flagged", help="which cases get a review page")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--chunk-size", type=int, default=None, help=f"cases per part (default {DEFAULT_CHUNK_SIZE:,}; bounds memory)")
+    p.add_argument("--chunk-size", type=_positive, default=None, help=f"cases per part (default {DEFAULT_CHUNK_SIZE:,}; bounds memory)")
+    p.add_argument("--review-cap", type=_cap, default=DEFAULT_REVIEW_CAP, metavar="N",
+                   help=f"write at most N case pages, highest scores first (default {DEFAULT_REVIEW_CAP}; 'none': "
+                   "no cap); the rest are listed in the index, one `stalkrisk explain` away")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a folder that holds an earlier scoring run (the whole folder)")
     p.add_argument("--explain-method", choices=("fast", "pred_contrib"),
                    help="fast: stalkrisk's exact TreeSHAP (default); pred_contrib: LightGBM's reference")
     p.add_argument("--engine", choices=("local", "spark"), default="local",
@@ -244,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except _user_errors() as exc:
         command = " ".join(filter(None, (args.command, getattr(args, "audit_command", None))))
-        print(f"stalkrisk {command}: {exc}", file=sys.stderr)
+        print(f"stalkrisk {command}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         print("interrupted: outputs left incomplete are not marked finished", file=sys.stderr)

@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stalkrisk.errors import InputError
 from stalkrisk.data import contract
 
 from stalkrisk.data import readers
@@ -89,6 +90,8 @@ def partition(
 
     ids, case_lines = _spill_cases(cases_reader, workdir, chunk_size)
     n_cases = len(ids)
+    if n_cases == 0:
+        raise InputError(cases_reader.path, "has no case rows (a header only, or blank lines): nothing to score")
     n_parts = max(1, -(-n_cases // chunk_size))
     case_part = (np.arange(n_cases) // chunk_size).astype(np.int64)
     index = IdIndex(ids)

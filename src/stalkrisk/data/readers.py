@@ -37,6 +37,7 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ def read_table(path: str | Path, table: Table) -> ReadResult:
             raw, first_line = _read_csv(path), 2
         else:
             raw, first_line = _read_parquet(path, table), 1
+        _check_reserved(raw.columns, path)
         result = normalise(raw, table, path=path, first_line=first_line)
         result.sha256 = digest.result()
     log.info("read %s: %d rows, %d problems", path.name, len(result.frame), len(result.problems))
@@ -211,6 +213,48 @@ def check_file(path: str | Path) -> tuple[Path, str]:
     return path, fmt
 
 
+def _check_reserved(names, path: str | Path) -> None:
+    """``_line`` numbers the rows in every report: a column of that name in a file would replace them."""
+    if LINE in {str(n).strip().lower() for n in names}:
+        raise InputError(path, f"column '{LINE}' is reserved (stalkrisk numbers the rows with it); "
+                         "rename or drop it", column=LINE)
+
+
+def plain_columns(data, path: str | Path, table: Table):
+    """A Parquet table or batch with plain values: lists and records in a contract column refused,
+    bytes read as UTF-8 text (refused, naming the column, when they are not)."""
+    import pyarrow as pa
+
+    wanted = {c.name for c in table.columns}
+    columns, names = list(data.columns), list(data.schema.names)
+    for i, (name, column) in enumerate(zip(names, columns)):
+        kind = column.type
+        key = str(name).strip().lower()
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        nested = pa.types.is_nested(kind)
+        if nested and key in wanted:
+            raise InputError(path, f"column '{key}' holds lists or records (Parquet {kind}); "
+                             "expected one plain value per row", column=key)
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            try:
+                columns[i] = column.cast(pa.string() if pa.types.is_binary(kind) else pa.large_string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InputError(path, f"column '{key}' holds bytes that are not UTF-8 text", column=key) from None
+    if columns == list(data.columns):
+        return data
+    build = pa.Table.from_arrays if isinstance(data, pa.Table) else pa.RecordBatch.from_arrays
+    return build(columns, names=names)
+
+
+def check_input_path(path: str | Path, name: str) -> Path:
+    """A wrong input path refused at once (before a model loads): missing, a folder, unreadable."""
+    path, _ = check_file(path)
+    if not os.access(path, os.R_OK):
+        raise InputError(path, f"the {name} file cannot be read (permission denied)")
+    return path
+
+
 def _open_file(path: str | Path) -> tuple[Path, str, str]:
     """The path, its format (by extension) and SHA-256; a clear error when it is no file."""
     path, fmt = check_file(path)
@@ -299,11 +343,24 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (pa.ArrowException, OSError, EOFError) as e:
         if shape_errors.rows:
             raise InputError(path, _shape_message(path, len(header))) from None
+        if _only_header(path):
+            return pd.DataFrame({h: pd.Series(dtype=object) for h in header})
         reason = "not UTF-8 text" if "UTF8" in str(e) or "utf8" in str(e) else type(e).__name__
         raise InputError(path, f"cannot be read as CSV ({reason})") from None
     frame = arrow.to_pandas()
     frame.columns = header
     return frame
+
+
+def _only_header(path: Path) -> bool:
+    """The file holds its header and no row (with or without a final line break)."""
+    try:
+        with _open_text(path) as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            return all(not row for row in reader)
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error):
+        return False
 
 
 def _shape_message(path: Path, expected: int) -> str:
@@ -333,7 +390,7 @@ def _read_parquet(path: Path, table: Table) -> pd.DataFrame:
         arrow = pq.read_table(path, read_dictionary=dictionary, memory_map=True)  # no copy of the file read
     except (pa.ArrowException, OSError) as e:
         raise InputError(path, f"cannot be read as Parquet ({type(e).__name__})") from None
-    return arrow_to_frame(arrow)
+    return arrow_to_frame(plain_columns(arrow, path, table))
 
 
 # --- streaming ------------------------------------------------------------------
@@ -374,8 +431,12 @@ def open_batches(path: str | Path, table: Table, batch_rows: int = 1 << 20) -> B
         raw_schema, batches, first_line = _csv_batches(path, batch_rows)
     else:
         raw_schema, batches, first_line = _parquet_batches(path, batch_rows)
+    _check_reserved(raw_schema.names, path)
     names = list(_normalise_names(pd.DataFrame(columns=raw_schema.names), path).columns)
     check_required(names, table, path)
+    if fmt != "csv":
+        raw_schema = plain_columns(raw_schema.empty_table(), path, table).schema
+        batches = (plain_columns(b, path, table) for b in batches)
 
     def numbered() -> Iterator[pa.RecordBatch]:
         line = first_line
@@ -410,7 +471,7 @@ def _csv_batches(path: Path, batch_rows: int):
         except (pa.ArrowException, OSError, EOFError) as e:
             if shape_errors.rows:
                 raise InputError(path, _shape_message(path, len(header))) from None
-            if "Empty CSV file" in str(e):
+            if "Empty CSV file" in str(e) or _only_header(path):
                 return
             reason = "not UTF-8 text" if "UTF8" in str(e) or "utf8" in str(e) else type(e).__name__
             raise InputError(path, f"cannot be read as CSV ({reason})") from None

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from stalkrisk import __version__, progress
+from stalkrisk.data import contract, readers
 from stalkrisk.data.memory import release_free_memory
 from stalkrisk.data.partition import partition
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
+from stalkrisk.errors import ConfigError
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_write_text, sha256_file
 from stalkrisk.outputs.schema import AUDIT_FILE, REASON_COLUMNS, REVIEW_DIR, TABLE_FILES
+from stalkrisk.outputs.folder import building, check_target
 from stalkrisk.outputs.writer import open_tables
 from stalkrisk.pipelines import review as review_mod
-from stalkrisk.report.render import write_case_pages
+from stalkrisk.pipelines.review import PageQueue
 from stalkrisk.scoring import (
     assemble_scores,
     score_chunk,
@@ -37,7 +40,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "models:/stalkrisk@champion"
 REVIEW_CHOICES = ("flagged", "all", "none")
-TABLE_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
+#: Case pages written by default: what a reviewer can work through; the rest are one
+#: command away (``stalkrisk explain DIR --case-id ID``) or in the workbench.
+DEFAULT_REVIEW_CAP = 500
 #: What a chunk whose every case is quarantined "scored": nothing, with the columns.
 NO_SCORES = pd.DataFrame({"case_id": pd.Series(dtype="str"), "score": pd.Series(dtype="float64"),
                           "risk_band": pd.Series(dtype="str"), "course_of_conduct": pd.Series(dtype="boolean"),
@@ -52,6 +57,7 @@ class ScoreSummary:
     review_index: Path | None
     model_name: str
     model_version: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def run(
@@ -64,39 +70,60 @@ def run(
     quiet: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     method: str | None = None,
+    overwrite: bool = False,
+    review_cap: int | None = DEFAULT_REVIEW_CAP,
     orders: str | Path | None = None,
 ) -> ScoreSummary:
     """Score every case of two contract files (and the optional orders table) into ``out``.
 
     The files are streamed once into case-aligned parts (``partition``), then each
     part is validated, scored, explained and written before the next is read, so
-    memory stays flat however large the caseload.
+    memory stays flat however large the caseload. Everything is built in a private
+    sibling of ``out`` and renamed onto it at the end (``outputs.folder``).
     """
-    if review not in REVIEW_CHOICES:
-        raise ValueError(f"--review must be one of {REVIEW_CHOICES}")
-    if chunk_size < 1:
-        raise ValueError("--chunk-size must be at least 1")
+    check_request(cases, events, out, review=review, chunk_size=chunk_size, overwrite=overwrite,
+                  review_cap=review_cap, orders=orders)
     started = datetime.now(timezone.utc)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / AUDIT_FILE).unlink(missing_ok=True)  # a half-rewritten folder must not look finished
     stages = progress.Stages(3, quiet=quiet)
-
     stages.start(f"loading the model {model}")
     loaded = tracking.load_model(model)
     loaded.model.check_features(
         registry_feature_names() + list(loaded.model.meta.protected_features)
     )
     method = method or loaded.model.meta.explain_method
-    review_dir = out / REVIEW_DIR
-    if review != "none":
-        shutil.rmtree(review_dir, ignore_errors=True)
+    with building(out, overwrite=overwrite) as work:
+        summary = _run_into(work, cases, events, loaded, review=review, stages=stages, quiet=quiet,
+                            chunk_size=chunk_size, method=method, started=started, review_cap=review_cap,
+                            orders=orders)
+    final = Path(os.path.abspath(out))
+    index = None if summary.review_index is None else final / summary.review_index.relative_to(work)
+    return ScoreSummary(final, summary.counts, index, summary.model_name, summary.model_version, summary.warnings)
 
+
+def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite: bool,
+                  review_cap: int | None, orders: str | Path | None = None) -> None:
+    """Everything that can be refused before the model loads (10-15 s), refused now."""
+    if review not in REVIEW_CHOICES:
+        raise ConfigError(f"--review must be one of {', '.join(REVIEW_CHOICES)}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be a whole number of at least 1 (got {chunk_size})")
+    if review_cap is not None and review_cap < 0:
+        raise ConfigError(f"--review-cap must be 0 or more (got {review_cap})")
+    for name, path in (("cases", cases), ("events", events), ("orders", orders)):
+        if path is not None:
+            readers.check_input_path(path, name)
+    check_target(Path(os.path.abspath(out)), overwrite)
+
+
+def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: bool, chunk_size: int,
+              method: str, started: datetime, review_cap: int | None,
+              orders: str | Path | None = None) -> ScoreSummary:
+    review_dir = out / REVIEW_DIR
     index_parts: list[pd.DataFrame] = []
-    paged: set[str] = set()
+    pages = PageQueue(review_dir, review_cap)
     flagged = 0
     queued = {"consider_spo": 0, "review": 0}
-    # The spill holds case data: it lives beside the outputs (same protection), private to this user.
+    # The spill holds case data: it lives inside the private building folder.
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-parts-", dir=out) as work:
         stages.start(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases")
         parted = partition(cases, events, work, chunk_size=chunk_size)
@@ -110,7 +137,7 @@ def run(
                 result = None
                 if len(checked.cases):
                     result = score_chunk(loaded.model, checked.cases, checked.events, method=method,
-                                         orders=valid_orders)
+                                         orders=valid_orders, progress=bar.update)
                 scored = result.scores if result is not None else NO_SCORES
                 scores = assemble_scores(checked.cases_all, checked.quarantine, scored, loaded.name, loaded.version)
                 outputs.write(scores, result.explanations if result is not None else None)
@@ -120,20 +147,21 @@ def run(
                 if review != "none":
                     index_parts.append(review_mod.index_rows(scores))
                     if result is not None:
-                        views = review_mod.case_views(loaded, result, checked.cases, checked.events,
-                                                      only_flagged=review == "flagged")
-                        paged = write_case_pages(review_dir, views, paged)
-                bar.update(len(checked.cases_all))
+                        pages.offer(loaded, result, checked.cases, checked.events, only_flagged=review == "flagged")
+                bar.update(len(checked.cases_all) - (len(checked.cases) if result is not None else 0))
                 del result, scored, scores, checked  # nothing of this part outlives it
                 release_free_memory()
         validation = validator.combined()
+        warnings = run_warnings(parted, validation.counts)
     stages.finish()
-
     review_index = None
+    paged: set[str] = set()
     if review != "none":
+        paged = pages.finish(loaded)
         slim = (pd.concat(index_parts, ignore_index=True) if index_parts
                 else pd.DataFrame({c: [] for c in review_mod.INDEX_COLUMNS}))
-        review_index = review_mod.write_index(review_dir, loaded, slim, paged)
+        review_index = review_mod.write_index(review_dir, loaded, slim, paged, warnings=warnings,
+                                              cap=review_cap)
     c = validation.counts
     counts = {
         "input_cases": c["cases"],
@@ -144,27 +172,74 @@ def run(
         "queue_review": queued["review"],
         "validation_warnings": int(len(validation.warnings)),
         "orphan_events": c["orphan_events"],
+        "input_events": c["events"],
+        "events_used": c["events_valid"],
         "review_pages": len(paged),
     }
+    audit = audit_record(loaded, cases, events, validation.inputs, review=review, chunk_size=chunk_size,
+                         method=method, review_cap=review_cap, counts=counts, out=out, started=started,
+                         warnings=warnings, orders=orders)
+    atomic_write_text(out / AUDIT_FILE, json.dumps(audit, indent=2) + "\n")
+    return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
+
+
+#: Optional columns scoring never reads (a label, ids, the force) or reads only for fairness.
+UNSCORED_COLUMNS = frozenset({"label", "event_id", "force_code", *contract.PROTECTED_ATTRIBUTES})
+
+
+def run_warnings(parted, counts: dict[str, int]) -> list[str]:
+    """What degrades the scores without stopping the run, said plainly (summary, index, audit.json).
+
+    A missing optional column is read as "not recorded" for every row, and an empty events table
+    leaves every case with no history: the run is valid, but its scores are not what the same
+    caseload with those data would give.
+    """
+    out = []
+    for reader in (parted.cases_reader, parted.events_reader):
+        present = set(reader.names)
+        for column in reader.table.columns:
+            if not column.required and column.name not in present and column.name not in UNSCORED_COLUMNS:
+                out.append(f"{reader.path.name} has no '{column.name}' column (optional): every {reader.table.name[:-1]} "
+                           f"is scored as if it were not recorded, so scores may be lower than with it")
+    if counts.get("events", 0) == 0:
+        out.append(f"{parted.events_reader.path.name} holds no events: every case is scored with no recorded "
+                   "behaviour, so none can show a course of conduct")
+    if counts.get("orphan_events", 0):
+        out.append(f"{counts['orphan_events']:,} event(s) name no case in {parted.cases_reader.path.name} "
+                   "(orphan events): they are counted and not scored")
+    return out
+
+
+def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size: int, method: str,
+                 review_cap: int | None, counts: dict, out: Path, started: datetime, warnings: list[str],
+                 engine: str | None = None, orders: str | Path | None = None) -> dict:
+    """``audit.json``: everything needed to re-run, and what the run produced (written last)."""
     audit = {
         "stalkrisk_version": __version__,
         "command": "score",
-        "model": {
-            "uri": loaded.uri, "name": loaded.name, "version": loaded.version,
-            "run_id": loaded.run_id, "artifact_sha256": loaded.digest,
-        },
+        **({"engine": engine} if engine else {}),
+        "model": model_record(loaded),
         "inputs": {
-            "cases": {"path": str(Path(cases).resolve()), "sha256": validation.inputs["cases"]["sha256"]},
-            "events": {"path": str(Path(events).resolve()), "sha256": validation.inputs["events"]["sha256"]},
-            **({"orders": {"path": str(Path(orders).resolve()), "sha256": validation.inputs["orders"]["sha256"]}}
+            "cases": {"path": str(Path(cases).resolve()), "sha256": inputs["cases"]["sha256"]},
+            "events": {"path": str(Path(events).resolve()), "sha256": inputs["events"]["sha256"]},
+            **({"orders": {"path": str(Path(orders).resolve()), "sha256": inputs["orders"]["sha256"]}}
                if orders is not None else {}),
         },
-        "config": {"review": review, "chunk_size": chunk_size, "explain_method": method},
+        "config": {"review": review, "chunk_size": chunk_size, "explain_method": method,
+                   "review_cap": review_cap},
         "packages": tracking.package_versions(),
         "counts": counts,
+        "warnings": warnings,
         "outputs": {name: sha256_file(out / name) for name in TABLE_FILES},
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
-    atomic_write_text(out / AUDIT_FILE, json.dumps(audit, indent=2) + "\n")
-    return ScoreSummary(out, counts, review_index, loaded.name, loaded.version)
+    return audit
+
+
+def model_record(loaded) -> dict:
+    record = {"uri": loaded.uri, "name": loaded.name, "version": loaded.version,
+              "run_id": loaded.run_id, "artifact_sha256": loaded.digest}
+    if getattr(loaded, "provenance", ""):
+        record["provenance"] = loaded.provenance
+    return record

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stalkrisk import __version__, progress
+from stalkrisk import progress
 from stalkrisk.data import contract
 from stalkrisk.data import readers
 from stalkrisk.tracking import registry as tracking
@@ -44,7 +44,10 @@ from stalkrisk.io_utils import atomic_write_text, sha256_file
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.outputs.schema import SCORE_COLUMNS, TABLE_FILES
 from stalkrisk.outputs.writer import open_tables
-from stalkrisk.pipelines.score import DEFAULT_MODEL, NO_SCORES, REVIEW_CHOICES, ScoreSummary
+from stalkrisk.outputs.folder import building
+from stalkrisk.pipelines.score import (DEFAULT_MODEL, DEFAULT_REVIEW_CAP, NO_SCORES, ScoreSummary, audit_record,
+                                       check_request, run_warnings)
+from stalkrisk.report import case_page_name
 from stalkrisk.data.readers import LINE
 from stalkrisk.scoring import assemble_scores
 from stalkrisk.pipelines.spark_tasks import EID, FAIL_ENV, KEY, PREFIX, ROW, SUMMARY_SCHEMA, TAG, Job, describe, raw_frame
@@ -95,20 +98,16 @@ def run(
     cases: str | Path, events: str | Path, out: str | Path, *, model: str = DEFAULT_MODEL,
     review: str = "flagged", quiet: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
     method: str | None = None, master: str | None = None, spark=None, partitions: int | None = None,
+    overwrite: bool = False, review_cap: int | None = DEFAULT_REVIEW_CAP,
 ) -> ScoreSummary:
     """Score two contract files into ``out`` on Spark; the same outputs as ``pipelines.score.run``.
 
     ``spark``: an existing SparkSession (else one is made for ``master``, default ``local[*]``).
     ``partitions``: hash partitions of the shuffle (default: Spark's default parallelism).
     """
-    if review not in REVIEW_CHOICES:
-        raise ValueError(f"--review must be one of {REVIEW_CHOICES}")
-    if chunk_size < 1:
-        raise ValueError("--chunk-size must be at least 1")
+    check_request(cases, events, out, review=review, chunk_size=chunk_size, overwrite=overwrite,
+                  review_cap=review_cap)
     started = datetime.now(timezone.utc)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "audit.json").unlink(missing_ok=True)  # a half-rewritten folder must not look finished
     stages = progress.Stages(3, quiet=quiet)
     stages.start(f"loading the model {model}")
     loaded = tracking.load_model(model)
@@ -120,15 +119,20 @@ def run(
     own = spark is None
     spark = spark or session(master or DEFAULT_MASTER)
     try:
-        return _run(spark, specs, digests, loaded, cases, events, out, review=review, quiet=quiet,
-                    chunk_size=chunk_size, method=method, partitions=partitions, started=started, stages=stages)
+        with building(out, overwrite=overwrite) as work:
+            s = _run(spark, specs, digests, loaded, cases, events, work, review=review, quiet=quiet,
+                     chunk_size=chunk_size, method=method, partitions=partitions, started=started, stages=stages,
+                     review_cap=review_cap)
+        final = Path(os.path.abspath(out))
+        index = None if s.review_index is None else final / s.review_index.relative_to(work)
+        return ScoreSummary(final, s.counts, index, s.model_name, s.model_version, s.warnings)
     finally:
         if own:
             spark.stop()
 
 
 def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, quiet, chunk_size, method,
-         partitions, started, stages) -> ScoreSummary:
+         partitions, started, stages, review_cap) -> ScoreSummary:
     master = spark.sparkContext.master
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-spark-", dir=out, ignore_cleanup_errors=True) as work:
         work = Path(work)
@@ -146,25 +150,28 @@ def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, qui
             summaries = _score(spark, rows, job, partitions or spark.sparkContext.defaultParallelism)
         finally:
             rows.unpersist()
-        counts, review_index = _write(out, work, loaded, summaries, n_raw, chunk_size, review, quiet)
+        warnings = _warnings(specs, summaries)
+        counts, review_index = _write(out, work, loaded, summaries, n_raw, chunk_size, review, quiet,
+                                      review_cap, warnings)
         stages.finish()
-    audit = {
-        "stalkrisk_version": __version__,
-        "command": "score",
-        "model": {"uri": loaded.uri, "name": loaded.name, "version": loaded.version,
-                  "run_id": loaded.run_id, "artifact_sha256": loaded.digest},
-        "inputs": {s.table: {"path": str(Path(p).resolve()), "sha256": digests[s.table]}
-                   for s, p in zip(specs, (cases, events))},
-        "config": {"review": review, "chunk_size": chunk_size, "explain_method": method},
-        "packages": tracking.package_versions(),
-        "counts": counts,
-        "outputs": {name: sha256_file(out / name) for name in TABLE_FILES},
-        "engine": {"name": "spark", "master": master, "spark_version": spark.version},
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-    }
+    audit = audit_record(
+        loaded, cases, events, {t: {"sha256": d} for t, d in digests.items()}, review=review,
+        chunk_size=chunk_size, method=method, review_cap=review_cap, counts=counts, out=out, started=started,
+        warnings=warnings, engine={"name": "spark", "master": master, "spark_version": spark.version},
+    )
     atomic_write_text(out / "audit.json", json.dumps(audit, indent=2) + "\n")
-    return ScoreSummary(out, counts, review_index, loaded.name, loaded.version)
+    return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
+
+
+def _warnings(specs, summaries: pa.Table) -> list[str]:
+    """The single-machine run's warnings, from the files' columns and the tasks' counts."""
+    from types import SimpleNamespace
+
+    events = int(sum(summaries["events"].to_pylist())) if "events" in summaries.column_names else 1
+    readers_ = [SimpleNamespace(path=Path(spec.path), table=table, names=list(spec.names))
+                for spec, table in zip(specs, (contract.CASES, contract.EVENTS))]
+    parted = SimpleNamespace(cases_reader=readers_[0], events_reader=readers_[1])
+    return run_warnings(parted, {"events": events, "orphan_events": int(sum(summaries["orphan_events"].to_pylist()))})
 
 
 def _test_failure() -> int | None:
@@ -218,7 +225,7 @@ def _score(spark, rows, job: Job, partitions: int) -> pa.Table:
 
 
 def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk_size: int, review: str,
-           quiet: bool) -> tuple[dict[str, int], Path | None]:
+           quiet: bool, review_cap: int | None, warnings: list[str]) -> tuple[dict[str, int], Path | None]:
     """Rebuild the single-machine parts from the tasks' files, write them as it does, then rename."""
     files: dict[int, list[str]] = defaultdict(list)
     for names in summaries["files"].to_pylist():
@@ -230,6 +237,7 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
     final = work / "final"
     index_parts, flagged, n_cases, scored = [], 0, 0, 0
     queued = {"consider_spo": 0, "review": 0}
+    ranked: list[pd.DataFrame] = []  # the pageable cases, for the page cap
     with open_tables(final) as outputs, progress.bar(n_raw, quiet) as bar:
         for k in range(max(1, -(-n_raw // chunk_size))):
             scores, explanations = _part(work, files.get(k, []), base, names, loaded)
@@ -241,24 +249,36 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
             scored += int(scores["status"].eq("scored").sum())
             if review != "none":
                 index_parts.append(review_mod.index_rows(scores))
+                ok = scores["status"].eq("scored").to_numpy()
+                if review == "flagged":
+                    ok &= scores["consider_spo"].fillna(False).to_numpy(dtype=bool)
+                ranked.append(pd.DataFrame({"case_id": scores["case_id"][ok], "score": scores["score"][ok]}))
             bar.update(len(scores))
     paged = {p for pages in summaries["pages"].to_pylist() for p in pages}
+    if review != "none" and review_cap is not None:  # the tasks paged every case: keep the local run's pick
+        pool = pd.concat(ranked, ignore_index=True) if ranked else pd.DataFrame({"case_id": [], "score": []})
+        keep = {case_page_name(str(c)) for c in pool.sort_values("score", ascending=False, kind="stable")
+                ["case_id"].head(review_cap)}
+        for name in paged - keep:
+            (work / "review" / "cases" / name).unlink(missing_ok=True)
+        paged &= keep
     for name in TABLE_FILES:
         os.replace(final / name, out / name)
     review_index = None
     if review != "none":
         review_dir = out / "review"
-        shutil.rmtree(review_dir, ignore_errors=True)
         if (work / "review").is_dir():
             os.replace(work / "review", review_dir)
         slim = (pd.concat(index_parts, ignore_index=True) if index_parts
                 else pd.DataFrame({c: [] for c in review_mod.INDEX_COLUMNS}))
-        review_index = review_mod.write_index(review_dir, loaded, slim, paged)
+        review_index = review_mod.write_index(review_dir, loaded, slim, paged, warnings=warnings, cap=review_cap)
     counts = {
         "input_cases": n_cases, "scored": scored, "not_scored": n_cases - scored, "flagged": flagged,
         "queue_consider_spo": queued["consider_spo"], "queue_review": queued["review"],
         "validation_warnings": 0,  # (the orders table, the only source of warnings, is not read on Spark)
-        "orphan_events": int(sum(summaries["orphan_events"].to_pylist())), "review_pages": len(paged),
+        "orphan_events": int(sum(summaries["orphan_events"].to_pylist())),
+        "input_events": int(sum(summaries["events"].to_pylist())),
+        "events_used": int(sum(summaries["events_valid"].to_pylist())), "review_pages": len(paged),
     }
     return counts, review_index
 

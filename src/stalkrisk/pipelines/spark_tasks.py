@@ -37,6 +37,7 @@ TAG, KEY, ROW, EID = "_tag", "_key", "_row", "_eid"
 PREFIX = {"cases": "c__", "events": "e__"}
 SUMMARY_SCHEMA = pa.schema([
     ("partition", pa.int64()), ("cases", pa.int64()), ("orphan_events", pa.int64()),
+    ("events", pa.int64()), ("events_valid", pa.int64()),
     ("files", pa.list_(pa.string())), ("pages", pa.list_(pa.string())),
     ("base_value", pa.float64()), ("feature_names", pa.list_(pa.string())),
 ])
@@ -197,7 +198,7 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
     loaded = LoadedModel(model=model, name=job.model_name, version=job.model_version, run_id=job.run_id,
                          uri=job.model_uri, digest=job.digest)
     runner = _runner()
-    files, pages, n_cases, orphans = [], set(), 0, 0
+    files, pages, n_cases, orphans, n_events, n_events_valid = [], set(), 0, 0, 0, 0
     base, names = None, None
     for s, rows in enumerate(sub_chunks(batches, job.chunk_size)):
         cases_raw, events_raw = raw_frame(rows, job.cases), raw_frame(rows, job.events)
@@ -208,6 +209,8 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
         context = {"events": job.context_events} if len(job.context_events) else None
         checked = validate(cases, events, runner=runner, context=context)
         orphans += checked.counts["orphan_events"]
+        n_events += checked.counts["events"]
+        n_events_valid += checked.counts["events_valid"]
         n_cases += len(checked.cases_all)
         result = score_chunk(model, checked.cases, checked.events, method=job.method) if len(checked.cases) else None
         scores = assemble_scores(checked.cases_all, checked.quarantine,
@@ -226,7 +229,8 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
         if job.fail_partition == pid:
             os._exit(1)  # test-only: the worker dies mid-task, as when an executor is killed
     yield pa.RecordBatch.from_pylist([{
-        "partition": pid, "cases": n_cases, "orphan_events": orphans, "files": files,
+        "partition": pid, "cases": n_cases, "orphan_events": orphans, "events": n_events,
+        "events_valid": n_events_valid, "files": files,
         "pages": sorted(pages), "base_value": base, "feature_names": names,
     }], schema=SUMMARY_SCHEMA)
 

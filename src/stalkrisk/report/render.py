@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from stalkrisk.report import svg
 from stalkrisk.report.evidence import NECESSITY_QUESTIONS
+from stalkrisk.text import clip
 from stalkrisk.report.views import BANDS, CaseView, GroupContribution, IndexView, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ SMALL_CONTRIBUTION = 0.005
 _SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(10)})
 _MAX_STEM = 210  # a 64-character contract id, all escaped, plus its case mask
-_CASE_MARK = "_u"
+_CASE_MARK = "_l"
 
 _STATUS_ORDER = ("scored", "not_scored")
 _FLAG_ORDER = ("true", "consider_spo", "flagged", "false", "not_flagged")
@@ -62,18 +63,19 @@ def _escape_chars(text: str) -> str:
 
 
 def case_page_name(case_id: str) -> str:
-    """A safe file name for a case page: ``AB-1.2`` -> ``AB-1_2e2_u3.html``.
+    """A safe file name for a case page: ``C0000042`` -> ``C0000042.html``, ``AB-1.2`` -> ``AB-1_2e2.html``.
 
     Letters, digits and ``-`` are kept; every other character (``_`` included) becomes
     ``_xx`` per UTF-8 byte, so the mapping is injective and reversible. When the id has
-    upper-case letters, ``_u<hex mask of their positions>`` is appended so that names stay
-    distinct on case-insensitive file systems (Windows shares). Windows device names
+    lower-case letters, ``_l<hex mask of their positions>`` is appended so that names stay
+    distinct on case-insensitive file systems (Windows shares); the usual upper-case police
+    ids (``MPS-2025-000123``) keep their own name, so a page is found by its id. Windows device names
     (``con``, ``lpt1`` ...) get their first letter escaped. Ids whose name would be too
     long for a file system keep a prefix plus ``__`` and a SHA-256 digest (``__`` never
     occurs otherwise).
     """
     encoded = "".join(ch if ch in _SAFE_CHARS else _escape_chars(ch) for ch in case_id)
-    mask = sum(1 << i for i, ch in enumerate(case_id) if "A" <= ch <= "Z")
+    mask = sum(1 << i for i, ch in enumerate(case_id) if "a" <= ch <= "z")
     suffix = f"{_CASE_MARK}{mask:x}" if mask else ""
     if not case_id:
         encoded = "_"
@@ -280,8 +282,9 @@ def render_case(view: CaseView) -> str:
     steps = waterfall_steps(groups)
     final = view.base_value + math.fsum(s.value for s in steps)
     base_pct, final_pct = svg.pct(svg.expit(view.base_value)), svg.pct(svg.expit(final))
-    caption = (f"Starting from the average case ({base_pct}), the {len(groups)} reason groups move the "
-               f"log-odds to this case's score ({final_pct}). The dashed line is the flag threshold "
+    caption = (f"From the model's starting point ({base_pct}, its score before this case's facts), the "
+               f"{len(groups)} reason groups push the score up or down (in log-odds, the scale on which the "
+               f"pushes add up) to this case's score ({final_pct}). The dashed line is the flag threshold "
                f"({svg.pct(view.model.threshold, 1)}). The table below gives the same numbers.")
     headline, detail = flag_text(view)
     ranges = band_ranges(view.model.band_edges)
@@ -341,14 +344,15 @@ def render_index(view: IndexView) -> str:
     band_rank = {b: i for i, b in enumerate(BANDS)}
     rows = [
         {
-            "case_id": r.case_id,
+            "case_id": clip(r.case_id),
+            "case_id_full": r.case_id,
             "href": _safe_href(r.page),
             "score_text": svg.pct(r.score),
             "score_sort": f"{r.score:.6f}",
             "band_key": r.risk_band if r.risk_band in band_rank else "unknown",
             "band_text": band_label(r.risk_band),
             "band_rank": band_rank.get(r.risk_band, -1),
-            "reason_1": r.reason_1 or "",
+            "reason_1": clip(r.reason_1 or "", 400),
             "queue": r.queue,
             "queue_reason": r.queue_reason or "",
         }
@@ -369,8 +373,9 @@ def render_index(view: IndexView) -> str:
          "empty": "No case is in this queue.",
          "rows": [r for r in rows if r["queue"] != "consider_spo"]},
     ]
+    unpaged = sum(1 for r in rows if not r["href"])
     limit = max(int(view.not_scored_limit), 0)
-    shown = view.not_scored[:limit]
+    shown = [(clip(c), clip(r, 600)) for c, r in view.not_scored[:limit]]
     total = sum(int(n) for n in view.counts_by_status.values())
     script = _sort_script() if rows else None
     context = {
@@ -403,12 +408,18 @@ def render_index(view: IndexView) -> str:
         "bins": [(f"{svg.pct(float(edges[i]))} to {svg.pct(float(edges[i + 1]))}", f"{int(n):,}")
                  for i, n in enumerate(counts)],
         "flagged": rows,
-        "flagged_count": f"{len(rows):,}",
+        "flagged_count": f"{(view.flagged_total if view.flagged_total is not None else len(rows)):,}",
+        "flagged_unlisted": f"{view.flagged_total - len(rows):,}" if (view.flagged_total or 0) > len(rows) else "",
+        "flagged_listed": f"{len(rows):,}",
         "sections": sections,
         "not_scored": shown,
         "not_scored_count": f"{len(view.not_scored):,}",
         "not_scored_shown": f"{len(shown):,}",
         "not_scored_hidden": len(view.not_scored) > len(shown),
+        "warnings": [clip(w, 600) for w in view.warnings],
+        "unpaged": f"{unpaged:,}" if unpaged else "",
+        "paged": f"{len(rows) - unpaged:,}",
+        "page_cap": view.page_cap,
     }
     return template_environment().get_template("index.html").render(context)
 

@@ -155,7 +155,7 @@ def waterfall(
     title: str,
     desc: str,
     threshold: float | None = None,
-    base_label: str = "Average case",
+    base_label: str = "Starting point",
     final_label: str = "This case",
 ) -> Markup:
     """Bars from the base log-odds, one per step, to the final log-odds.

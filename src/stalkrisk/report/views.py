@@ -81,6 +81,7 @@ class CaseView:
     queue_reason: str = ""
     acts: tuple[ActRow, ...] = ()  # acts associated with stalking known by the assessment date
     orders_in_force: str | None = None  # e.g. "spo, non_molestation"; "" none; None: no orders table
+    events_not_shown: int = 0  # earlier events left off the page (only the most recent are shown)
 
     @property
     def final_log_odds(self) -> float:
@@ -118,6 +119,9 @@ class IndexView:
     model: ModelInfo
     not_scored_limit: int = 200
     counts_by_queue: dict[str, int] | None = None  # consider_spo, review, none (scored cases)
+    warnings: tuple[str, ...] = ()  # what degraded the run's scores (a missing column, no events)
+    page_cap: int | None = None  # at most this many case pages were written (highest scores first)
+    flagged_total: int | None = None  # flagged cases in all (``flagged`` may list only the highest)
 
 
 def model_info(loaded) -> ModelInfo:

@@ -25,7 +25,7 @@ class StalkriskPyfunc(PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from stalkrisk.scoring import score_features
 
-        method = (params or {}).get("explain_method", "fast")
+        method = (params or {}).get("explain_method") or self.model.meta.explain_method
         return score_features(self.model, pd.DataFrame(model_input), method=method)
 
 

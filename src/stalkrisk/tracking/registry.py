@@ -23,6 +23,7 @@ import pandas as pd
 from stalkrisk.model.risk_model import RiskModel
 from stalkrisk.tracking.model_files import read_model_folder
 from stalkrisk.tracking.store_uri import tracking_uri
+from stalkrisk.text import clip
 from stalkrisk.errors import RegistryError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class LoadedModel:
     run_id: str
     uri: str
     digest: str
+    #: How name, version and run id were established (an exported folder declares its own).
+    provenance: str = ""
 
 
 def log_pyfunc(model: RiskModel, input_example: pd.DataFrame, registered_name: str | None):
@@ -107,12 +110,17 @@ def log_pyfunc(model: RiskModel, input_example: pd.DataFrame, registered_name: s
 
 
 def _signature(model: RiskModel, example: pd.DataFrame):
-    """The pyfunc's signature: the example's columns in, ``score_features``' columns out."""
-    from mlflow.models import infer_signature
+    """The pyfunc's signature: the features in (``case_id`` optional, as documented),
+    ``score_features``' columns out, and the ``explain_method`` parameter (MLflow drops a
+    parameter its signature does not declare)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
     from stalkrisk.scoring import score_features
 
-    return infer_signature(example, score_features(model, example))
+    inferred = infer_signature(example, score_features(model, example), params={"explain_method": model.meta.explain_method})
+    inputs = Schema([ColSpec(c.type, c.name, required=c.name != "case_id") for c in inferred.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
 
 
 def _neutral_example(model: RiskModel) -> pd.DataFrame:
@@ -133,18 +141,16 @@ def load_model(uri: str) -> LoadedModel:
     """
     import mlflow
 
-    configure()
-    name, version, run_id = "local", "local", ""
+    name, version, run_id, provenance = "local", "local", "", ""
     path = Path(uri)
     if path.exists():
         if not path.is_dir():
             raise RegistryError(f"{uri}: a model is a folder (an exported bundle) or a models:/ URI")
-        info = path / "stalkrisk_model.json"
-        if info.exists():
-            spec = json.loads(info.read_text(encoding="utf-8"))
-            name, version, run_id = spec.get("name", name), str(spec.get("version", version)), spec.get("run_id", "")
+        uri = str(path.resolve())  # recorded absolute: `audit verify` finds it from any folder
         model, digest = read_model_folder(path)
+        name, version, run_id, provenance = bundle_identity(path)
     elif uri.startswith("models:/"):
+        configure()
         name, version, run_id = _resolve_registry(uri)
         with tempfile.TemporaryDirectory(prefix="stalkrisk-model-") as tmp:
             try:
@@ -154,13 +160,65 @@ def load_model(uri: str) -> LoadedModel:
             model, digest = read_model_folder(folder)
     else:
         raise RegistryError(f"{uri}: not a folder and not a models:/ URI")
-    return LoadedModel(model=model, name=name, version=version, run_id=run_id, uri=uri, digest=digest)
+    return LoadedModel(model=model, name=name, version=version, run_id=run_id, uri=uri, digest=digest,
+                       provenance=provenance)
+
+
+def bundle_identity(folder: Path) -> tuple[str, str, str, str]:
+    """(name, version, run id, provenance) of an exported folder, checked against its own files.
+
+    ``stalkrisk_model.json`` declares them. The run id is checked against MLflow's ``MLmodel``
+    (written when the model was logged): a bundle declaring another run is refused. The name
+    and version cannot be checked without the registry, so the record says so.
+    """
+    info = folder / "stalkrisk_model.json"
+    if not info.is_file():
+        return "local", "local", "", "exported folder without stalkrisk_model.json: name and version unknown"
+    try:
+        spec = json.loads(info.read_text(encoding="utf-8"))
+        if not isinstance(spec, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{info}: cannot read the bundle's declaration ({clip(exc, 200)})") from None
+    name, version, run_id = str(spec.get("name", "local")), str(spec.get("version", "local")), str(spec.get("run_id", ""))
+    logged = _mlmodel_run_id(folder / "MLmodel")
+    if run_id and logged and run_id != logged:
+        raise RegistryError(f"{folder}: stalkrisk_model.json declares run {clip(run_id, 40)} but MLmodel was "
+                            f"logged by run {clip(logged, 40)}; the bundle was edited or assembled from two models")
+    checked = "run id checked against MLmodel" if run_id and logged else "run id unchecked (MLmodel names none)"
+    return name, version, run_id, f"exported folder: name and version as it declares them (unchecked); {checked}"
+
+
+def _mlmodel_run_id(path: Path) -> str:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return ""
+    return str(data.get("run_id") or "") if isinstance(data, dict) else ""
+
+
+def _check_store(uri: str) -> None:
+    """A models:/ URI against a SQLite store that does not exist: say where it looked, create nothing.
+
+    MLflow would create an empty ``mlflow.db`` in the working folder and report "no such model".
+    """
+    store = tracking_uri()
+    if store.startswith("sqlite:///"):
+        db = Path(store[len("sqlite:///"):])
+        if not db.is_file():
+            raise RegistryError(
+                f"{uri}: no model registry at {store} (no file {db.resolve()}); run from the folder holding "
+                "mlflow.db, set MLFLOW_TRACKING_URI, or give an exported model folder as --model"
+            )
 
 
 def _resolve_registry(uri: str) -> tuple[str, str, str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    _check_store(uri)
     rest = uri[len("models:/"):]
     client = MlflowClient()
     try:
@@ -171,7 +229,8 @@ def _resolve_registry(uri: str) -> tuple[str, str, str]:
             name, version = rest.rsplit("/", 1)
             mv = client.get_model_version(name, version)
     except MlflowException as exc:
-        raise RegistryError(f"{uri}: no such registered model version ({exc.message})") from None
+        raise RegistryError(f"{uri}: no such registered model version in {tracking_uri()} "
+                            f"({clip(exc.message, 300)})") from None
     return mv.name, str(mv.version), mv.run_id or ""
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from stalkrisk.text import clip
 from stalkrisk.data import contract, ids, readers
 from stalkrisk.data.readers import LINE, InputError
 
@@ -457,6 +458,7 @@ def _messages(failures: pd.DataFrame, config=None) -> list[str]:
     out = []
     for column, value, rule in zip(failures["column"], failures["value"], failures["rule"]):
         value = "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) else value
+        value = clip(value) if isinstance(value, str) else value  # a 1 MB value is echoed as its start and a count
         if rule == "in_range" and config is not None:
             lo, hi = config.kwargs.get("min_value"), config.kwargs.get("max_value")
             bounds = (f"between {lo:g} and {hi:g}" if lo is not None and hi is not None
