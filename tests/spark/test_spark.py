@@ -131,7 +131,8 @@ def test_a_task_that_dies_leaves_nothing_complete_and_the_rerun_succeeds(tmp_pat
     with pytest.raises(Exception, match="(?i)python worker|exited|crash|task"):
         spark_engine.run(small_files["cases"], small_files["events"], out, model=model_uri,
                          quiet=True, chunk_size=CHUNK, spark=spark)
-    assert sorted(p.name for p in out.iterdir()) == []  # no output file, no leftover work folder
+    # no results folder, no output file, no leftover work folder (the run is built beside --out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     monkeypatch.delenv(FAIL_ENV)
     summary = spark_engine.run(small_files["cases"], small_files["events"], out, model=model_uri,
                                quiet=True, chunk_size=CHUNK, spark=spark)

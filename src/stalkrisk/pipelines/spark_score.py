@@ -134,6 +134,8 @@ def run(
 def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, quiet, chunk_size, method,
          partitions, started, stages, review_cap) -> ScoreSummary:
     master = spark.sparkContext.master
+    # A failed job may leave executors writing for a moment after the driver gives up: the removal
+    # must not replace the job's error (the building folder is removed after, or swept next run).
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-spark-", dir=out, ignore_cleanup_errors=True) as work:
         work = Path(work)
         (work / "results").mkdir()
@@ -249,7 +251,7 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
             scored += int(scores["status"].eq("scored").sum())
             if review != "none":
                 index_parts.append(review_mod.index_rows(scores))
-                ok = scores["status"].eq("scored").to_numpy()
+                ok = np.array(scores["status"].eq("scored").to_numpy(dtype=bool))  # a writable copy
                 if review == "flagged":
                     ok &= scores["consider_spo"].fillna(False).to_numpy(dtype=bool)
                 ranked.append(pd.DataFrame({"case_id": scores["case_id"][ok], "score": scores["score"][ok]}))
