@@ -112,7 +112,7 @@ def test_a_scoring_run_shows_its_stages_and_bar_on_a_terminal_unless_quiet(
     assert not any(case_id in text for case_id in ids)  # progress never names a case
 
 
-def test_a_training_run_shows_its_five_stages_and_the_rounds_on_a_terminal(monkeypatch, tmp_path, mlflow_store,
+def test_a_training_run_shows_its_stages_and_the_rounds_on_a_terminal(monkeypatch, tmp_path, mlflow_store,
                                                                              caseload_files):
     from stalkrisk.pipelines.train import run
 
@@ -121,8 +121,10 @@ def test_a_training_run_shows_its_five_stages_and_the_rounds_on_a_terminal(monke
     run(caseload_files["cases"], caseload_files["events"], out=tmp_path / "card", experiment="progress",
         register="progress", quiet=False)
     text = str(stream)
+    # five stages, and a sixth for the rolling-origin validation (the packaged config runs it)
     for k, stage in enumerate(("reading cases.csv and events.csv", "validating 6,000 cases and",
-                               "training LightGBM", "calibrating and evaluating", "logging to MLflow"), start=1):
-        assert f"[{k}/5] {stage}" in text, stage
+                               "training LightGBM", "calibrating and evaluating", "rolling-origin validation",
+                               "logging to MLflow"), start=1):
+        assert f"[{k}/6] {stage}" in text, stage
     assert "events; building features, labels and LightGBM's datasets" in text
     assert "LightGBM:" in text and "round" in text

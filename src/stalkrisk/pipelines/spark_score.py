@@ -252,8 +252,8 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
             if review != "none":
                 index_parts.append(review_mod.index_rows(scores))
                 ok = np.array(scores["status"].eq("scored").to_numpy(dtype=bool))  # a writable copy
-                if review == "flagged":
-                    ok &= scores["consider_spo"].fillna(False).to_numpy(dtype=bool)
+                if review == "flagged":  # the cases in a queue, as the single-machine run pages them
+                    ok &= scores["queue"].fillna("").astype(str).ne("").to_numpy(dtype=bool)
                 ranked.append(pd.DataFrame({"case_id": scores["case_id"][ok], "score": scores["score"][ok]}))
             bar.update(len(scores))
     paged = {p for pages in summaries["pages"].to_pylist() for p in pages}
