@@ -131,13 +131,17 @@ def test_a_task_that_dies_leaves_nothing_complete_and_the_rerun_succeeds(tmp_pat
     with pytest.raises(Exception, match="(?i)python worker|exited|crash|task"):
         spark_engine.run(small_files["cases"], small_files["events"], out, model=model_uri,
                          quiet=True, chunk_size=CHUNK, spark=spark)
-    # no results folder, no output file, no leftover work folder (the run is built beside --out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # nothing that looks complete: no results folder and no audit.json anywhere. An executor still
+    # writing when the job failed may leave files in the hidden building folder: the next run sweeps it.
+    assert not out.exists()
+    assert not list(tmp_path.rglob("audit.json"))
+    assert all(p.name.startswith(".") for p in tmp_path.iterdir())
     monkeypatch.delenv(FAIL_ENV)
     summary = spark_engine.run(small_files["cases"], small_files["events"], out, model=model_uri,
                                quiet=True, chunk_size=CHUNK, spark=spark)
     assert (out / "audit.json").is_file()
     assert summary.counts["input_cases"] == len(pd.read_parquet(out / "scores.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the failed run's leftovers swept
 
 
 def test_spark_udf_equals_pyfunc_predict(spark, model_uri, caseload):
