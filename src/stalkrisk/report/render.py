@@ -201,16 +201,22 @@ def flag_text(view: CaseView) -> tuple[str, str]:
 # --- Jinja ----------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def template_environment() -> jinja2.Environment:
+@lru_cache(maxsize=None)
+def strict_environment(templates: Path) -> jinja2.Environment:
+    """Jinja over ``templates`` as every stalkrisk page needs it: autoescaped (case data reaches
+    every page), strict about missing values, the templates' own layout kept."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(templates),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+
+def template_environment() -> jinja2.Environment:
+    return strict_environment(TEMPLATES)
 
 
 @lru_cache(maxsize=1)

@@ -1,24 +1,19 @@
-"""Jinja for the workbench's pages and pack: autoescaped, strict, from the package's templates."""
+"""Jinja for the workbench's pages and pack: the review pages' strict, autoescaped environment
+(``report.render.strict_environment``) over the workbench's own templates."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
+from stalkrisk.report.render import strict_environment
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-@lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return strict_environment(TEMPLATES)
 
 
 def render(template: str, **context) -> str:
