@@ -57,12 +57,15 @@ def mlflow_store(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained(mlflow_store, caseload_files):
-    """One `stalkrisk train` run into the session store: the TrainSummary."""
+    """One `stalkrisk train` run into the session store: the TrainSummary. With three rolling
+    origins (off by default), so the model card and the run show the spread."""
     from stalkrisk.pipelines.train import run
 
+    config = mlflow_store / "rolling.yaml"
+    config.write_text("evaluation:\n  rolling:\n    origins: 3\n", encoding="utf-8")
     return run(
         caseload_files["cases"], caseload_files["events"], truth=caseload_files["truth"],
-        out=mlflow_store / "card", register="stalkrisk",
+        out=mlflow_store / "card", register="stalkrisk", config=config,
     )
 
 
