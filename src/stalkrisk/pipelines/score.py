@@ -183,8 +183,11 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
     return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
 
 
-#: Optional columns scoring never reads (a label, ids, the force) or reads only for fairness.
-UNSCORED_COLUMNS = frozenset({"label", "event_id", "force_code", *contract.PROTECTED_ATTRIBUTES})
+#: Optional columns scoring never reads (a label, ids, the force, the person keys and separation date
+#: of contract v2, which no model feature reads yet: ``suspect_id`` only links an orders table) or
+#: reads only for fairness. A version 1 file lacks the v2 columns: that alone is no warning.
+UNSCORED_COLUMNS = frozenset({"label", "event_id", "force_code", "suspect_id", "victim_id", "separation_date",
+                              *contract.PROTECTED_ATTRIBUTES})
 
 
 def run_warnings(parted, counts: dict[str, int]) -> list[str]:
