@@ -23,7 +23,7 @@ from stalkrisk.data.contract import (
     OUTCOME_BEHAVIOURS,
     STATUTORY_BEHAVIOURS,
 )
-from stalkrisk.features.asof import cutoff_utc
+from stalkrisk.features.asof import day_end_utc
 
 RAISES = "#b2182b"  # dark red: contribution raises the score
 LOWERS = "#2166ac"  # dark blue: contribution lowers it
@@ -258,7 +258,7 @@ def behaviour_order(behaviours: Sequence[str]) -> list[str]:
 
 def assessment_end(assessment_date: str) -> pd.Timestamp:
     """The first instant after the assessment day (UK local), in UTC: the features' own as-of rule."""
-    return cutoff_utc(pd.Series([assessment_date])).iloc[0]
+    return day_end_utc(assessment_date)
 
 
 def _month_ticks(start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
