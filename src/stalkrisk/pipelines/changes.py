@@ -99,7 +99,7 @@ def load_previous(previous: str | Path) -> PreviousRun:
             note = f"the previous run's cases file cannot be read ({exc})"
         else:
             dates = pd.Series(frame["assessment_date"].to_numpy(), index=frame["case_id"].astype(str).to_numpy())
-            cutoffs = pd.Series(cutoff_utc(frame["assessment_date"]).to_numpy(), index=dates.index)
+            cutoffs = cutoff_utc(frame["assessment_date"]).set_axis(dates.index)  # stays datetime64[ns, UTC]
     return PreviousRun(folder, record, read_scored(folder), read_contributions(folder), cutoffs, dates, note)
 
 

@@ -13,8 +13,10 @@ import math
 from stalkrisk.report import svg
 from stalkrisk.report.views import CaseChange, ChangesSummary, GroupChange
 
-#: Group changes smaller than this (log-odds) are not named as a driver.
+#: Group changes smaller than this (log-odds) are not listed.
 SMALL = 0.005
+#: Group changes smaller than this (log-odds: the odds move by under 5%) are not named as a driver.
+DRIVER = 0.05
 #: At most this many groups are named as driving a change.
 DRIVERS = 3
 
@@ -37,12 +39,10 @@ _QUEUES = {"consider_spo": "the consider-an-SPO queue", "review": "the review qu
 
 def odds_gloss(delta: float) -> str:
     """``+0.90`` -> "on its own, multiplies the odds by 2.5"."""
-    factor = math.exp(delta)
-    if factor >= 1:
-        return f"on its own, multiplies the odds by {factor:.1f}" if factor < 9.95 else \
-            f"on its own, multiplies the odds by {factor:.0f}"
-    return f"on its own, divides the odds by {1 / factor:.1f}" if factor > 1 / 9.95 else \
-        f"on its own, divides the odds by {1 / factor:.0f}"
+    factor = math.exp(abs(delta))
+    digits = 2 if factor < 1.995 else 1 if factor < 9.95 else 0
+    verb = "multiplies" if delta >= 0 else "divides"
+    return f"on its own, {verb} the odds by {factor:.{digits}f}"
 
 
 def _driver(g: GroupChange) -> str:
@@ -57,8 +57,8 @@ def drivers(change: CaseChange) -> tuple[list[GroupChange], list[GroupChange]]:
     """The groups that moved the score the way it went (largest first), and those against it."""
     total = change.base_value_change + math.fsum(g.change for g in change.groups)
     sign = 1.0 if total >= 0 else -1.0
-    moving = sorted((g for g in change.groups if sign * g.change >= SMALL), key=lambda g: -abs(g.change))
-    against = sorted((g for g in change.groups if -sign * g.change >= SMALL), key=lambda g: -abs(g.change))
+    moving = sorted((g for g in change.groups if sign * g.change >= DRIVER), key=lambda g: -abs(g.change))
+    against = sorted((g for g in change.groups if -sign * g.change >= DRIVER), key=lambda g: -abs(g.change))
     return moving[:DRIVERS], against[:DRIVERS]
 
 
