@@ -129,7 +129,7 @@ def test_read_contributions_turns_the_long_table_wide(tmp_path) -> None:
     writer.close()
     wide = read_contributions(tmp_path)
     expected = pd.DataFrame({"base_value": -1.25, T7: [0.1, 0.4, -1.0], CONTACT: [0.2, 0.5, 0.0],
-                             FEAR: [0.3, 0.6, 2.5]}, index=pd.Index(["A", "B", "C"], name="case_id"))
+                             FEAR: [0.3, 0.6, 2.5]}, index=pd.Index(["A", "B", "C"], name="case_id", dtype=object))
     pd.testing.assert_frame_equal(wide, expected)
     with pytest.raises(Exception, match="outcome 'harm'"):
         read_contributions(tmp_path, outcome="harm")
@@ -141,3 +141,36 @@ def test_read_contributions_of_a_run_with_no_scored_case(tmp_path) -> None:
     wide = read_contributions(tmp_path)
     assert wide.empty and list(wide.columns) == ["base_value"]
     assert isinstance(pa.__version__, str)
+
+
+def test_read_contributions_does_not_depend_on_the_row_order(tmp_path) -> None:
+    """Rows shuffled (another writer): placed by their codes, cases in order of first appearance."""
+    import pyarrow.parquet as pq
+
+    names = [T7, CONTACT, FEAR]
+    values = np.arange(12, dtype=float).reshape(4, 3) / 8
+    table = long_table(Explanation(names, values, 0.5), pd.Series(["A", "B", "C", "D"]),
+                       pd.DataFrame(values, columns=names))
+    order = np.random.default_rng(3).permutation(table.num_rows)
+    pq.write_table(table.take(order), tmp_path / "explanations.parquet")
+    wide = read_contributions(tmp_path)
+    first_seen = list(dict.fromkeys(np.array(["A", "B", "C", "D"]).repeat(3)[order]))
+    expected = pd.DataFrame(values, columns=names, index=pd.Index(["A", "B", "C", "D"], name="case_id", dtype=object))
+    expected.insert(0, "base_value", 0.5)
+    pd.testing.assert_frame_equal(wide, expected.loc[first_seen])
+
+
+def test_read_contributions_joins_a_case_split_across_batches(tmp_path, monkeypatch) -> None:
+    """Batches of 5 rows over cases of 3 features: most cases straddle two batches."""
+    import stalkrisk.outputs.reader as reader
+
+    monkeypatch.setattr(reader, "BATCH_ROWS", 5)
+    names = [T7, CONTACT, FEAR]
+    values = np.arange(21, dtype=float).reshape(7, 3) - 4.0
+    ids = pd.Series([f"K{i}" for i in range(7)])
+    writer = explanations_writer(tmp_path / "explanations.parquet")
+    write_explanations(writer, long_table(Explanation(names, values, 0.25), ids, pd.DataFrame(values, columns=names)))
+    writer.close()
+    expected = pd.DataFrame(values, columns=names, index=pd.Index(ids.tolist(), name="case_id", dtype=object))
+    expected.insert(0, "base_value", 0.25)
+    pd.testing.assert_frame_equal(read_contributions(tmp_path), expected)

@@ -50,15 +50,15 @@ def ordered_groups(groups) -> list[str]:
 def group_totals(contributions: pd.DataFrame) -> pd.DataFrame:
     """Per case (the index), each reason group's total contribution: ``base_value`` dropped.
 
-    Summed feature by feature in column order, so the sums are exactly reproducible.
+    Summed feature by feature in column order (each column read without copying the frame), so
+    the sums are exactly reproducible.
     """
     features = [c for c in contributions.columns if c != "base_value"]
     keys = ordered_groups(group_of(f) for f in features)
     pos = {k: i for i, k in enumerate(keys)}
-    values = contributions[features].to_numpy(dtype=np.float64)
     out = np.zeros((len(contributions), len(keys)))
-    for j, feature in enumerate(features):
-        out[:, pos[group_of(feature)]] += values[:, j]
+    for feature in features:
+        out[:, pos[group_of(feature)]] += contributions[feature].to_numpy(dtype=np.float64)
     return pd.DataFrame(out, columns=keys, index=contributions.index)
 
 
@@ -91,30 +91,31 @@ def compare(previous_scores: pd.DataFrame, previous_contributions: pd.DataFrame,
     (``outputs.reader.read_contributions``). A scored case without an explanation is an error:
     the run's folder is not what stalkrisk wrote.
     """
-    prev = previous_scores.set_index("case_id")
-    both = scores.loc[scores["case_id"].isin(prev.index).to_numpy()].reset_index(drop=True)
-    ids = pd.Index(both["case_id"].astype(object))
-    before = prev.loc[ids]
-    totals = []
+    prev_ids = pd.Index(previous_scores["case_id"].to_numpy(dtype=object))
+    now_ids = scores["case_id"].to_numpy(dtype=object)
+    at_prev = prev_ids.get_indexer(now_ids)  # hash look-ups on plain text: ids are unique per run
+    keep = np.flatnonzero(at_prev >= 0)
+    ids, at_prev = now_ids[keep], at_prev[keep]
+    both, before = scores.iloc[keep].reset_index(drop=True), previous_scores.iloc[at_prev].reset_index(drop=True)
+    parts = []
     for name, frame in (("previous", previous_contributions), ("current", contributions)):
-        missing = ids.difference(frame.index)
-        if len(missing):
-            raise ValueError(f"the {name} run has no explanation for scored case {missing[0]!r}")
-        totals.append(frame.loc[ids])
-    old, new = totals
-    old_groups, new_groups = group_totals(old), group_totals(new)
+        at = pd.Index(frame.index.to_numpy(dtype=object)).get_indexer(ids)
+        if (at < 0).any():
+            raise ValueError(f"the {name} run has no explanation for scored case {ids[np.argmax(at < 0)]!r}")
+        parts.append((frame["base_value"].to_numpy(dtype=np.float64)[at], group_totals(frame), at))
+    (old_base, old_groups, old_at), (new_base, new_groups, new_at) = parts
     keys = ordered_groups([*old_groups.columns, *new_groups.columns])
-    old_groups = old_groups.reindex(columns=keys, fill_value=0.0)
-    new_groups = new_groups.reindex(columns=keys, fill_value=0.0)
+    old_groups = old_groups.reindex(columns=keys, fill_value=0.0).to_numpy()[old_at]
+    new_groups = new_groups.reindex(columns=keys, fill_value=0.0).to_numpy()[new_at]
     out = pd.DataFrame({
-        "case_id": both["case_id"].astype(str).to_numpy(),
+        "case_id": ids.astype(str),
         "previous_score": before["score"].to_numpy(dtype=np.float64),
         "score": both["score"].to_numpy(dtype=np.float64),
     })
     out["change"] = classify(out["previous_score"].to_numpy(), out["score"].to_numpy(),
                              before["risk_band"], both["risk_band"], before["queue"], both["queue"])
-    out["base_value_change"] = new["base_value"].to_numpy(dtype=np.float64) - old["base_value"].to_numpy(dtype=np.float64)
-    deltas = new_groups.to_numpy() - old_groups.to_numpy()
+    out["base_value_change"] = new_base - old_base
+    deltas = new_groups - old_groups
     for k, key in enumerate(keys):
         out[key] = deltas[:, k]
     assert tuple(out.columns[: len(CHANGES_COLUMNS)]) == CHANGES_COLUMNS
