@@ -183,3 +183,23 @@ def test_a_previous_folder_that_is_no_complete_run_is_one_line_exit_2(screenings
         assert code == 2 and "\n" not in err and words in err and "--previous" in err, err
         assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
     assert _tree(root / "out1") == screenings["before"]
+
+
+def test_pages_written_as_the_run_goes_say_what_changed_too(screenings) -> None:
+    """--review-cap none writes each part's pages as it goes: the change comes from the part in memory,
+    and says the same as the capped run's pages."""
+    from stalkrisk.pipelines.score import run
+
+    root, later = screenings["root"], screenings["later"]
+    out = root / "uncapped"
+    run(later / "cases.csv", later / "events.csv", out, model=screenings["model"], quiet=True,
+        review_cap=None, chunk_size=300, previous=root / "out1")
+    assert (out / "changes.parquet").read_bytes() == (root / "out2" / "changes.parquet").read_bytes()
+    capped = {p.name: p.read_text() for p in (root / "out2" / "review" / "cases").glob("*.html")}
+    for path in (out / "review" / "cases").glob("*.html"):
+        if path.name in capped:
+            section = path.read_text().split('<section aria-labelledby="change-h"', 1)
+            theirs = capped[path.name].split('<section aria-labelledby="change-h"', 1)
+            assert len(section) == len(theirs)
+            if len(section) == 2:
+                assert section[1].split("</section>")[0] == theirs[1].split("</section>")[0]
