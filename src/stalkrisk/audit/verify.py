@@ -23,7 +23,7 @@ from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.io_utils import sha256_file
 from stalkrisk.outputs.folder import private_folder
 from stalkrisk.outputs.reader import read_output
-from stalkrisk.outputs.schema import AUDIT_FILE, TABLE_FILES
+from stalkrisk.outputs.schema import AUDIT_FILE, OPTIONAL_TABLE_FILES, TABLE_FILES
 from stalkrisk.text import clip
 
 VERIFY_TAG = "stalkrisk-verify"
@@ -166,12 +166,14 @@ def diff_records(recorded: dict[str, Any], rerun: dict[str, Any], ignore: tuple[
 
 def _check_inputs(record: dict[str, Any]) -> tuple[list[str], dict[str, Path]]:
     problems, paths = [], {}
-    for name in ("cases", "events", "orders"):
-        if name == "orders" and "orders" not in record["inputs"]:
-            continue  # the optional table (contract v2): only when the run read one
+    for name in ("cases", "events", "orders", "previous"):
+        if name in ("orders", "previous") and name not in record["inputs"]:
+            continue  # the optional table (contract v2), the run compared with: only when given
         spec = record["inputs"].get(name) or {}
         path = Path(str(spec.get("path", "")))
         paths[name] = path
+        if name == "previous":  # a folder: its audit.json stands for it (it names its outputs' SHA-256)
+            path = path / AUDIT_FILE
         if not path.is_file():
             problems.append(f"input {name} file {path} is missing")
         elif sha256_file(path) != spec.get("sha256"):
@@ -230,7 +232,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
             review=config.get("review", "flagged"), quiet=True, overwrite=keep is not None,
             chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
-            orders=inputs.get("orders"),
+            orders=inputs.get("orders"), previous=inputs.get("previous"),
             review_cap=config.get("review_cap"),
         )
         rerun_record = read_audit_record(rerun_dir)
@@ -241,11 +243,14 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
             result.problems.append(f"audit.json differs from the re-run's record: {listed}")
         result.compared.append(AUDIT_FILE)
         files = diff_tree(out_dir, rerun_dir, skip=frozenset({AUDIT_FILE}))
-        whole = [f for f in files if not f.startswith("review/") and f.split(" (")[0] not in TABLE_FILES]
+        tables = TABLE_FILES + OPTIONAL_TABLE_FILES
+        whole = [f for f in files if not f.startswith("review/") and f.split(" (")[0] not in tables]
         if whole:
             listed = ", ".join(whole[:MAX_LISTED]) + (f" and {len(whole) - MAX_LISTED} more" if len(whole) > MAX_LISTED else "")
             result.problems.append(f"the folder's files differ from the re-run's: {listed}")
-        for name in TABLE_FILES:
+        for name in tables:
+            if name in OPTIONAL_TABLE_FILES and not (out_dir / name).is_file() and not (rerun_dir / name).is_file():
+                continue
             mine, theirs = out_dir / name, rerun_dir / name
             if not mine.is_file() or not theirs.is_file():
                 if mine.is_file() != theirs.is_file():

@@ -124,6 +124,8 @@ def cmd_score(args) -> int:
     if args.engine == "spark" or args.spark_master:  # the same run, fanned out over Spark
         from functools import partial
 
+        if args.previous:
+            raise ConfigError("--previous is not read by --engine spark yet: compare on one machine (--engine local)")
         if args.orders:
             raise ConfigError("--orders is not read by --engine spark yet: score with the orders on one "
                               "machine (--engine local)")
@@ -135,6 +137,7 @@ def cmd_score(args) -> int:
         args.cases, args.events, args.out, model=args.model, review=args.review,
         quiet=args.quiet, method=args.explain_method, overwrite=args.overwrite, review_cap=args.review_cap,
         **({"orders": args.orders} if args.orders else {}),
+        **({"previous": args.previous} if args.previous else {}),
         **({} if args.chunk_size is None else {"chunk_size": args.chunk_size}),
     )
     c = s.counts
@@ -149,6 +152,10 @@ def cmd_score(args) -> int:
     for w in s.warnings:
         if "orphan events" not in w:
             print(f"WARNING: {w}")
+    if "changes_unchanged" in c:
+        kinds = ("newly_queued", "left_queue", "raised", "lowered", "unchanged")
+        print(f"changes since {args.previous}: " + ", ".join(f"{c[f'changes_{k}']} {k.replace('_', ' ')}" for k in kinds)
+              + " (changes.parquet)")
     print(f"output: {s.out}")
     if s.review_index:
         unpaged = c["flagged"] - c["review_pages"] if args.review == "flagged" else 0
@@ -275,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "spark"), default="local",
                    help="local: this process (default); spark: the same run on Spark (needs stalkrisk[spark] and Java)")
     p.add_argument("--spark-master", help="Spark master URL (implies --engine spark; default local[*])")
+    p.add_argument("--previous", type=Path, metavar="DIR",
+                   help="an earlier scoring run's --out folder to compare with: writes changes.parquet and the "
+                   "review pages' 'changed since the last screening' (the folder is only read)")
 
     p = add("export", cmd_export, "write a registered model as a folder, for forces without a tracking server")
     p.add_argument("--model", required=True, help="models:/NAME@ALIAS or models:/NAME/VERSION")

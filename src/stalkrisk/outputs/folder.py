@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from stalkrisk.errors import OutputFolderError
-from stalkrisk.outputs.schema import AUDIT_FILE, REVIEW_DIR, TABLE_FILES
+from stalkrisk.outputs.schema import AUDIT_FILE, OPTIONAL_TABLE_FILES, REVIEW_DIR, TABLE_FILES
 
 BUILDING = "stalkrisk-building-"
 REPLACED = "stalkrisk-replaced-"
@@ -31,7 +31,7 @@ LOCK = "stalkrisk-lock"
 #: What an interrupted run of an older version left inside the folder itself.
 LEFTOVERS = (".stalkrisk-parts-*", ".stalkrisk-spark-*", ".*.partial")
 #: A folder holding any of these holds a run (finished or not).
-RUN_MARKS = (AUDIT_FILE, *TABLE_FILES, REVIEW_DIR)
+RUN_MARKS = (AUDIT_FILE, *TABLE_FILES, *OPTIONAL_TABLE_FILES, REVIEW_DIR)
 
 
 def _umask() -> int:

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from stalkrisk.errors import AuditError
 from stalkrisk.outputs.schema import AUDIT_FILE
@@ -37,3 +39,109 @@ def read_output(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     return pd.read_parquet(path)
+
+
+def read_complete_run(out_dir: str | Path) -> dict[str, Any]:
+    """The audit record of a finished scoring run whose output files are all there.
+
+    A run is complete when ``audit.json`` (written last) exists and every table it names exists:
+    a folder whose tables were moved or deleted since is no ground to compare a new run with.
+    """
+    record = read_audit_record(out_dir)
+    if record.get("command", "score") != "score":
+        raise AuditError(f"{Path(out_dir) / AUDIT_FILE}: records a '{record.get('command')}' run, not a scoring run")
+    missing = [name for name in record["outputs"] if not (Path(out_dir) / name).is_file()]
+    if missing or "scores.parquet" not in record["outputs"]:
+        gone = ", ".join(missing) or "scores.parquet"
+        raise AuditError(f"{out_dir}: not a complete scoring run ({gone} named by audit.json is missing)")
+    return record
+
+
+def read_scored(out_dir: str | Path) -> pd.DataFrame:
+    """The scored cases of a run: ``case_id``, ``score``, ``risk_band``, ``queue`` (input order).
+
+    A run written before the queue existed has no ``queue`` column: its flag was its queue.
+    """
+    path = Path(out_dir) / "scores.parquet"
+    names = set(pq.read_schema(path).names)
+    columns = ["case_id", "status", "score", "risk_band", "consider_spo"] + (["queue"] if "queue" in names else [])
+    frame = pq.read_table(path, columns=columns).to_pandas()
+    frame = frame.loc[frame["status"].eq("scored").to_numpy()]
+    if "queue" not in frame:
+        frame["queue"] = frame["consider_spo"].fillna(False).astype(bool).map({True: "consider_spo", False: ""})
+    return frame.drop(columns=["status", "consider_spo"]).reset_index(drop=True).assign(
+        queue=lambda f: f["queue"].fillna("").astype(str))
+
+
+#: Rows of the long explanations table read at a time: bounds the memory the reading takes.
+BATCH_ROWS = 1 << 18
+
+
+def read_contributions(out_dir: str | Path, outcome: str = "risk") -> pd.DataFrame:
+    """One row per explained case: ``base_value``, then one column per feature of the run's model, in
+    calibrated log-odds, indexed by ``case_id`` in the file's order; per row they add up to the logit
+    of the case's score.
+
+    The one reader of ``explanations.parquet``'s layout for comparisons (``--previous``): the long
+    table (one row per case and feature) is read here into the wide shape, so that when the file
+    itself becomes wide only this function changes. Each value is placed by its (case, feature)
+    codes, so the row order of the file does not matter.
+    """
+    if outcome != "risk":
+        raise AuditError(f"{out_dir}: explanations of outcome '{outcome}' are not in this run (only 'risk')")
+    path = Path(out_dir) / "explanations.parquet"
+    file = pq.ParquetFile(path, read_dictionary=["case_id", "feature"])
+    names: list[str] = []
+    ids: list[str] = []
+    values = np.zeros((0, 1))
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=["case_id", "feature", "contribution", "base_value"]):
+        if batch.num_rows == 0:
+            continue
+        block_ids, block_names, block = _wide_block(batch)
+        if not names:  # one row per case and feature: the file's rows over the features is the cases
+            values = np.zeros((-(-file.metadata.num_rows // len(block_names)), 1 + len(block_names)))
+        names += [f for f in block_names if f not in names]
+        if block_names != names[: len(block_names)] or block.shape[1] != values.shape[1]:
+            common = np.zeros((len(block), 1 + len(names)))  # another feature order: into the common one
+            common[:, 0] = block[:, 0]
+            common[:, [1 + names.index(f) for f in block_names]] = block[:, 1:]
+            block = common
+        if ids and ids[-1] == block_ids[0]:  # a case whose rows straddle two batches
+            values[len(ids) - 1, 1:] += block[0, 1:]
+            block_ids, block = block_ids[1:], block[1:]
+        if values.shape[1] < block.shape[1] or len(ids) + len(block) > len(values):  # not as stalkrisk writes
+            grown = np.zeros((max(len(values) * 3 // 2, len(ids) + len(block)), block.shape[1]))
+            grown[: len(ids), : values.shape[1]] = values[: len(ids)]
+            values = grown
+        values[len(ids): len(ids) + len(block)] = block
+        ids += block_ids
+    values = values[: len(ids)]
+    out = pd.DataFrame(values, columns=["base_value", *names],
+                       index=pd.Index(ids, dtype=object, name="case_id"))
+    if out.index.has_duplicates:  # rows of a case apart in the file: each of its values is in one part
+        base = out["base_value"].groupby(level=0, sort=False).first()
+        out = out.drop(columns="base_value").groupby(level=0, sort=False).sum()
+        out.insert(0, "base_value", base)
+        out.index = pd.Index(out.index.to_numpy(dtype=object), dtype=object, name="case_id")
+    return out
+
+
+def _wide_block(batch) -> tuple[list[str], list[str], np.ndarray]:
+    """One batch of the long table, wide: (case ids, feature names, [base_value | features]). Each
+    value is placed by its (case, feature) codes, so the row order of the file does not matter;
+    cases in order of first appearance. Read batch by batch, memory holds one batch of the 10^7-row
+    table at a time besides the wide result."""
+    case, feature = batch.column("case_id"), batch.column("feature")
+    case_code = case.indices.to_numpy(zero_copy_only=False)
+    feature_code = feature.indices.to_numpy(zero_copy_only=False)
+    # The rows of one case are contiguous in files stalkrisk writes: the starts of runs of equal
+    # codes find the cases without sorting.
+    starts = np.flatnonzero(np.r_[True, case_code[1:] != case_code[:-1]])
+    order = pd.unique(case_code[starts])
+    row_of = np.full(len(case.dictionary), -1, dtype=np.int64)
+    row_of[order] = np.arange(len(order))
+    rows = row_of[case_code]
+    values = np.zeros((len(order), 1 + len(feature.dictionary)))
+    values[rows, 1 + feature_code.astype(np.int64)] = batch.column("contribution").to_numpy()
+    values[rows[starts], 0] = batch.column("base_value").to_numpy()[starts]
+    return case.dictionary.take(order).to_pylist(), feature.dictionary.to_pylist(), values

@@ -12,6 +12,14 @@ import pyarrow as pa
 AUDIT_FILE = "audit.json"
 #: The tables, each written under a temporary name and renamed when complete.
 TABLE_FILES = ("scores.parquet", "scores.csv", "explanations.parquet")
+#: Written only by a run given ``--previous DIR``: what changed since that run (issue 19).
+CHANGES_FILE = "changes.parquet"
+#: Tables a run writes only when asked; ``audit.json`` lists those it wrote.
+OPTIONAL_TABLE_FILES = (CHANGES_FILE,)
+#: ``changes.parquet``'s ``change`` values: queue transitions first, then score movement.
+CHANGE_KINDS = ("newly_queued", "left_queue", "raised", "lowered", "unchanged")
+#: ``changes.parquet``'s leading columns; one column per reason group follows them.
+CHANGES_COLUMNS = ("case_id", "previous_score", "score", "change", "base_value_change")
 REVIEW_DIR = "review"
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")

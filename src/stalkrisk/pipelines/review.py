@@ -74,8 +74,9 @@ def queued_rows(scores: pd.DataFrame) -> np.ndarray:
 
 
 def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool,
-               pick: np.ndarray | None = None) -> list[CaseView]:
-    """Views for the chunk's cases to page (queued only, or all; or the rows ``pick``)."""
+               pick: np.ndarray | None = None, changes=None) -> list[CaseView]:
+    """Views for the chunk's cases to page (queued only, or all; or the rows ``pick``);
+    ``changes`` (``pipelines.changes.PageChanges``): what changed since a previous run."""
     scores = result.scores
     if pick is None:
         pick = queued_rows(scores) if only_flagged else np.arange(len(scores))
@@ -105,6 +106,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
             for g, k in enumerate(keys)
         )
         frame = ev_groups.get(cid)
+        change = None if changes is None else changes.for_case(str(cid), str(s.get("queue", "") or ""), frame)
         hidden = 0 if frame is None else max(len(frame) - MAX_TIMELINE, 0)
         if hidden:
             frame = frame.iloc[hidden:]  # the most recent events (sorted by time above)
@@ -141,6 +143,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
                 acts=acts,
                 orders_in_force=orders_text,
                 events_not_shown=hidden,
+                change=change,
             )
         )
     return views
@@ -170,8 +173,9 @@ class PageQueue:
     written as it goes (memory stays flat).
     """
 
-    def __init__(self, review_dir: Path, cap: int | None):
+    def __init__(self, review_dir: Path, cap: int | None, previous=None):
         self.review_dir, self.cap = review_dir, cap
+        self.previous = previous  # pipelines.changes.PreviousRun, when the run compares with one
         self.kept: _Picked | None = None
         self.paged: set[str] = set()
         self.seen = 0
@@ -183,7 +187,10 @@ class PageQueue:
         seq = self.seen + rows
         self.seen += len(scores)
         if self.cap is None:
-            views = case_views(loaded, result, cases, events, only_flagged=only_flagged, pick=rows)
+            from stalkrisk.pipelines.changes import PageChanges
+
+            changes = None if self.previous is None else PageChanges.for_part(self.previous, result)
+            views = case_views(loaded, result, cases, events, only_flagged=only_flagged, pick=rows, changes=changes)
             self.paged = write_case_pages(self.review_dir, views, self.paged)
             return
         value = scores["score"].to_numpy(dtype=float)[rows]
@@ -206,13 +213,14 @@ class PageQueue:
         )
         self.kept = picked if self.kept is None else _merge(self.kept, picked, self.cap)
 
-    def finish(self, loaded) -> set[str]:
-        """Write the kept pages; the names of every page written."""
+    def finish(self, loaded, changes=None) -> set[str]:
+        """Write the kept pages; the names of every page written. ``changes``: ``PageChanges`` of the run."""
         if self.cap is not None and self.kept is not None and len(self.kept.value):
             k, e = self.kept, self.explanation
             result = SimpleNamespace(scores=k.scores, features=k.features, facts=k.facts,
                                      explanation=Explanation(e.feature_names, k.contributions, e.base_value))
-            views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)))
+            views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)),
+                               changes=changes)
             self.paged = write_case_pages(self.review_dir, views, self.paged)
             self.kept = None
         return self.paged
@@ -254,7 +262,7 @@ def index_rows(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str], *,
-                warnings: tuple[str, ...] | list[str] = (), cap: int | None = None) -> Path:
+                warnings: tuple[str, ...] | list[str] = (), cap: int | None = None, changes=None) -> Path:
     """Write ``index.html`` from the scores (or ``index_rows`` of them); returns its path.
 
     ``paged`` holds the page names written, so the index links only pages that exist; the
@@ -294,6 +302,7 @@ def write_index(review_dir: Path, loaded, scores: pd.DataFrame, paged: set[str],
         warnings=tuple(warnings),
         page_cap=cap,
         flagged_total=len(flagged),
+        changes=changes,
     )
     render_index_file(review_dir, index)
     return review_dir / "index.html"

@@ -24,11 +24,13 @@ from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.errors import ConfigError
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_write_text, sha256_file
-from stalkrisk.outputs.schema import AUDIT_FILE, REASON_COLUMNS, REVIEW_DIR, TABLE_FILES
+from stalkrisk.outputs.schema import AUDIT_FILE, CHANGE_KINDS, CHANGES_FILE, REASON_COLUMNS, REVIEW_DIR, TABLE_FILES
 from stalkrisk.outputs.folder import building, check_target
 from stalkrisk.outputs.writer import open_tables
+from stalkrisk.pipelines import changes as changes_mod
 from stalkrisk.pipelines import review as review_mod
 from stalkrisk.pipelines.review import PageQueue
+from stalkrisk.report import case_page_name
 from stalkrisk.scoring import (
     assemble_scores,
     score_chunk,
@@ -73,16 +75,18 @@ def run(
     overwrite: bool = False,
     review_cap: int | None = DEFAULT_REVIEW_CAP,
     orders: str | Path | None = None,
+    previous: str | Path | None = None,
 ) -> ScoreSummary:
     """Score every case of two contract files (and the optional orders table) into ``out``.
 
     The files are streamed once into case-aligned parts (``partition``), then each
     part is validated, scored, explained and written before the next is read, so
     memory stays flat however large the caseload. Everything is built in a private
-    sibling of ``out`` and renamed onto it at the end (``outputs.folder``).
+    sibling of ``out`` and renamed onto it at the end (``outputs.folder``). ``previous``: an
+    earlier run's folder to compare with (``changes.parquet``; never modified).
     """
     check_request(cases, events, out, review=review, chunk_size=chunk_size, overwrite=overwrite,
-                  review_cap=review_cap, orders=orders)
+                  review_cap=review_cap, orders=orders, previous=previous)
     started = datetime.now(timezone.utc)
     stages = progress.Stages(3, quiet=quiet)
     stages.start(f"loading the model {model}")
@@ -94,14 +98,15 @@ def run(
     with building(out, overwrite=overwrite) as work:
         summary = _run_into(work, cases, events, loaded, review=review, stages=stages, quiet=quiet,
                             chunk_size=chunk_size, method=method, started=started, review_cap=review_cap,
-                            orders=orders)
+                            orders=orders, previous=previous)
     final = Path(os.path.abspath(out))
     index = None if summary.review_index is None else final / summary.review_index.relative_to(work)
     return ScoreSummary(final, summary.counts, index, summary.model_name, summary.model_version, summary.warnings)
 
 
 def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite: bool,
-                  review_cap: int | None, orders: str | Path | None = None) -> None:
+                  review_cap: int | None, orders: str | Path | None = None,
+                  previous: str | Path | None = None) -> None:
     """Everything that can be refused before the model loads (10-15 s), refused now."""
     if review not in REVIEW_CHOICES:
         raise ConfigError(f"--review must be one of {', '.join(REVIEW_CHOICES)}")
@@ -113,14 +118,17 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
         if path is not None:
             readers.check_input_path(path, name)
     check_target(Path(os.path.abspath(out)), overwrite)
+    if previous is not None:
+        changes_mod.check_previous(previous, out)
 
 
 def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: bool, chunk_size: int,
               method: str, started: datetime, review_cap: int | None,
-              orders: str | Path | None = None) -> ScoreSummary:
+              orders: str | Path | None = None, previous: str | Path | None = None) -> ScoreSummary:
     review_dir = out / REVIEW_DIR
     index_parts: list[pd.DataFrame] = []
-    pages = PageQueue(review_dir, review_cap)
+    prev = None if previous is None else changes_mod.load_previous(previous)
+    pages = PageQueue(review_dir, review_cap, previous=prev)
     flagged = 0
     queued = {"consider_spo": 0, "review": 0}
     # The spill holds case data: it lives inside the private building folder.
@@ -154,14 +162,17 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         validation = validator.combined()
         warnings = run_warnings(parted, validation.counts)
     stages.finish()
+    changes = None if prev is None else changes_mod.write_changes(out, prev)
     review_index = None
     paged: set[str] = set()
     if review != "none":
-        paged = pages.finish(loaded)
+        paged = pages.finish(loaded, None if prev is None else changes_mod.PageChanges(changes, prev))
         slim = (pd.concat(index_parts, ignore_index=True) if index_parts
                 else pd.DataFrame({c: [] for c in review_mod.INDEX_COLUMNS}))
+        summary = (None if prev is None else
+                   changes_mod.summary(changes, prev, int(validation.counts["cases_valid"]), paged, case_page_name))
         review_index = review_mod.write_index(review_dir, loaded, slim, paged, warnings=warnings,
-                                              cap=review_cap)
+                                              cap=review_cap, changes=summary)
     c = validation.counts
     counts = {
         "input_cases": c["cases"],
@@ -175,10 +186,11 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         "input_events": c["events"],
         "events_used": c["events_valid"],
         "review_pages": len(paged),
+        **({} if changes is None else {f"changes_{k}": int((changes["change"] == k).sum()) for k in CHANGE_KINDS}),
     }
     audit = audit_record(loaded, cases, events, validation.inputs, review=review, chunk_size=chunk_size,
                          method=method, review_cap=review_cap, counts=counts, out=out, started=started,
-                         warnings=warnings, orders=orders)
+                         warnings=warnings, orders=orders, previous=previous)
     atomic_write_text(out / AUDIT_FILE, json.dumps(audit, indent=2) + "\n")
     return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
 
@@ -215,7 +227,8 @@ def run_warnings(parted, counts: dict[str, int]) -> list[str]:
 
 def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size: int, method: str,
                  review_cap: int | None, counts: dict, out: Path, started: datetime, warnings: list[str],
-                 engine: str | None = None, orders: str | Path | None = None) -> dict:
+                 engine: str | None = None, orders: str | Path | None = None,
+                 previous: str | Path | None = None) -> dict:
     """``audit.json``: everything needed to re-run, and what the run produced (written last)."""
     audit = {
         "stalkrisk_version": __version__,
@@ -227,13 +240,16 @@ def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size
             "events": {"path": str(Path(events).resolve()), "sha256": inputs["events"]["sha256"]},
             **({"orders": {"path": str(Path(orders).resolve()), "sha256": inputs["orders"]["sha256"]}}
                if orders is not None else {}),
+            **({"previous": {"path": str(Path(previous).resolve()), "sha256": sha256_file(Path(previous) / AUDIT_FILE)}}
+               if previous is not None else {}),
         },
         "config": {"review": review, "chunk_size": chunk_size, "explain_method": method,
                    "review_cap": review_cap},
         "packages": tracking.package_versions(),
         "counts": counts,
         "warnings": warnings,
-        "outputs": {name: sha256_file(out / name) for name in TABLE_FILES},
+        "outputs": {name: sha256_file(out / name) for name in TABLE_FILES + (CHANGES_FILE,)
+                    if name in TABLE_FILES or (out / name).is_file()},
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }

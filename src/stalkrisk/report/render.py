@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from stalkrisk.report import svg
+from stalkrisk.report import change_text, svg
 from stalkrisk.report.evidence import NECESSITY_QUESTIONS
 from stalkrisk.text import clip
 from stalkrisk.report.views import BANDS, CaseView, GroupContribution, IndexView, ModelInfo
@@ -333,8 +333,31 @@ def render_case(view: CaseView) -> str:
                         else ", ".join(_ORDER_LABELS.get(t, t.replace("_", " "))
                                        for t in view.orders_in_force.split(", "))
                         if view.orders_in_force else "none in the orders table"),
+        "change": _change_context(view),
     }
     return template_environment().get_template("case.html").render(context)
+
+
+def _change_context(view: CaseView) -> dict | None:
+    """The case page's "what changed since the last screening" section (``--previous``)."""
+    change = view.change
+    if change is None:
+        return None
+    since = change.events_since
+    return {
+        "kind": change_text.KIND_LABELS.get(change.kind, change.kind),
+        "sentences": change_text.case_change_text(change),
+        "rows": change_text.change_rows(change),
+        "events_known": since is not None,
+        "events": [] if since is None else [
+            {"when": svg.uk_time(e.event_time).strftime("%d %b %Y %H:%M"), "behaviour": svg.humanise(e.behaviour),
+             "channel": svg.humanise(e.channel).lower() if e.channel else "not recorded",
+             "target": svg.humanise(e.target).lower() if e.target else "not recorded"}
+            for e in since
+        ],
+        "not_shown": f"{change.events_since_not_shown:,}" if change.events_since_not_shown else "",
+        "since": change.since,
+    }
 
 
 def render_index(view: IndexView) -> str:
@@ -426,8 +449,18 @@ def render_index(view: IndexView) -> str:
         "unpaged": f"{unpaged:,}" if unpaged else "",
         "paged": f"{len(rows) - unpaged:,}",
         "page_cap": view.page_cap,
+        "changes": _changes_context(view),
     }
     return template_environment().get_template("index.html").render(context)
+
+
+def _changes_context(view: IndexView) -> dict | None:
+    if view.changes is None:
+        return None
+    context = change_text.index_changes_context(view.changes)
+    for row in context["rows"]:
+        row["case_id_full"], row["case_id"], row["href"] = row["case_id"], clip(row["case_id"]), _safe_href(row["href"])
+    return context
 
 
 # --- files ----------------------------------------------------------------------

@@ -62,6 +62,32 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class GroupChange:
+    """How much one reason group's contribution moved since the previous screening (log-odds)."""
+
+    group: str
+    label: str
+    change: float
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """What changed in one case since the previous screening (``stalkrisk score --previous``)."""
+
+    previous_score: float
+    score: float
+    kind: str  # newly_queued, left_queue, raised, lowered, unchanged
+    since: str  # "3 March 2026": the previous assessment day, or the previous run's date
+    since_is_assessment: bool  # False: ``since`` is the previous run's date (its cases file is gone)
+    base_value_change: float  # the model's starting point (0 with the same model)
+    groups: tuple[GroupChange, ...]  # every group of either model, any order
+    previous_queue: str = ""
+    queue: str = ""
+    events_since: tuple[TimelineEvent, ...] | None = ()  # None: not known (no previous assessment day)
+    events_since_not_shown: int = 0
+
+
+@dataclass(frozen=True)
 class CaseView:
     """Everything one case review page shows."""
 
@@ -82,6 +108,7 @@ class CaseView:
     acts: tuple[ActRow, ...] = ()  # acts associated with stalking known by the assessment date
     orders_in_force: str | None = None  # e.g. "spo, non_molestation"; "" none; None: no orders table
     events_not_shown: int = 0  # earlier events left off the page (only the most recent are shown)
+    change: CaseChange | None = None  # since the previous screening (``--previous``), when scored in both
 
     @property
     def final_log_odds(self) -> float:
@@ -100,6 +127,30 @@ class FlaggedRow:
     page: str | None  # relative link (e.g. "cases/AB-1.html") or None
     queue: str = "consider_spo"  # "consider_spo" or "review"
     queue_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ChangedRow:
+    """One case of the index's "changed since the last screening" tables."""
+
+    case_id: str
+    previous_score: float
+    score: float
+    kind: str  # newly_queued or raised
+    page: str | None
+    driver: str = ""  # the reason group that moved the score most, e.g. "Threats"
+
+
+@dataclass(frozen=True)
+class ChangesSummary:
+    """The index's first section when a run was compared with a previous one."""
+
+    counts: dict[str, int]  # per change kind, cases scored in both runs
+    rows: tuple[ChangedRow, ...]  # newly queued and raised cases (the largest rises first)
+    previous: str  # "the run of 3 March 2026 (model stalkrisk version 2)"
+    only_now: int = 0  # scored now, not scored (or absent) in the previous run
+    only_before: int = 0  # scored before, not scored (or absent) now
+    rows_total: int = 0  # newly queued and raised in all (``rows`` may list only the first)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +173,7 @@ class IndexView:
     warnings: tuple[str, ...] = ()  # what degraded the run's scores (a missing column, no events)
     page_cap: int | None = None  # at most this many case pages were written (highest scores first)
     flagged_total: int | None = None  # flagged cases in all (``flagged`` may list only the highest)
+    changes: ChangesSummary | None = None  # since the previous screening (``--previous``)
 
 
 def model_info(loaded) -> ModelInfo:
