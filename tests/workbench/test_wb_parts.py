@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
-from wb_server import PASSWORD
+from wb_server import PASSWORD, both_databases
 
 from stalkrisk.cli import main as stalkrisk
 from stalkrisk.workbench.audit_decisions import audit_decisions, format_audit
@@ -105,12 +105,13 @@ def shown(score: float, threshold: float = 0.5, force: str = "F01", band: str = 
     return Shown("stalkrisk", "3", score, band, "consider_spo", "flagged", threshold, force, flagged_at, "abc")
 
 
-def test_decisions_export_neutralises_formulas(db, tmp_path) -> None:
+@both_databases
+def test_decisions_export_neutralises_formulas(db, db_url, tmp_path) -> None:
     record_decision(db, "=C1", "alice", "apply", "=HYPERLINK(\"http://x\",\"y\")", "+1 -2", shown(0.9))
     record_decision(db, "C2", "bob", "no_application", "@SUM(A1)", "-2+3+cmd|' /C calc'!A0", shown(0.6))
     record_outcome(db, "=C1", "alice", "made", "2025-02-01", "-note", "F01")
     out = tmp_path / "decisions.csv"
-    assert stalkrisk(["decisions", "export", "--db", str(db.engine.url), "--out", str(out)]) == 0
+    assert stalkrisk(["decisions", "export", "--db", db_url, "--out", str(out)]) == 0
     with open(out, newline="", encoding="utf-8") as f:
         got = list(csv.DictReader(f))
     assert [r["case_id"] for r in got] == ["'=C1", "C2"]
@@ -120,6 +121,7 @@ def test_decisions_export_neutralises_formulas(db, tmp_path) -> None:
     assert got[0]["score"] == "0.900000" and got[0]["model_version"] == "3"
 
 
+@both_databases
 def test_the_decisions_audit_by_hand(db) -> None:
     flagged = datetime(2025, 1, 1, tzinfo=timezone.utc)
     # near the threshold (0.5): logit distance < 0.5 for scores 0.45..0.6; far: 0.95, 0.99
@@ -142,6 +144,7 @@ def test_the_decisions_audit_by_hand(db) -> None:
     assert "override rate 25%" in text and "never used as training labels" in text
 
 
+@both_databases
 def test_the_migrations_build_exactly_the_models(db) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -153,8 +156,28 @@ def test_the_migrations_build_exactly_the_models(db) -> None:
         assert c.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
 
 
-def test_the_commands(tmp_path, capsys, scored_dir, case_ids, monkeypatch) -> None:
-    url = f"sqlite:///{tmp_path / 'w.db'}"
+@both_databases
+def test_the_migrations_go_down_to_empty_and_up_again(db) -> None:
+    from alembic import command
+
+    from stalkrisk.workbench.db import Base, alembic_config, upgrade
+
+    record_decision(db, "C1", "alice", "apply", "a reason", "", shown(0.9))
+    config = alembic_config()
+    with db.engine.begin() as c:
+        config.attributes["connection"] = c
+        command.downgrade(config, "base")
+    assert set(sa.inspect(db.engine).get_table_names()) == {"alembic_version"}
+    upgrade(db.engine)
+    assert set(sa.inspect(db.engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+    record_decision(db, "C1", "alice", "apply", "again", "", shown(0.9))
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as c:  # triggers rebuilt
+        c.execute(sa.text("DELETE FROM decisions"))
+
+
+@both_databases
+def test_the_commands(db_url, tmp_path, capsys, scored_dir, case_ids, monkeypatch) -> None:
+    url = db_url  # empty: the first command migrates it
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(PASSWORD + "\n"))
     assert stalkrisk(["users", "add", "sam", "--role", "supervisor", "--force", "F01", "--force", "F02",
                       "--db", url, "--password-stdin"]) == 0
@@ -177,3 +200,34 @@ def test_the_commands(tmp_path, capsys, scored_dir, case_ids, monkeypatch) -> No
     assert list((tmp_path / "p").glob("spo-pack-*.html"))
     assert stalkrisk(["audit", "decisions", "--db", url]) == 0
     assert "no decisions recorded yet" in capsys.readouterr().out
+
+
+def test_database_urls_are_normalised() -> None:
+    from stalkrisk.workbench.db import normalise_url, shown_url
+
+    assert normalise_url("postgresql://sr:pw@db.example:5432/stalkrisk") == "postgresql+psycopg://sr:pw@db.example:5432/stalkrisk"
+    assert normalise_url("postgres://sr@db/stalkrisk") == "postgresql+psycopg://sr@db/stalkrisk"
+    assert normalise_url("postgresql+psycopg://sr@db/x") == "postgresql+psycopg://sr@db/x"
+    assert normalise_url("sqlite:///w.db") == "sqlite:///w.db"
+    assert normalise_url("w.db").startswith("sqlite:////") and normalise_url("w.db").endswith("/w.db")
+    assert "pw" not in shown_url("postgresql+psycopg://sr:pw@db/x")
+
+
+def test_postgresql_mistakes_are_one_line_and_never_show_the_password(pg_cluster, capsys) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    pg_cluster.create_database("wb_no_rights")
+    admin = sa.create_engine(pg_cluster.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:  # PostgreSQL 15: a role that does not own the database may not create tables
+        c.execute(sa.text("CREATE ROLE clerk LOGIN PASSWORD 'sekrit-pw'"))
+    admin.dispose()
+    for url, said in ((f"postgresql://clerk:sekrit-pw@127.0.0.1:{closed}/x", "Connection refused"),
+                      (f"postgresql://clerk:sekrit-pw@127.0.0.1:{pg_cluster.port}/wb_no_rights",
+                       "permission denied for schema public")):
+        capsys.readouterr()
+        assert stalkrisk(["users", "list", "--db", url]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and "sekrit" not in err, err

@@ -39,13 +39,21 @@ PUBLIC = {"login", "static", "favicon"}
 
 
 def secret_key(db: Database) -> str:
-    """The session-signing key: made once per database, kept in it, never in the code."""
-    with db.session.begin() as s:
-        row = s.get(Setting, "secret_key")
-        if row is None:
-            row = Setting(key="secret_key", value=secrets.token_hex(32))
-            s.add(row)
-        return row.value
+    """The session-signing key: made once per database, kept in it, never in the code.
+
+    Two servers starting at once on one new database (PostgreSQL behind two workers) may both try
+    to make it: the second insert fails on the key, and that server reads the first one's.
+    """
+    try:
+        with db.session.begin() as s:
+            row = s.get(Setting, "secret_key")
+            if row is None:
+                row = Setting(key="secret_key", value=secrets.token_hex(32))
+                s.add(row)
+            return row.value
+    except sa.exc.IntegrityError:
+        with db.session() as s:
+            return s.get(Setting, "secret_key").value
 
 
 def when(value) -> str:

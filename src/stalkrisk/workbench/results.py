@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,10 @@ class Results:
     @property
     def flagged_at(self) -> datetime | None:
         text = self.audit.get("finished_at")
-        return datetime.fromisoformat(text) if text else None
+        if not text:
+            return None
+        moment = datetime.fromisoformat(text)  # written in UTC; an older folder may omit the zone
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
     def queue(self, name: str, forces: tuple[str, ...] | None) -> pd.DataFrame:
         """The cases of one queue section, highest score first; ``forces=None`` means every force."""
