@@ -28,13 +28,14 @@ SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_
 
 def find_bin() -> Path | None:
     """The folder of PostgreSQL's server binaries, or ``None`` when this machine has none."""
-    override = os.environ.get("STALKRISK_PG_BIN")
-    candidates = [override] if override else []
-    found = shutil.which("pg_ctl")
-    if found:
-        candidates.append(str(Path(found).resolve().parent))
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name),
-                         reverse=True)
+    override = os.environ.get("STALKRISK_PG_BIN")  # when set, the only place looked in
+    if override:
+        candidates = [override]
+    else:
+        found = shutil.which("pg_ctl")
+        candidates = [str(Path(found).resolve().parent)] if found else []
+        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True,  # newest first
+                             key=lambda p: [int(x) if x.isdigit() else 0 for x in Path(p).parent.name.split(".")])
     for folder in candidates:
         if all(os.access(Path(folder) / name, os.X_OK) for name in ("initdb", "pg_ctl", "postgres")):
             return Path(folder)
