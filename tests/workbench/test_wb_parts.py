@@ -231,3 +231,63 @@ def test_postgresql_mistakes_are_one_line_and_never_show_the_password(pg_cluster
         assert stalkrisk(["users", "list", "--db", url]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err and "sekrit" not in err, err
+
+
+def test_servers_starting_at_once_on_a_new_postgresql_database_take_turns(pg_cluster) -> None:
+    import threading
+
+    from stalkrisk.workbench.db import Base, open_database
+
+    url = pg_cluster.create_database("wb_at_once")
+    start, errors, opened = threading.Barrier(3), [], []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            opened.append(open_database(url))
+        except Exception as exc:  # noqa: BLE001  (the failure is the finding)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)  # without the migration lock they block each other (or fail on a duplicate table)
+    assert errors == [] and len(opened) == 3
+    assert set(Base.metadata.tables) <= set(sa.inspect(opened[0].engine).get_table_names())
+    for database in opened:
+        database.engine.dispose()
+
+
+def test_a_postgresql_backup_restores_whole_and_still_append_only(pg_cluster, tmp_path) -> None:
+    """The backup the PostgreSQL guide gives: pg_dump's custom format, restored into a new database."""
+    import subprocess
+
+    from stalkrisk.workbench.accounts import add_user, authenticate
+    from stalkrisk.workbench.db import open_database
+
+    db = open_database(pg_cluster.create_database("wb_backed_up"))
+    add_user(db, "alice", "reviewer", ["F01"], PASSWORD)
+    for n in range(3):
+        record_decision(db, f"C{n}", "alice", "apply", f"reason {n}", "", shown(0.9))
+    record_outcome(db, "C0", "alice", "made", "2025-02-01", "", "F01")
+    before = decisions_frame(db)
+    db.engine.dispose()
+    dump = tmp_path / "stalkrisk.dump"
+    libpq = {"host": "127.0.0.1", "port": str(pg_cluster.port), "user": "postgres"}
+    args = [f"--{k}={v}" for k, v in libpq.items()]
+    subprocess.run([str(pg_cluster.bin / "pg_dump"), *args, "--format=custom", f"--file={dump}", "wb_backed_up"],
+                   check=True, capture_output=True, timeout=60)
+    restored_url = pg_cluster.create_database("wb_restored")
+    subprocess.run([str(pg_cluster.bin / "pg_restore"), *args, "--dbname=wb_restored", str(dump)],
+                   check=True, capture_output=True, timeout=60)
+    restored = open_database(restored_url)
+    try:
+        pd.testing.assert_frame_equal(decisions_frame(restored), before)
+        assert authenticate(restored, "alice", PASSWORD, "10.0.0.1") is not None
+        record_decision(restored, "C9", "alice", "refer", "after the restore", "", shown(0.7))
+        assert decisions_frame(restored)["id"].tolist() == [1, 2, 3, 4]  # the sequence came too
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), restored.engine.begin() as c:
+            c.execute(sa.text("UPDATE decisions SET reason = 'changed'"))
+    finally:
+        restored.engine.dispose()

@@ -214,8 +214,16 @@ def alembic_config() -> Config:
     return config
 
 
+#: The PostgreSQL advisory lock migrations hold (decisions.py holds 2019 while appending).
+MIGRATION_LOCK = 2020
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Migrate in one transaction. On PostgreSQL (transactional DDL) a failed migration leaves
+    nothing half done, and servers starting at once take turns: the second finds the schema new."""
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
