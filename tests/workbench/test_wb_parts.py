@@ -291,3 +291,28 @@ def test_a_postgresql_backup_restores_whole_and_still_append_only(pg_cluster, tm
             c.execute(sa.text("UPDATE decisions SET reason = 'changed'"))
     finally:
         restored.engine.dispose()
+
+
+@both_databases
+def test_one_name_added_twice_at_once_is_one_account_and_one_clear_error(db) -> None:
+    import threading
+
+    from stalkrisk.workbench import WorkbenchError
+    from stalkrisk.workbench.accounts import add_user, list_users
+
+    start, outcomes = threading.Barrier(2), []
+
+    def add() -> None:
+        start.wait()
+        try:
+            outcomes.append(add_user(db, "pc.same", "reviewer", ["F01"], PASSWORD).username)
+        except WorkbenchError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["pc.same", "user 'pc.same' already exists"]
+    assert [a.username for a in list_users(db)] == ["pc.same"]
