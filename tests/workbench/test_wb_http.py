@@ -4,6 +4,7 @@ marked ``both_databases`` against a real PostgreSQL server too."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timezone
 
@@ -18,6 +19,7 @@ from stalkrisk.workbench.db import Decision, Outcome, SignInFailure, open_databa
 
 pytestmark = pytest.mark.timeout(120)
 
+RAW_VALUE = re.compile(r">\s*(None|nan|NaN|NaT|True|False|<NA>)\s*<|\b(None|NaN|NaT)\b")
 HOSTILE = "<script>document.title='pwned'</script>\"'; DROP TABLE decisions; --"
 
 
@@ -131,6 +133,10 @@ def test_sql_and_html_in_every_field_are_stored_and_shown_inert(server, db, case
     for path in (f"/cases/{cid}", f"/cases/{cid}/pack"):
         text = s.get(server.url + path, timeout=30).text
         assert "<script>" not in text and "&lt;script&gt;" in text, path
+    for path in ("/queue", f"/cases/{cid}", f"/cases/{cid}/pack"):  # plain English, no Python values
+        text = s.get(server.url + path, timeout=30).text
+        assert not RAW_VALUE.search(text), (path, RAW_VALUE.search(text))
+    assert "Order made on 31 Jan 2025" in s.get(f"{server.url}/cases/{cid}", timeout=30).text
     _, r = sign_in(server.url, HOSTILE[:64], "whatever")
     assert r.status_code == 401 and "<script>" not in r.text
     with db.session() as sess:
