@@ -19,7 +19,7 @@ from stalkrisk.cli import main as stalkrisk
 from stalkrisk.workbench.audit_decisions import audit_decisions, format_audit
 from stalkrisk.workbench.decisions import Shown, decisions_frame, neutralise, record_decision, record_outcome
 from stalkrisk.workbench.pack import occasions, render_pack, suggestions
-from stalkrisk.workbench.results import FLAGGED, Act, derive_queue, load_results
+from stalkrisk.workbench.results import FLAGGED, Act, derive_queue, load_results, shared_reasons
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,6 +37,13 @@ def test_the_queue_is_read_as_written_or_derived_from_the_flag() -> None:
     got = derive_queue(v2)
     assert got["queue"].tolist() == ["consider_spo", "review", ""]
     assert got["queue_reason"].tolist() == ["score", "order expiring", ""]
+
+
+def test_a_sections_shared_queue_reasons_are_said_once() -> None:
+    common, own = shared_reasons(pd.Series(["risk; violence (1); breach", "risk; breach", "breach; risk; weapons"]))
+    assert common == ["risk", "breach"] and own == [["violence (1)"], [], ["weapons"]]
+    assert shared_reasons(pd.Series(["a", "b"])) == ([], [["a"], ["b"]])
+    assert shared_reasons(pd.Series([], dtype=object)) == ([], [])
 
 
 def test_forces_come_from_the_cases_file_and_are_unknown_without_it(results, scored_dir, tmp_path) -> None:

@@ -25,7 +25,7 @@ from stalkrisk.workbench.db import Database, Setting, open_database
 from stalkrisk.workbench.decisions import DECISIONS, OUTCOMES, Shown, case_history, latest_decisions
 from stalkrisk.workbench.decisions import record_decision, record_outcome
 from stalkrisk.workbench.pack import BEHAVIOURS, CHANNELS, html_to_pdf, chromium, pack_file_stem, render_pack, uk_time
-from stalkrisk.workbench.results import QUEUE_TITLES, QUEUES, Results, load_results
+from stalkrisk.workbench.results import QUEUE_TITLES, QUEUES, Results, load_results, shared_reasons
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 100
@@ -186,16 +186,18 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
         sections = []
         for name in QUEUES:
             rows = runs.queue(name, scope())
-            shown = rows.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+            window = slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE)
+            shown = rows.iloc[window]
+            common, own = shared_reasons(rows["queue_reason"])
             sections.append({
                 "name": name, "title": QUEUE_TITLES[name], "total": len(rows),
                 "undecided": int((~rows.index.isin(list(decided))).sum()),
-                "one_reason": rows["queue_reason"].iloc[0] if rows["queue_reason"].nunique() == 1 else "",
+                "common": common, "any_own": any(own[window]),
                 "first": (page - 1) * PAGE_SIZE + 1, "rows": [
                     {"case_id": r.case_id, "score": pct(r.score), "band": r.risk_band,
-                     "force": r.force_code, "queue_reason": r.queue_reason, "reason": r.reason_1 or "",
+                     "force": r.force_code, "own": parts, "reason": r.reason_1 or "",
                      "decision": DECISIONS.get(decided.get(r.case_id, ""), "")}
-                    for r in shown.itertuples(index=False)],
+                    for r, parts in zip(shown.itertuples(index=False), own[window])],
             })
         more = any(s["total"] > page * PAGE_SIZE for s in sections)
         return render_template("queue.html", sections=sections, page=page, more=more, notes=runs.notes,

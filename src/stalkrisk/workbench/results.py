@@ -145,6 +145,19 @@ def _text(value) -> str:
     return str(value).replace("_", " ").capitalize() if isinstance(value, str) else str(value)
 
 
+def shared_reasons(reasons: pd.Series) -> tuple[list[str], list[list[str]]]:
+    """A section's queue reasons split into the parts every case shares and each case's own.
+
+    A queue reason joins its parts with "; " (model.queue). Said once above the section, the
+    parts every case has (the threshold, say) no longer bury what sets each case apart.
+    """
+    parts = [[p for p in str(r).split("; ") if p] for r in reasons]
+    if not parts:
+        return [], []
+    common = [p for p in parts[0] if all(p in row for row in parts[1:])]
+    return common, [[p for p in row if p not in common] for row in parts]
+
+
 def derive_queue(scores: pd.DataFrame) -> pd.DataFrame:
     """``queue`` and ``queue_reason`` as written, or from ``consider_spo`` when the run has none."""
     scores = scores.copy()
