@@ -85,6 +85,15 @@ def test_suggestions_follow_the_recorded_behaviours_and_channels() -> None:
     assert suggestions([], {}) == []
 
 
+def test_the_packs_behaviour_summary_says_an_unrecorded_channel_last() -> None:
+    from stalkrisk.workbench.pack import _channel_list
+
+    acts = [act("2024-01-01", "contacting", "text_message"), act("2024-01-02", "contacting"),
+            act("2024-01-03", "contacting", "phone"), act("2024-01-04", "contacting", "text_message")]
+    assert _channel_list(acts) == "by telephone, by text message, channel not recorded"
+    assert _channel_list(acts[:1]) == "by text message" and _channel_list(acts[1:2]) == "channel not recorded"
+
+
 def test_the_pack_is_laid_out_by_the_three_conditions(results, case_ids) -> None:
     cid = case_ids["ours"]
     html = render_pack(results, cid)
