@@ -1,20 +1,25 @@
 """The workbench over real HTTP: sign-in, force scoping, CSRF, disabled accounts, hostile input,
-the rate limit, concurrent decisions and a restart, against a real SQLite database."""
+the rate limit, concurrent decisions and a restart, against a real SQLite database, and the tests
+marked ``both_databases`` against a real PostgreSQL server too."""
 
 from __future__ import annotations
 
+import re
 import threading
+from datetime import datetime, timezone
 
 import pytest
 import requests
 import sqlalchemy as sa
-from wb_server import PASSWORD, sign_in, start_server, token
+from wb_server import PASSWORD, both_databases, sign_in, start_server, token
 
 from stalkrisk.workbench.accounts import MAX_FAILURES, authenticate, disable_user
+from stalkrisk.workbench.app import when
 from stalkrisk.workbench.db import Decision, Outcome, SignInFailure, open_database
 
 pytestmark = pytest.mark.timeout(120)
 
+RAW_VALUE = re.compile(r">\s*(None|nan|NaN|NaT|True|False|<NA>)\s*<|\b(None|NaN|NaT)\b")
 HOSTILE = "<script>document.title='pwned'</script>\"'; DROP TABLE decisions; --"
 
 
@@ -40,6 +45,7 @@ def test_no_page_without_signing_in(server, case_ids) -> None:
     assert r.status_code == 400
 
 
+@both_databases
 def test_sign_in_sets_a_strict_httponly_cookie_and_a_strict_policy(server) -> None:
     s, r = sign_in(server.url, "alice")
     assert r.status_code == 302 and r.headers["Location"].endswith("/queue")
@@ -98,6 +104,7 @@ def test_a_missing_or_forged_csrf_token_is_refused(server, db, case_ids) -> None
     assert rows(db) == []
 
 
+@both_databases
 def test_a_disabled_user_is_refused_at_once(server, db) -> None:
     s, _ = sign_in(server.url, "bob")
     assert s.get(f"{server.url}/queue", allow_redirects=False, timeout=30).status_code == 200
@@ -108,6 +115,7 @@ def test_a_disabled_user_is_refused_at_once(server, db) -> None:
     assert again.status_code == 401
 
 
+@both_databases
 def test_sql_and_html_in_every_field_are_stored_and_shown_inert(server, db, case_ids) -> None:
     cid = case_ids["ours"]
     s, _ = sign_in(server.url, "alice")
@@ -125,6 +133,10 @@ def test_sql_and_html_in_every_field_are_stored_and_shown_inert(server, db, case
     for path in (f"/cases/{cid}", f"/cases/{cid}/pack"):
         text = s.get(server.url + path, timeout=30).text
         assert "<script>" not in text and "&lt;script&gt;" in text, path
+    for path in ("/queue", f"/cases/{cid}", f"/cases/{cid}/pack"):  # plain English, no Python values
+        text = s.get(server.url + path, timeout=30).text
+        assert not RAW_VALUE.search(text), (path, RAW_VALUE.search(text))
+    assert "Order made on 31 Jan 2025" in s.get(f"{server.url}/cases/{cid}", timeout=30).text
     _, r = sign_in(server.url, HOSTILE[:64], "whatever")
     assert r.status_code == 401 and "<script>" not in r.text
     with db.session() as sess:
@@ -133,20 +145,22 @@ def test_sql_and_html_in_every_field_are_stored_and_shown_inert(server, db, case
     assert hostile_id.status_code == 404 and "<script>" not in hostile_id.text
 
 
-def test_failed_sign_ins_are_limited_per_name_and_address_across_restarts(server, results, db) -> None:
+@both_databases
+def test_failed_sign_ins_are_limited_per_name_and_address_across_restarts(server, results, db, db_url) -> None:
     for _ in range(MAX_FAILURES):
         assert sign_in(server.url, "alice", "wrong password!")[1].status_code == 401
     assert sign_in(server.url, "alice")[1].status_code == 429  # even with the right password
     assert sign_in(server.url, "bob")[1].status_code == 302  # another name is not held up
     assert authenticate(db, "alice", PASSWORD, "10.1.2.3") is not None  # nor another address
     server.stop()
-    again = start_server(results, open_database(str(db.engine.url)))
+    again = start_server(results, open_database(db_url))
     try:
         assert sign_in(again.url, "alice")[1].status_code == 429
     finally:
         again.stop()
 
 
+@both_databases
 def test_two_reviewers_deciding_at_once_both_land_in_order(server, db, case_ids) -> None:
     cid, rounds = case_ids["ours"], 5
     sessions = [sign_in(server.url, name)[0] for name in ("alice", "bob")]
@@ -176,21 +190,27 @@ def test_two_reviewers_deciding_at_once_both_land_in_order(server, db, case_ids)
     assert shown == sorted(shown, reverse=True)  # newest first on the page
 
 
-def test_a_restart_loses_nothing(server, results, db, case_ids) -> None:
+@both_databases
+def test_a_restart_loses_nothing(server, results, db, db_url, case_ids) -> None:
     cid = case_ids["ours"]
     s, _ = sign_in(server.url, "alice")
+    before = datetime.now(timezone.utc)
     assert decide(s, server.url, cid, decision="more_information", reason="before the restart").status_code == 303
+    [first] = rows(db)  # the time is stored with its zone: read back, it is the moment it was taken
+    assert before <= first.decided_at <= datetime.now(timezone.utc) and first.decided_at.utcoffset() is not None
     server.stop()
-    again = start_server(results, open_database(str(db.engine.url)))  # a new app on the same database
+    again = start_server(results, open_database(db_url))  # a new app on the same database
     try:
         page = s.get(f"{again.url}/cases/{cid}", allow_redirects=False, timeout=30)  # the same cookie still works
         assert page.status_code == 200 and "before the restart" in page.text
+        assert when(first.decided_at) in page.text  # shown in UK time, whatever the database's clock
         assert decide(s, again.url, cid, decision="apply", reason="after the restart").status_code == 303
     finally:
         again.stop()
     assert [d.reason for d in rows(db)] == ["before the restart", "after the restart"]
 
 
+@both_databases
 def test_decisions_and_outcomes_are_append_only_in_the_database(db) -> None:
     from stalkrisk.workbench.decisions import Shown, record_decision
 

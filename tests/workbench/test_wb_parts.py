@@ -13,13 +13,13 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
-from wb_server import PASSWORD
+from wb_server import PASSWORD, both_databases
 
 from stalkrisk.cli import main as stalkrisk
 from stalkrisk.workbench.audit_decisions import audit_decisions, format_audit
 from stalkrisk.workbench.decisions import Shown, decisions_frame, neutralise, record_decision, record_outcome
 from stalkrisk.workbench.pack import occasions, render_pack, suggestions
-from stalkrisk.workbench.results import FLAGGED, Act, derive_queue, load_results
+from stalkrisk.workbench.results import FLAGGED, Act, derive_queue, load_results, shared_reasons
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,6 +37,13 @@ def test_the_queue_is_read_as_written_or_derived_from_the_flag() -> None:
     got = derive_queue(v2)
     assert got["queue"].tolist() == ["consider_spo", "review", ""]
     assert got["queue_reason"].tolist() == ["score", "order expiring", ""]
+
+
+def test_a_sections_shared_queue_reasons_are_said_once() -> None:
+    common, own = shared_reasons(pd.Series(["risk; violence (1); breach", "risk; breach", "breach; risk; weapons"]))
+    assert common == ["risk", "breach"] and own == [["violence (1)"], [], ["weapons"]]
+    assert shared_reasons(pd.Series(["a", "b"])) == ([], [["a"], ["b"]])
+    assert shared_reasons(pd.Series([], dtype=object)) == ([], [])
 
 
 def test_forces_come_from_the_cases_file_and_are_unknown_without_it(results, scored_dir, tmp_path) -> None:
@@ -78,6 +85,15 @@ def test_suggestions_follow_the_recorded_behaviours_and_channels() -> None:
     assert suggestions([], {}) == []
 
 
+def test_the_packs_behaviour_summary_says_an_unrecorded_channel_last() -> None:
+    from stalkrisk.workbench.pack import _channel_list
+
+    acts = [act("2024-01-01", "contacting", "text_message"), act("2024-01-02", "contacting"),
+            act("2024-01-03", "contacting", "phone"), act("2024-01-04", "contacting", "text_message")]
+    assert _channel_list(acts) == "by telephone, by text message, channel not recorded"
+    assert _channel_list(acts[:1]) == "by text message" and _channel_list(acts[1:2]) == "channel not recorded"
+
+
 def test_the_pack_is_laid_out_by_the_three_conditions(results, case_ids) -> None:
     cid = case_ids["ours"]
     html = render_pack(results, cid)
@@ -105,12 +121,13 @@ def shown(score: float, threshold: float = 0.5, force: str = "F01", band: str = 
     return Shown("stalkrisk", "3", score, band, "consider_spo", "flagged", threshold, force, flagged_at, "abc")
 
 
-def test_decisions_export_neutralises_formulas(db, tmp_path) -> None:
+@both_databases
+def test_decisions_export_neutralises_formulas(db, db_url, tmp_path) -> None:
     record_decision(db, "=C1", "alice", "apply", "=HYPERLINK(\"http://x\",\"y\")", "+1 -2", shown(0.9))
     record_decision(db, "C2", "bob", "no_application", "@SUM(A1)", "-2+3+cmd|' /C calc'!A0", shown(0.6))
     record_outcome(db, "=C1", "alice", "made", "2025-02-01", "-note", "F01")
     out = tmp_path / "decisions.csv"
-    assert stalkrisk(["decisions", "export", "--db", str(db.engine.url), "--out", str(out)]) == 0
+    assert stalkrisk(["decisions", "export", "--db", db_url, "--out", str(out)]) == 0
     with open(out, newline="", encoding="utf-8") as f:
         got = list(csv.DictReader(f))
     assert [r["case_id"] for r in got] == ["'=C1", "C2"]
@@ -120,6 +137,7 @@ def test_decisions_export_neutralises_formulas(db, tmp_path) -> None:
     assert got[0]["score"] == "0.900000" and got[0]["model_version"] == "3"
 
 
+@both_databases
 def test_the_decisions_audit_by_hand(db) -> None:
     flagged = datetime(2025, 1, 1, tzinfo=timezone.utc)
     # near the threshold (0.5): logit distance < 0.5 for scores 0.45..0.6; far: 0.95, 0.99
@@ -142,6 +160,7 @@ def test_the_decisions_audit_by_hand(db) -> None:
     assert "override rate 25%" in text and "never used as training labels" in text
 
 
+@both_databases
 def test_the_migrations_build_exactly_the_models(db) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -153,8 +172,28 @@ def test_the_migrations_build_exactly_the_models(db) -> None:
         assert c.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
 
 
-def test_the_commands(tmp_path, capsys, scored_dir, case_ids, monkeypatch) -> None:
-    url = f"sqlite:///{tmp_path / 'w.db'}"
+@both_databases
+def test_the_migrations_go_down_to_empty_and_up_again(db) -> None:
+    from alembic import command
+
+    from stalkrisk.workbench.db import Base, alembic_config, upgrade
+
+    record_decision(db, "C1", "alice", "apply", "a reason", "", shown(0.9))
+    config = alembic_config()
+    with db.engine.begin() as c:
+        config.attributes["connection"] = c
+        command.downgrade(config, "base")
+    assert set(sa.inspect(db.engine).get_table_names()) == {"alembic_version"}
+    upgrade(db.engine)
+    assert set(sa.inspect(db.engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+    record_decision(db, "C1", "alice", "apply", "again", "", shown(0.9))
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as c:  # triggers rebuilt
+        c.execute(sa.text("DELETE FROM decisions"))
+
+
+@both_databases
+def test_the_commands(db_url, tmp_path, capsys, scored_dir, case_ids, monkeypatch) -> None:
+    url = db_url  # empty: the first command migrates it
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(PASSWORD + "\n"))
     assert stalkrisk(["users", "add", "sam", "--role", "supervisor", "--force", "F01", "--force", "F02",
                       "--db", url, "--password-stdin"]) == 0
@@ -177,3 +216,119 @@ def test_the_commands(tmp_path, capsys, scored_dir, case_ids, monkeypatch) -> No
     assert list((tmp_path / "p").glob("spo-pack-*.html"))
     assert stalkrisk(["audit", "decisions", "--db", url]) == 0
     assert "no decisions recorded yet" in capsys.readouterr().out
+
+
+def test_database_urls_are_normalised() -> None:
+    from stalkrisk.workbench.db import normalise_url, shown_url
+
+    assert normalise_url("postgresql://sr:pw@db.example:5432/stalkrisk") == "postgresql+psycopg://sr:pw@db.example:5432/stalkrisk"
+    assert normalise_url("postgres://sr@db/stalkrisk") == "postgresql+psycopg://sr@db/stalkrisk"
+    assert normalise_url("postgresql+psycopg://sr@db/x") == "postgresql+psycopg://sr@db/x"
+    assert normalise_url("sqlite:///w.db") == "sqlite:///w.db"
+    assert normalise_url("w.db").startswith("sqlite:////") and normalise_url("w.db").endswith("/w.db")
+    assert "pw" not in shown_url("postgresql+psycopg://sr:pw@db/x")
+
+
+def test_postgresql_mistakes_are_one_line_and_never_show_the_password(pg_cluster, capsys) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    pg_cluster.create_database("wb_no_rights")
+    admin = sa.create_engine(pg_cluster.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:  # PostgreSQL 15: a role that does not own the database may not create tables
+        c.execute(sa.text("CREATE ROLE clerk LOGIN PASSWORD 'sekrit-pw'"))
+    admin.dispose()
+    for url, said in ((f"postgresql://clerk:sekrit-pw@127.0.0.1:{closed}/x", "Connection refused"),
+                      (f"postgresql://clerk:sekrit-pw@127.0.0.1:{pg_cluster.port}/wb_no_rights",
+                       "permission denied for schema public")):
+        capsys.readouterr()
+        assert stalkrisk(["users", "list", "--db", url]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and "sekrit" not in err, err
+
+
+def test_servers_starting_at_once_on_a_new_postgresql_database_take_turns(pg_cluster) -> None:
+    import threading
+
+    from stalkrisk.workbench.db import Base, open_database
+
+    url = pg_cluster.create_database("wb_at_once")
+    start, errors, opened = threading.Barrier(3), [], []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            opened.append(open_database(url))
+        except Exception as exc:  # noqa: BLE001  (the failure is the finding)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)  # without the migration lock they block each other (or fail on a duplicate table)
+    assert errors == [] and len(opened) == 3
+    assert set(Base.metadata.tables) <= set(sa.inspect(opened[0].engine).get_table_names())
+    for database in opened:
+        database.engine.dispose()
+
+
+def test_a_postgresql_backup_restores_whole_and_still_append_only(pg_cluster, tmp_path) -> None:
+    """The backup the PostgreSQL guide gives: pg_dump's custom format, restored into a new database."""
+    import subprocess
+
+    from stalkrisk.workbench.accounts import add_user, authenticate
+    from stalkrisk.workbench.db import open_database
+
+    db = open_database(pg_cluster.create_database("wb_backed_up"))
+    add_user(db, "alice", "reviewer", ["F01"], PASSWORD)
+    for n in range(3):
+        record_decision(db, f"C{n}", "alice", "apply", f"reason {n}", "", shown(0.9))
+    record_outcome(db, "C0", "alice", "made", "2025-02-01", "", "F01")
+    before = decisions_frame(db)
+    db.engine.dispose()
+    dump = tmp_path / "stalkrisk.dump"
+    libpq = {"host": "127.0.0.1", "port": str(pg_cluster.port), "user": "postgres"}
+    args = [f"--{k}={v}" for k, v in libpq.items()]
+    subprocess.run([str(pg_cluster.bin / "pg_dump"), *args, "--format=custom", f"--file={dump}", "wb_backed_up"],
+                   check=True, capture_output=True, timeout=60)
+    restored_url = pg_cluster.create_database("wb_restored")
+    subprocess.run([str(pg_cluster.bin / "pg_restore"), *args, "--dbname=wb_restored", str(dump)],
+                   check=True, capture_output=True, timeout=60)
+    restored = open_database(restored_url)
+    try:
+        pd.testing.assert_frame_equal(decisions_frame(restored), before)
+        assert authenticate(restored, "alice", PASSWORD, "10.0.0.1") is not None
+        record_decision(restored, "C9", "alice", "refer", "after the restore", "", shown(0.7))
+        assert decisions_frame(restored)["id"].tolist() == [1, 2, 3, 4]  # the sequence came too
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), restored.engine.begin() as c:
+            c.execute(sa.text("UPDATE decisions SET reason = 'changed'"))
+    finally:
+        restored.engine.dispose()
+
+
+@both_databases
+def test_one_name_added_twice_at_once_is_one_account_and_one_clear_error(db) -> None:
+    import threading
+
+    from stalkrisk.workbench import WorkbenchError
+    from stalkrisk.workbench.accounts import add_user, list_users
+
+    start, outcomes = threading.Barrier(2), []
+
+    def add() -> None:
+        start.wait()
+        try:
+            outcomes.append(add_user(db, "pc.same", "reviewer", ["F01"], PASSWORD).username)
+        except WorkbenchError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["pc.same", "user 'pc.same' already exists"]
+    assert [a.username for a in list_users(db)] == ["pc.same"]

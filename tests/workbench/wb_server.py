@@ -8,9 +8,13 @@ import re
 import threading
 from dataclasses import dataclass
 
+import pytest
 import requests
 
 PASSWORD = "correct horse battery staple"
+#: The tests that matter for a second database run on SQLite and PostgreSQL; the rest on SQLite
+#: alone, so the suite's time does not double (conftest's ``db_kind``).
+both_databases = pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"])
 
 
 @dataclass

@@ -78,14 +78,18 @@ def check_new_user(username: str, role: str, forces: list[str], password: str) -
 
 def add_user(db: Database, username: str, role: str, forces: list[str], password: str) -> Account:
     codes = check_new_user(username, role, forces, password)
-    with db.session.begin() as s:
-        if s.scalar(sa.select(User.id).where(User.username == username)) is not None:
-            raise WorkbenchError(f"user {username!r} already exists")
-        user = User(username=username, password_hash=_hasher.hash(password), role=role,
-                    disabled=False, created_at=utcnow(), forces=[UserForce(force_code=c) for c in codes])
-        s.add(user)
-        s.flush()
-        return _account(user)
+    exists = WorkbenchError(f"user {username!r} already exists")
+    try:
+        with db.session.begin() as s:
+            if s.scalar(sa.select(User.id).where(User.username == username)) is not None:
+                raise exists
+            user = User(username=username, password_hash=_hasher.hash(password), role=role,
+                        disabled=False, created_at=utcnow(), forces=[UserForce(force_code=c) for c in codes])
+            s.add(user)
+            s.flush()
+            return _account(user)
+    except sa.exc.IntegrityError:  # added at the same moment by someone else (the unique name)
+        raise exists from None
 
 
 def list_users(db: Database) -> list[Account]:

@@ -25,7 +25,7 @@ from stalkrisk.workbench.db import Database, Setting, open_database
 from stalkrisk.workbench.decisions import DECISIONS, OUTCOMES, Shown, case_history, latest_decisions
 from stalkrisk.workbench.decisions import record_decision, record_outcome
 from stalkrisk.workbench.pack import BEHAVIOURS, CHANNELS, html_to_pdf, chromium, pack_file_stem, render_pack, uk_time
-from stalkrisk.workbench.results import QUEUE_TITLES, QUEUES, Results, load_results
+from stalkrisk.workbench.results import QUEUE_TITLES, QUEUES, Results, load_results, shared_reasons
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 100
@@ -39,13 +39,21 @@ PUBLIC = {"login", "static", "favicon"}
 
 
 def secret_key(db: Database) -> str:
-    """The session-signing key: made once per database, kept in it, never in the code."""
-    with db.session.begin() as s:
-        row = s.get(Setting, "secret_key")
-        if row is None:
-            row = Setting(key="secret_key", value=secrets.token_hex(32))
-            s.add(row)
-        return row.value
+    """The session-signing key: made once per database, kept in it, never in the code.
+
+    Two servers starting at once on one new database (PostgreSQL behind two workers) may both try
+    to make it: the second insert fails on the key, and that server reads the first one's.
+    """
+    try:
+        with db.session.begin() as s:
+            row = s.get(Setting, "secret_key")
+            if row is None:
+                row = Setting(key="secret_key", value=secrets.token_hex(32))
+                s.add(row)
+            return row.value
+    except sa.exc.IntegrityError:
+        with db.session() as s:
+            return s.get(Setting, "secret_key").value
 
 
 def when(value) -> str:
@@ -178,16 +186,18 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
         sections = []
         for name in QUEUES:
             rows = runs.queue(name, scope())
-            shown = rows.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+            window = slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE)
+            shown = rows.iloc[window]
+            common, own = shared_reasons(rows["queue_reason"])
             sections.append({
                 "name": name, "title": QUEUE_TITLES[name], "total": len(rows),
                 "undecided": int((~rows.index.isin(list(decided))).sum()),
-                "one_reason": rows["queue_reason"].iloc[0] if rows["queue_reason"].nunique() == 1 else "",
+                "common": common, "any_own": any(own[window]),
                 "first": (page - 1) * PAGE_SIZE + 1, "rows": [
                     {"case_id": r.case_id, "score": pct(r.score), "band": r.risk_band,
-                     "force": r.force_code, "queue_reason": r.queue_reason, "reason": r.reason_1 or "",
+                     "force": r.force_code, "own": parts, "reason": r.reason_1 or "",
                      "decision": DECISIONS.get(decided.get(r.case_id, ""), "")}
-                    for r in shown.itertuples(index=False)],
+                    for r, parts in zip(shown.itertuples(index=False), own[window])],
             })
         more = any(s["total"] > page * PAGE_SIZE for s in sections)
         return render_template("queue.html", sections=sections, page=page, more=more, notes=runs.notes,

@@ -82,6 +82,14 @@ def uk_time(ts) -> pd.Timestamp:
     return (ts if ts.tzinfo else ts.tz_localize("UTC")).tz_convert(LOCAL_TZ)
 
 
+def _channel_list(acts: list[Act]) -> str:
+    """The channels of some acts in words, an unrecorded channel said last ("by telephone,
+    in person, channel not recorded"), not sorted in among the channels as if it were one."""
+    named = {CHANNELS[a.channel] for a in acts if a.channel in CHANNELS}
+    unknown = any(a.channel not in CHANNELS for a in acts)
+    return ", ".join(sorted(named) + (["channel not recorded"] if unknown else []))
+
+
 def occasions(acts: list[Act]) -> int:
     """Distinct UK calendar days with an act associated with stalking."""
     return len({uk_time(a.when).date() for a in acts if a.behaviour in STALKING_ACTS})
@@ -178,7 +186,7 @@ def pack_context(results: Results, case_id: str, decisions: list | None = None) 
     summary = [] if acts is None else [
         {"behaviour": BEHAVIOURS.get(b, b), "count": len(mine), "first": uk_time(mine[0].when).strftime("%d %b %Y"),
          "last": uk_time(mine[-1].when).strftime("%d %b %Y"),
-         "channels": ", ".join(sorted({CHANNELS.get(a.channel or "", "not recorded") for a in mine}))}
+         "channels": _channel_list(mine)}
         for b in BEHAVIOURS if (mine := [a for a in acts if a.behaviour == b])]
     breaches = 0 if acts is None else _count(acts, {"order_breach"})
     linked = str(row.get("linked_cases") or "") if "linked_cases" in row.index else None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,10 @@ class Results:
     @property
     def flagged_at(self) -> datetime | None:
         text = self.audit.get("finished_at")
-        return datetime.fromisoformat(text) if text else None
+        if not text:
+            return None
+        moment = datetime.fromisoformat(text)  # written in UTC; an older folder may omit the zone
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
     def queue(self, name: str, forces: tuple[str, ...] | None) -> pd.DataFrame:
         """The cases of one queue section, highest score first; ``forces=None`` means every force."""
@@ -140,6 +143,19 @@ def _text(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "Yes" if value else "No"
     return str(value).replace("_", " ").capitalize() if isinstance(value, str) else str(value)
+
+
+def shared_reasons(reasons: pd.Series) -> tuple[list[str], list[list[str]]]:
+    """A section's queue reasons split into the parts every case shares and each case's own.
+
+    A queue reason joins its parts with "; " (model.queue). Said once above the section, the
+    parts every case has (the threshold, say) no longer bury what sets each case apart.
+    """
+    parts = [[p for p in str(r).split("; ") if p] for r in reasons]
+    if not parts:
+        return [], []
+    common = [p for p in parts[0] if all(p in row for row in parts[1:])]
+    return common, [[p for p in row if p not in common] for row in parts]
 
 
 def derive_queue(scores: pd.DataFrame) -> pd.DataFrame:
