@@ -1,0 +1,199 @@
+"""The generator's truth: two risk domains, each a logit of what was known on the assessment day.
+
+Why: an SPO answers a risk associated with stalking, physical or psychological (SPA 2019 s.1),
+so the truth has the two domains structured judgement tools score apart (persistence; harm)
+and their union, risk. Each domain's probability is ``expit(intercept + sum of one term per
+reason group)``; the terms read the case row and the *known* events only (happened and recorded
+before the end of the UK-local assessment day), so a model on the registry's features can learn
+them. Two case columns no registry feature reads yet (mental-health concern, weapon access)
+enter too: they are what a model cannot see today. The outcomes are drawn independently given
+the two probabilities, so ``p = 1 - (1 - p_persistence)(1 - p_harm)`` exactly.
+
+Persistence does not depend on the relationship (strangers and online-only suspects persist as
+often as ex-partners, docs/synthetic-data.md); harm does, strongly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stalkrisk.data import contract
+from stalkrisk.synth.draws import DAY, expit
+
+DOMAINS = ("persistence", "harm")
+GROUPS = ("relationship", "contact_frequency", "threats", "violence", "order_breach",
+          "escalation", "suspect_history", "protective_order", "victim_fear",
+          "following_watching", "online", "property")
+
+INTERCEPT = {"persistence": -3.05, "harm": -3.4}
+RELATIONSHIP_LOGIT = {
+    # small offsets that leave persistence as likely for strangers and online-only suspects as
+    # for ex-partners (whose latent intensity, and so recorded behaviour, runs higher)
+    "persistence": {"ex_partner": 0.0, "current_partner": 0.0, "family": 0.05, "acquaintance": 0.12,
+                    "colleague": 0.1, "neighbour": 0.1, "online_only": 0.25, "stranger": 0.15, "unknown": 0.1},
+    "harm": {"ex_partner": 0.45, "current_partner": 0.34, "family": 0.08, "acquaintance": 0.0,
+             "colleague": -0.15, "neighbour": 0.08, "online_only": -0.45, "stranger": -0.3, "unknown": 0.0},
+}
+#: Threats weigh more from an intimate partner: the harm threats term is
+#: COEF["harm"]["threats"] * log1p(threats) * factor; the part above 1 is booked to relationship.
+THREAT_RELATIONSHIP_FACTOR = {
+    "ex_partner": 2.0, "current_partner": 1.8, "family": 0.6, "acquaintance": 0.5,
+    "colleague": 0.4, "neighbour": 0.6, "online_only": 0.3, "stranger": 0.5, "unknown": 0.8,
+}
+FEAR_LOGIT = {
+    "persistence": {"not_afraid": -0.15, "afraid": 0.05, "very_afraid": 0.2, "unknown": 0.0},
+    "harm": {"not_afraid": -0.19, "afraid": 0.08, "very_afraid": 0.3, "unknown": 0.0},
+}
+RECENCY_DAYS = {"persistence": 7.0, "harm": 5.0}
+#: Coefficients per domain; a missing key is 0. The quantity each multiplies is in `_terms`.
+COEF: dict[str, dict[str, float]] = {
+    "persistence": {
+        "act_days_30": 0.45,        # x log1p(distinct UK days with a known event, last 30 days)
+        "contact": 0.12,            # x log1p(contacting events, last 30 days)
+        "third_party": 0.35,        # x any known event through or aimed at a third party
+        "threats": 0.12,            # x log1p(threats, last 90 days)
+        "order_breach": 0.35,       # x log1p(order breaches, last 365 days)
+        "escalation_rate": 0.2,     # x clip(log weekly rate ratio, -2, 2)
+        "recency": 0.9,             # x exp(-days since the last known event / RECENCY_DAYS)
+        "prior_stalking": 0.3,      # x log1p(suspect_prior_stalking)
+        "mental_health": 0.35,      # x suspect_mental_health_concern (no feature reads it yet)
+        "following_watching": 0.25,  # x log1p(following/watching/loitering, last 90 days)
+        "online": 0.25,             # x log1p(monitoring_online/publishing, last 90 days)
+        "property": 0.2,            # x log1p(property_interference, last 90 days)
+    },
+    "harm": {
+        "contact": 0.075,
+        "threats": 0.41,
+        "violence": 0.6,            # x log1p(violence, last 365 days)
+        "order_breach": 0.34,
+        "escalation_rate": 0.15,
+        "escalation_shift": 0.38,   # x change in the threat/violence/breach share of events
+        "recency": 0.6,
+        "prior_violence": 0.26,     # x log1p(suspect_prior_violence)
+        "prior_stalking": 0.11,
+        "prior_domestic_abuse": 0.19,
+        "substance_misuse": 0.11,
+        "weapon_access": 0.45,      # x suspect_weapon_access (no feature reads it yet)
+        "protective_order": 0.19,   # x protective_order_in_force
+        "following_watching": 0.09,
+        "property": 0.09,
+    },
+}
+
+
+def observed(cases: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-case observables the mechanism reads, missing filled as documented (0 / false)."""
+    def flag(col: str) -> np.ndarray:
+        if col not in cases:
+            return np.zeros(len(cases))
+        return cases[col].fillna(False).to_numpy(bool).astype(float)
+
+    def count(col: str) -> np.ndarray:
+        return cases[col].fillna(0).to_numpy("int64")
+
+    fear = cases["victim_fear"].fillna("unknown")
+    return {
+        "relationship": pd.Categorical(cases["relationship"], contract.RELATIONSHIPS).codes,
+        "victim_fear": pd.Categorical(fear, contract.FEARS).codes,
+        "prior_violence": count("suspect_prior_violence"),
+        "prior_stalking": count("suspect_prior_stalking"),
+        "prior_domestic_abuse": flag("suspect_prior_domestic_abuse"),
+        "substance_misuse": flag("suspect_substance_misuse"),
+        "protective_order": flag("protective_order_in_force"),
+        "mental_health": flag("suspect_mental_health_concern"),
+        "weapon_access": flag("suspect_weapon_access"),
+    }
+
+
+def terms(n: int, obs: dict[str, np.ndarray], case: np.ndarray, delta: np.ndarray,
+          beh: np.ndarray, local_day: np.ndarray, proxy: np.ndarray
+          ) -> dict[str, dict[str, np.ndarray]]:
+    """Per domain, the logit term of each reason group, from the known events only.
+
+    ``delta``: seconds from each known event to the end of its assessment day (> 0);
+    ``local_day``: its UK calendar day; ``proxy``: through or aimed at a third party.
+    """
+    beh = np.asarray(beh)
+
+    def count(behaviours: tuple[str, ...] | None, days: int) -> np.ndarray:
+        mask = delta <= days * DAY
+        if behaviours is not None:
+            wanted = np.zeros(len(contract.BEHAVIOURS), dtype=bool)
+            wanted[[contract.BEHAVIOURS.index(b) for b in behaviours]] = True
+            mask &= wanted[beh]
+        return np.bincount(case[mask], minlength=n)
+
+    recent = delta <= 30 * DAY
+    pairs = np.unique(case[recent].astype(np.int64) * 1_000_000 + local_day[recent] % 1_000_000)
+    act_days = np.bincount((pairs // 1_000_000).astype(np.int64), minlength=n)
+    third = np.bincount(case[proxy], minlength=n) > 0
+    n30, n90 = count(None, 30), count(None, 90)
+    h30, h90 = count(contract.OUTCOME_BEHAVIOURS, 30), count(contract.OUTCOME_BEHAVIOURS, 90)
+    rate = np.clip(np.log((n30 * 7 / 30 + 0.5) / ((n90 - n30) * 7 / 60 + 0.5)), -2.0, 2.0)
+    shift = h30 / np.maximum(n30, 1) - (h90 - h30) / np.maximum(n90 - n30, 1)
+    last = np.full(n, np.inf)
+    np.minimum.at(last, case, delta.astype(float))
+    q = {
+        "act_days_30": np.log1p(act_days), "contact": np.log1p(count(("contacting",), 30)),
+        "third_party": third.astype(float), "threats": np.log1p(count(("threat",), 90)),
+        "violence": np.log1p(count(("violence",), 365)),
+        "order_breach": np.log1p(count(("order_breach",), 365)),
+        "escalation_rate": rate, "escalation_shift": shift,
+        "prior_violence": np.log1p(obs["prior_violence"]), "prior_stalking": np.log1p(obs["prior_stalking"]),
+        "prior_domestic_abuse": obs["prior_domestic_abuse"], "substance_misuse": obs["substance_misuse"],
+        "mental_health": obs["mental_health"], "weapon_access": obs["weapon_access"],
+        "protective_order": obs["protective_order"],
+        "following_watching": np.log1p(count(("following", "watching", "loitering"), 90)),
+        "online": np.log1p(count(("monitoring_online", "publishing"), 90)),
+        "property": np.log1p(count(("property_interference",), 90)),
+    }
+    factor = np.array([THREAT_RELATIONSHIP_FACTOR[r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
+    out = {}
+    for domain in DOMAINS:
+        k = COEF[domain]
+
+        def part(*names: str, _k=k) -> np.ndarray:
+            return sum((_k.get(name, 0.0) * q[name] for name in names), np.zeros(n))
+
+        rel = np.array([RELATIONSHIP_LOGIT[domain][r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
+        threats = part("threats")
+        recency = np.exp(-last / DAY / RECENCY_DAYS[domain])  # 0 for a case with no known event
+        out[domain] = {
+            "relationship": rel + (threats * (factor - 1.0) if domain == "harm" else 0.0),
+            "contact_frequency": part("act_days_30", "contact", "third_party"),
+            "threats": threats,
+            "violence": part("violence"),
+            "order_breach": part("order_breach"),
+            "escalation": part("escalation_rate", "escalation_shift") + k.get("recency", 0.0) * recency,
+            "suspect_history": part("prior_violence", "prior_stalking", "prior_domestic_abuse",
+                                    "substance_misuse", "mental_health", "weapon_access"),
+            "protective_order": part("protective_order"),
+            "victim_fear": np.array([FEAR_LOGIT[domain][f] for f in contract.FEARS])[obs["victim_fear"]],
+            "following_watching": part("following_watching"),
+            "online": part("online"),
+            "property": part("property"),
+        }
+    return out
+
+
+def probabilities(domain_terms: dict[str, dict[str, np.ndarray]], horizon_days: int
+                  ) -> dict[str, np.ndarray]:
+    """``p_persistence``, ``p_harm`` and ``p`` (risk: either) from the terms.
+
+    Persistence needs two distinct days in the window: with a one-day horizon it cannot happen.
+    """
+    p = {f"p_{d}": expit(INTERCEPT[d] + np.sum(list(domain_terms[d].values()), axis=0))
+         for d in DOMAINS}
+    if horizon_days < 2:
+        p["p_persistence"] = np.zeros_like(p["p_persistence"])
+    p["p"] = 1.0 - (1.0 - p["p_persistence"]) * (1.0 - p["p_harm"])
+    return p
+
+
+def risk_attribution(domain_terms: dict[str, dict[str, np.ndarray]], p: dict[str, np.ndarray]
+                     ) -> dict[str, np.ndarray]:
+    """Each group's share of logit(p) by the chain rule: d logit(p) / d logit(p_x) = p_x / p, so a
+    group's risk term is (p_persistence · term_persistence + p_harm · term_harm) / p."""
+    wp, wh = (p[f"p_{d}"] / np.maximum(p["p"], 1e-300) for d in DOMAINS)
+    return {g: wp * domain_terms["persistence"][g] + wh * domain_terms["harm"][g] for g in GROUPS}
