@@ -85,6 +85,7 @@ def slow_p(row: dict, events: list[dict]) -> dict[str, float]:
         "mental_health": float(bool(row["suspect_mental_health_concern"])),
         "weapon_access": float(bool(row["suspect_weapon_access"])),
         "protective_order": float(bool(row["protective_order_in_force"])),
+        "order_unbreached": float(bool(row["protective_order_in_force"]) and n(365, ("order_breach",)) == 0),
         "following_watching": math.log1p(n(90, ("following", "watching", "loitering"))),
         "online": math.log1p(n(90, ("monitoring_online", "publishing"))),
         "property": math.log1p(n(90, ("property_interference",))),
@@ -95,9 +96,8 @@ def slow_p(row: dict, events: list[dict]) -> dict[str, float]:
                  + domains.FEAR_LOGIT[d][row["victim_fear"]]
                  + sum(domains.COEF[d].get(k, 0.0) * v for k, v in q.items() if k != "recency")
                  + domains.COEF[d]["recency"] * math.exp(-last / 86_400 / domains.RECENCY_DAYS[d]))
-        if d == "harm":
-            factor = domains.THREAT_RELATIONSHIP_FACTOR[row["relationship"]]
-            logit += domains.COEF[d]["threats"] * q["threats"] * (factor - 1)
+        for name, factor in domains.RELATIONSHIP_FACTOR[d].items():
+            logit += domains.COEF[d][name] * q[name] * (factor[row["relationship"]] - 1)
         out[f"p_{d}"] = 1 / (1 + math.exp(-logit))
     out["p"] = 1 - (1 - out["p_persistence"]) * (1 - out["p_harm"])
     return out
@@ -235,19 +235,22 @@ def test_logit_terms_golden_case() -> None:
     # one contact on day 51: n30 = 4, n90 = 5, h30 = 1, h90 = 1; last event 30 minutes before the end
     rate = math.log((4 * 7 / 30 + 0.5) / (1 * 7 / 60 + 0.5))
     last_days = 30 / 60 / 24
-    assert per["relationship"] == 0.0 and per["violence"] == 0.0
-    assert per["contact_frequency"] == pytest.approx(0.45 * math.log(4) + 0.12 * math.log(3) + 0.35)
-    assert per["threats"] == pytest.approx(0.12 * math.log(2))
-    assert per["escalation"] == pytest.approx(0.2 * rate + 0.9 * math.exp(-last_days / 7))
-    assert per["suspect_history"] == 0.0 and per["protective_order"] == 0.0
+    # ex-partner: contact counts 2.5 times for persistence, threats 2 times for harm; the part
+    # beyond 1 is booked to the relationship group; the order in force has no breach
+    assert per["relationship"] == pytest.approx(0.22 * math.log(3) * (2.5 - 1))
+    assert per["contact_frequency"] == pytest.approx(0.34 * math.log(4) + 0.22 * math.log(3) + 0.3)
+    assert per["threats"] == pytest.approx(0.1 * math.log(2))
+    assert per["escalation"] == pytest.approx(0.18 * rate + 1.0 * math.exp(-last_days / 7))
+    assert per["suspect_history"] == 0.0 and per["violence"] == 0.0
+    assert per["protective_order"] == pytest.approx(-0.45)
     assert per["victim_fear"] == pytest.approx(0.2)
-    assert harm["relationship"] == pytest.approx(0.45 + 0.41 * math.log(2) * (2.0 - 1))
-    assert harm["threats"] == pytest.approx(0.41 * math.log(2))
-    assert harm["contact_frequency"] == pytest.approx(0.075 * math.log(3))
-    assert harm["escalation"] == pytest.approx(0.15 * rate + 0.38 * (1 / 4 - 0) + 0.6 * math.exp(-last_days / 5))
-    assert harm["suspect_history"] == pytest.approx(0.26 * math.log(2) + 0.45)
-    assert harm["protective_order"] == pytest.approx(0.19)
-    assert harm["victim_fear"] == pytest.approx(0.3)
+    assert harm["relationship"] == pytest.approx(0.4 + 0.37 * math.log(2) * (2.0 - 1))
+    assert harm["threats"] == pytest.approx(0.37 * math.log(2))
+    assert harm["contact_frequency"] == pytest.approx(0.07 * math.log(3))
+    assert harm["escalation"] == pytest.approx(0.13 * rate + 0.34 * (1 / 4 - 0) + 0.72 * math.exp(-last_days / 5))
+    assert harm["suspect_history"] == pytest.approx(0.23 * math.log(2) + 0.45)
+    assert harm["protective_order"] == pytest.approx(0.17)
+    assert harm["victim_fear"] == pytest.approx(0.27)
     assert harm["violence"] == 0 and harm["order_breach"] == 0 and harm["online"] == 0
 
 

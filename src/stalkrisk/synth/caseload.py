@@ -63,18 +63,17 @@ OUTCOMES = ("risk",) + DOMAINS
 #: logit(p), ``domains.risk_attribution``), measured with
 #: ``mechanism_group_weights(generate(100_000, seed=0), outcome)``; tests re-measure them.
 MECHANISM_WEIGHTS: dict[str, dict[str, float]] = {
-    "risk": {"contact_frequency": 0.475, "escalation": 0.414, "relationship": 0.261, "threats": 0.25,
-             "suspect_history": 0.194, "victim_fear": 0.174, "following_watching": 0.165,
-             "violence": 0.155, "online": 0.124, "order_breach": 0.119, "property": 0.079,
-             "protective_order": 0.036},
-    "persistence": {"contact_frequency": 0.492, "escalation": 0.358, "following_watching": 0.165,
-                    "suspect_history": 0.161, "online": 0.143, "victim_fear": 0.132, "threats": 0.083,
-                    "order_breach": 0.083, "property": 0.077, "relationship": 0.07, "violence": 0.0,
-                    "protective_order": 0.0},
-    "harm": {"relationship": 0.499, "threats": 0.285, "escalation": 0.283, "violence": 0.219,
-             "suspect_history": 0.205, "victim_fear": 0.185, "order_breach": 0.081,
-             "protective_order": 0.069, "following_watching": 0.059, "contact_frequency": 0.054,
-             "property": 0.035, "online": 0.0},
+    "risk": {"contact_frequency": 0.453, "escalation": 0.434, "relationship": 0.329, "threats": 0.215,
+             "following_watching": 0.187, "suspect_history": 0.171, "victim_fear": 0.165, "online": 0.148,
+             "violence": 0.138, "order_breach": 0.1, "property": 0.07, "protective_order": 0.061},
+    "persistence": {"contact_frequency": 0.466, "escalation": 0.379, "relationship": 0.272,
+                    "following_watching": 0.198, "online": 0.172, "suspect_history": 0.142,
+                    "protective_order": 0.137, "victim_fear": 0.132, "order_breach": 0.071,
+                    "threats": 0.07, "property": 0.069, "violence": 0.0},
+    "harm": {"relationship": 0.494, "escalation": 0.302, "threats": 0.257, "violence": 0.197,
+             "suspect_history": 0.188, "victim_fear": 0.166, "order_breach": 0.071,
+             "protective_order": 0.062, "following_watching": 0.053, "contact_frequency": 0.051,
+             "property": 0.031, "online": 0.0},
 }
 #: The weights of the default flag's outcome, risk (what the single-outcome model predicts).
 MECHANISM_GROUP_WEIGHTS: dict[str, float] = MECHANISM_WEIGHTS["risk"]

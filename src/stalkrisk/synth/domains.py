@@ -26,58 +26,81 @@ GROUPS = ("relationship", "contact_frequency", "threats", "violence", "order_bre
           "escalation", "suspect_history", "protective_order", "victim_fear",
           "following_watching", "online", "property")
 
-INTERCEPT = {"persistence": -3.05, "harm": -3.4}
+INTERCEPT = {"persistence": -3.3, "harm": -3.4}
 RELATIONSHIP_LOGIT = {
     # small offsets that leave persistence as likely for strangers and online-only suspects as
     # for ex-partners (whose latent intensity, and so recorded behaviour, runs higher)
     "persistence": {"ex_partner": 0.0, "current_partner": 0.0, "family": 0.05, "acquaintance": 0.12,
                     "colleague": 0.1, "neighbour": 0.1, "online_only": 0.25, "stranger": 0.15, "unknown": 0.1},
-    "harm": {"ex_partner": 0.45, "current_partner": 0.34, "family": 0.08, "acquaintance": 0.0,
-             "colleague": -0.15, "neighbour": 0.08, "online_only": -0.45, "stranger": -0.3, "unknown": 0.0},
+    "harm": {"ex_partner": 0.4, "current_partner": 0.3, "family": 0.07, "acquaintance": 0.0,
+             "colleague": -0.13, "neighbour": 0.07, "online_only": -0.4, "stranger": -0.27, "unknown": 0.0},
 }
-#: Threats weigh more from an intimate partner: the harm threats term is
-#: COEF["harm"]["threats"] * log1p(threats) * factor; the part above 1 is booked to relationship.
-THREAT_RELATIONSHIP_FACTOR = {
-    "ex_partner": 2.0, "current_partner": 1.8, "family": 0.6, "acquaintance": 0.5,
-    "colleague": 0.4, "neighbour": 0.6, "online_only": 0.3, "stranger": 0.5, "unknown": 0.8,
+_INTIMATE = ("ex_partner", "current_partner")
+
+
+def _by_relationship(intimate: float, others: float, **special: float) -> dict[str, float]:
+    return {r: special.get(r, intimate if r in _INTIMATE else others) for r in contract.RELATIONSHIPS}
+
+
+#: What drives each domain depends on who the suspect is (interactions a tree model can learn and
+#: a logistic regression on the same features cannot): a term ``COEF[d][q] * quantity`` becomes
+#: ``COEF[d][q] * quantity * factor[relationship]``; the part beyond factor 1 is booked to the
+#: relationship group, so every term stays one reason group's.
+#: - harm: threats and violence from an intimate partner weigh most (ex-intimate stalkers are the
+#:   most likely to be violent);
+#: - persistence: ex-partners persist through contact and approach (rejected stalkers); strangers,
+#:   acquaintances and online-only suspects through surveillance, following and online monitoring.
+RELATIONSHIP_FACTOR: dict[str, dict[str, dict[str, float]]] = {
+    "persistence": {
+        "contact": _by_relationship(2.5, 0.3, family=1.0),
+        "following_watching": _by_relationship(0.2, 2.0),
+        "online": _by_relationship(0.2, 2.0),
+    },
+    "harm": {
+        "threats": _by_relationship(2.0, 0.5, current_partner=1.8, colleague=0.4, online_only=0.3,
+                                    unknown=0.8, family=0.6, neighbour=0.6),
+        "violence": _by_relationship(1.4, 0.6, unknown=1.0),
+    },
 }
+THREAT_RELATIONSHIP_FACTOR = RELATIONSHIP_FACTOR["harm"]["threats"]
 FEAR_LOGIT = {
     "persistence": {"not_afraid": -0.15, "afraid": 0.05, "very_afraid": 0.2, "unknown": 0.0},
-    "harm": {"not_afraid": -0.19, "afraid": 0.08, "very_afraid": 0.3, "unknown": 0.0},
+    "harm": {"not_afraid": -0.17, "afraid": 0.07, "very_afraid": 0.27, "unknown": 0.0},
 }
 RECENCY_DAYS = {"persistence": 7.0, "harm": 5.0}
 #: Coefficients per domain; a missing key is 0. The quantity each multiplies is in `_terms`.
 COEF: dict[str, dict[str, float]] = {
     "persistence": {
-        "act_days_30": 0.45,        # x log1p(distinct UK days with a known event, last 30 days)
-        "contact": 0.12,            # x log1p(contacting events, last 30 days)
-        "third_party": 0.35,        # x any known event through or aimed at a third party
-        "threats": 0.12,            # x log1p(threats, last 90 days)
-        "order_breach": 0.35,       # x log1p(order breaches, last 365 days)
-        "escalation_rate": 0.2,     # x clip(log weekly rate ratio, -2, 2)
-        "recency": 0.9,             # x exp(-days since the last known event / RECENCY_DAYS)
-        "prior_stalking": 0.3,      # x log1p(suspect_prior_stalking)
-        "mental_health": 0.35,      # x suspect_mental_health_concern (no feature reads it yet)
-        "following_watching": 0.25,  # x log1p(following/watching/loitering, last 90 days)
-        "online": 0.25,             # x log1p(monitoring_online/publishing, last 90 days)
-        "property": 0.2,            # x log1p(property_interference, last 90 days)
+        "act_days_30": 0.34,        # x log1p(distinct UK days with a known event, last 30 days)
+        "contact": 0.22,            # x log1p(contacting events, last 30 days)
+        "third_party": 0.3,         # x any known event through or aimed at a third party
+        "threats": 0.1,             # x log1p(threats, last 90 days)
+        "order_breach": 0.3,        # x log1p(order breaches, last 365 days)
+        "order_unbreached": -0.45,  # x an order in force and no breach known in the last 365 days
+        "escalation_rate": 0.18,    # x clip(log weekly rate ratio, -2, 2)
+        "recency": 1.0,             # x exp(-days since the last known event / RECENCY_DAYS)
+        "prior_stalking": 0.27,     # x log1p(suspect_prior_stalking)
+        "mental_health": 0.3,       # x suspect_mental_health_concern (no feature reads it yet)
+        "following_watching": 0.3,  # x log1p(following/watching/loitering, last 90 days)
+        "online": 0.3,              # x log1p(monitoring_online/publishing, last 90 days)
+        "property": 0.18,           # x log1p(property_interference, last 90 days)
     },
     "harm": {
-        "contact": 0.075,
-        "threats": 0.41,
-        "violence": 0.6,            # x log1p(violence, last 365 days)
-        "order_breach": 0.34,
-        "escalation_rate": 0.15,
-        "escalation_shift": 0.38,   # x change in the threat/violence/breach share of events
-        "recency": 0.6,
-        "prior_violence": 0.26,     # x log1p(suspect_prior_violence)
-        "prior_stalking": 0.11,
-        "prior_domestic_abuse": 0.19,
-        "substance_misuse": 0.11,
+        "contact": 0.07,
+        "threats": 0.37,
+        "violence": 0.54,           # x log1p(violence, last 365 days)
+        "order_breach": 0.3,
+        "escalation_rate": 0.13,
+        "escalation_shift": 0.34,   # x change in the threat/violence/breach share of events
+        "recency": 0.72,
+        "prior_violence": 0.23,     # x log1p(suspect_prior_violence)
+        "prior_stalking": 0.1,
+        "prior_domestic_abuse": 0.17,
+        "substance_misuse": 0.1,
         "weapon_access": 0.45,      # x suspect_weapon_access (no feature reads it yet)
-        "protective_order": 0.19,   # x protective_order_in_force
-        "following_watching": 0.09,
-        "property": 0.09,
+        "protective_order": 0.17,   # x protective_order_in_force
+        "following_watching": 0.08,
+        "property": 0.08,
     },
 }
 
@@ -134,11 +157,13 @@ def terms(n: int, obs: dict[str, np.ndarray], case: np.ndarray, delta: np.ndarra
     shift = h30 / np.maximum(n30, 1) - (h90 - h30) / np.maximum(n90 - n30, 1)
     last = np.full(n, np.inf)
     np.minimum.at(last, case, delta.astype(float))
+    breaches = count(("order_breach",), 365)
     q = {
         "act_days_30": np.log1p(act_days), "contact": np.log1p(count(("contacting",), 30)),
         "third_party": third.astype(float), "threats": np.log1p(count(("threat",), 90)),
         "violence": np.log1p(count(("violence",), 365)),
-        "order_breach": np.log1p(count(("order_breach",), 365)),
+        "order_breach": np.log1p(breaches),
+        "order_unbreached": obs["protective_order"] * (breaches == 0),
         "escalation_rate": rate, "escalation_shift": shift,
         "prior_violence": np.log1p(obs["prior_violence"]), "prior_stalking": np.log1p(obs["prior_stalking"]),
         "prior_domestic_abuse": obs["prior_domestic_abuse"], "substance_misuse": obs["substance_misuse"],
@@ -148,7 +173,6 @@ def terms(n: int, obs: dict[str, np.ndarray], case: np.ndarray, delta: np.ndarra
         "online": np.log1p(count(("monitoring_online", "publishing"), 90)),
         "property": np.log1p(count(("property_interference",), 90)),
     }
-    factor = np.array([THREAT_RELATIONSHIP_FACTOR[r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
     out = {}
     for domain in DOMAINS:
         k = COEF[domain]
@@ -157,18 +181,20 @@ def terms(n: int, obs: dict[str, np.ndarray], case: np.ndarray, delta: np.ndarra
             return sum((_k.get(name, 0.0) * q[name] for name in names), np.zeros(n))
 
         rel = np.array([RELATIONSHIP_LOGIT[domain][r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
-        threats = part("threats")
+        for name, factor in RELATIONSHIP_FACTOR[domain].items():
+            f = np.array([factor[r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
+            rel = rel + k.get(name, 0.0) * q[name] * (f - 1.0)
         recency = np.exp(-last / DAY / RECENCY_DAYS[domain])  # 0 for a case with no known event
         out[domain] = {
-            "relationship": rel + (threats * (factor - 1.0) if domain == "harm" else 0.0),
+            "relationship": rel,
             "contact_frequency": part("act_days_30", "contact", "third_party"),
-            "threats": threats,
+            "threats": part("threats"),
             "violence": part("violence"),
             "order_breach": part("order_breach"),
             "escalation": part("escalation_rate", "escalation_shift") + k.get("recency", 0.0) * recency,
             "suspect_history": part("prior_violence", "prior_stalking", "prior_domestic_abuse",
                                     "substance_misuse", "mental_health", "weapon_access"),
-            "protective_order": part("protective_order"),
+            "protective_order": part("protective_order", "order_unbreached"),
             "victim_fear": np.array([FEAR_LOGIT[domain][f] for f in contract.FEARS])[obs["victim_fear"]],
             "following_watching": part("following_watching"),
             "online": part("online"),
