@@ -296,7 +296,7 @@ def test_serial_suspects_have_two_to_four_victims_over_realistic_spans(large: sy
     size = by.size()
     series = size[size > 1]
     assert set(series.unique()) <= {2, 3, 4} and {2, 3, 4} <= set(series.unique())
-    assert 0.05 <= series.sum() / len(cases) <= 0.12
+    assert 0.035 <= series.sum() / len(cases) <= 0.12
     members = cases[cases["suspect_id"].isin(series.index)].sort_values(["suspect_id", "assessment_date"])
     assert members["victim_id"].is_unique  # different victims
     gap = members.groupby("suspect_id")["assessment_date"].diff().dropna().dt.days
