@@ -26,7 +26,7 @@ from stalkrisk.data import contract
 from stalkrisk.data.ids import row_of
 from stalkrisk.synth import domains
 from stalkrisk.synth.draws import (
-    DAY, Calendar, behaviour_weights, channels, expit, pick, recorded_lag, repeat, targets,
+    DAY, Calendar, behaviour_weights, channels, expit, key_strings, pick, recorded_lag, repeat, targets,
 )
 from stalkrisk.synth.followup import draw_followup
 from stalkrisk.synth.v2 import add_v2, draw_people, orders_for
@@ -118,10 +118,10 @@ def domain_terms(cases: pd.DataFrame, events: pd.DataFrame) -> dict[str, dict[st
     proxy = (events["channel"] == "third_party").fillna(False).to_numpy(bool)
     if "target" in events:
         proxy = proxy | (events["target"] == "third_party").fillna(False).to_numpy(bool)
-    first = int(days.min()) - 800 if n else 0
-    cal = Calendar(first, int(days.max()) + 1 if n else 0)
-    return domains.terms(n, domains.observed(cases), idx[known], delta[known], beh[known].astype(np.int8),
-                         cal.day_of(t[known]), proxy[known])
+    cal = Calendar(int(days.min()) - 40 if n else 0, int(days.max()) + 1 if n else 0)
+    case, when = idx[known], t[known]
+    return domains.terms(n, domains.observed(cases), case, delta[known], beh[known].astype(np.int8),
+                         proxy[known], lambda m: days[case[m]] - cal.day_of(when[m]))
 
 
 def truth_probabilities(cases: pd.DataFrame, events: pd.DataFrame, horizon_days: int = 90
@@ -257,19 +257,8 @@ def _strings(values: tuple[str, ...], codes: np.ndarray) -> pd.arrays.ArrowStrin
 
 
 def _ids(prefix: str, n: int, width: int) -> pa.Array:
-    """``prefix`` + 1..n zero-padded to ``width`` digits, built as raw Arrow buffers."""
-    size = len(prefix) + width
-    chars = np.empty((size, n), dtype=np.uint8)  # one row per character position
-    chars[: len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)[:, None]
-    number = np.arange(1, n + 1, dtype=np.int64 if n >= 2**31 else np.int32)
-    for row in range(size - 1, len(prefix) - 1, -1):
-        number, digit = np.divmod(number, 10)
-        chars[row] = digit + ord("0")
-    chars = np.ascontiguousarray(chars.T)
-    small = n * size < 2**31
-    offsets = (np.arange(n + 1, dtype=np.int64) * size).astype(np.int32 if small else np.int64)
-    kind = pa.string() if small else pa.large_string()
-    return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
+    """``prefix`` + 1..n zero-padded to ``width`` digits."""
+    return key_strings(prefix, np.arange(1, n + 1, dtype=np.int64), width)
 
 
 def _cases_frame(c: dict[str, np.ndarray], ids: pa.Array) -> pd.DataFrame:
@@ -359,9 +348,9 @@ def generate(n_cases: int, seed: int = 0, *, start: str = "2021-01-01", end: str
     cases = add_v2(cases, c)
     proxy = (known["chan"] == contract.CHANNELS.index("third_party")) | \
         (known["target"] == contract.TARGETS.index("third_party"))
-    terms = domains.terms(n_cases, domains.observed(cases), known["case"],
-                          day_end[known["case"]] - known["time"], known["beh"],
-                          cal.day_of(known["time"]), proxy)
+    kcase, ktime, day = known["case"], known["time"], c["day"].astype(np.int64)
+    terms = domains.terms(n_cases, domains.observed(cases), kcase, day_end[kcase] - ktime, known["beh"],
+                          proxy, lambda m: day[kcase[m]] - cal.day_of(ktime[m]))
     p = domains.probabilities(terms, horizon_days)
     persist = rng.random(n_cases) < p["p_persistence"]
     harm = rng.random(n_cases) < p["p_harm"]

@@ -15,6 +15,8 @@ often as ex-partners, docs/synthetic-data.md); harm does, strongly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -130,12 +132,13 @@ def observed(cases: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def terms(n: int, obs: dict[str, np.ndarray], case: np.ndarray, delta: np.ndarray,
-          beh: np.ndarray, local_day: np.ndarray, proxy: np.ndarray
+          beh: np.ndarray, proxy: np.ndarray, days_before: Callable[[np.ndarray], np.ndarray]
           ) -> dict[str, dict[str, np.ndarray]]:
     """Per domain, the logit term of each reason group, from the known events only.
 
     ``delta``: seconds from each known event to the end of its assessment day (> 0);
-    ``local_day``: its UK calendar day; ``proxy``: through or aimed at a third party.
+    ``proxy``: through or aimed at a third party; ``days_before(mask)``: UK calendar days from
+    the day of each known event selected by ``mask`` to the assessment day (0 = that day).
     """
     beh = np.asarray(beh)
 
@@ -148,8 +151,10 @@ def terms(n: int, obs: dict[str, np.ndarray], case: np.ndarray, delta: np.ndarra
         return np.bincount(case[mask], minlength=n)
 
     recent = delta <= 30 * DAY
-    pairs = np.unique(case[recent].astype(np.int64) * 1_000_000 + local_day[recent] % 1_000_000)
-    act_days = np.bincount((pairs // 1_000_000).astype(np.int64), minlength=n)
+    # distinct days: a bitmap of (case, day) over the 32 calendar days 30 x 24 hours can touch
+    seen = np.zeros((n, 32), dtype=bool)
+    seen[case[recent], np.clip(days_before(recent), 0, 31)] = True
+    act_days = seen.sum(axis=1)
     third = np.bincount(case[proxy], minlength=n) > 0
     n30, n90 = count(None, 30), count(None, 90)
     h30, h90 = count(contract.OUTCOME_BEHAVIOURS, 30), count(contract.OUTCOME_BEHAVIOURS, 90)

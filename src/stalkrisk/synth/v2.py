@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from stalkrisk.data import contract
-from stalkrisk.synth.draws import expit
+from stalkrisk.synth.draws import expit, key_strings
 
 SERIES_SHARE = 0.03  # of cases: the first case of a suspect with several victims
 SERIES_SIZES = {2: 0.6, 3: 0.25, 4: 0.15}  # victims in a series
@@ -93,7 +92,7 @@ def draw_people(rng: np.random.Generator, c: dict[str, np.ndarray]) -> None:
 
 def _keys(prefix: str, numbers: np.ndarray) -> pd.arrays.ArrowStringArray:
     width = max(7, len(str(int(numbers.max()) if len(numbers) else 0)))
-    return pd.array(pa.array([f"{prefix}{k:0{width}d}" for k in numbers]), dtype="str")
+    return pd.array(key_strings(prefix, numbers, width), dtype="str")
 
 
 def add_v2(cases: pd.DataFrame, c: dict[str, np.ndarray]) -> pd.DataFrame:
