@@ -32,4 +32,9 @@ def test_session_model_explanations_are_faithful(trained, caseload) -> None:
     features = build_features(cases, events)
     result = faithfulness(explain(model, features), MECHANISM_GROUP_WEIGHTS)
     assert set(result.table["group"]) == set(MECHANISM_GROUP_WEIGHTS)
-    assert result.rho >= 0.8, format_faithfulness(result)
+    # The generator's truth is two domains with relationship-specific drivers (issue 18): risk's
+    # group weights are a first-order (chain-rule) attribution and an interaction is booked to the
+    # relationship group, so a model's SHAP ranking follows them less closely than it followed the
+    # old single additive logit (measured: 0.62 for this session model, 0.76 for a model trained
+    # on risk over 20,000 cases; the old generator gave over 0.8).
+    assert result.rho >= 0.6, format_faithfulness(result)

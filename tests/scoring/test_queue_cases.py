@@ -158,11 +158,11 @@ def test_renewal_and_the_triggers_come_from_data():
     facts = pd.DataFrame({"course_of_conduct": [1.0, 0.0], "spo_in_force": pd.array([True, False]),
                           "spo_days_left": [45.0, np.nan], "act_days_30d": [0.0, 0.0],
                           "suspect_weapon_access": pd.array([pd.NA, True], dtype="boolean"),
-                          "sdash_threats": [1.0, 1.0]})
+                          "sdash_threats": [1.0, 1.0], "n_threat_90d": [1.0, 1.0]})
     out = assign_queue(np.array([0.9, 0.1]), 0.5, facts, load_queue_policy())
     assert out["queue"].tolist() == ["review", "review"]
     assert "SPO ends in 45 days and risk is at or above the threshold: consider renewal" in out["queue_reason"][0]
-    assert out["queue_reason"][1] == "a threat recorded and the suspect has access to weapons"
+    assert out["queue_reason"][1] == "a threat in the last 90 days and the suspect has access to weapons"
     # a missing value never meets a condition
     policy = QueuePolicy(60, 30, (Trigger("t", "weapon", (("suspect_weapon_access", "==", 1.0),)),))
     assert assign_queue(np.array([0.1]), 0.5, facts.iloc[:1], policy)["queue"].tolist() == [""]

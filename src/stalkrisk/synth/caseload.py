@@ -2,12 +2,13 @@
 
 Why: the pipeline must be trained, tested and benchmarked without real case
 records, and its tests need ground truth. This generator draws cases and event
-histories calibrated to public figures (docs/synthetic-data.md), then computes
-the probability ``p`` of a harm outcome within the horizon from what was
-*observable on the assessment date only* (the case row and the events known by
-then), draws the label from ``p`` and writes the follow-up events so that the
-label agrees with them. Protected attributes are drawn independently of every
-risk driver and never enter ``p``, so the fairness audit has a known answer.
+histories calibrated to public figures (docs/synthetic-data.md), then computes the
+probability of each risk domain within the horizon (``synth.domains``: persistence,
+harm; risk is either) from what was *observable on the assessment date only* (the
+case row and the events known by then), draws both outcomes and writes the
+follow-up events so that every label agrees with them (``synth.followup``).
+Protected attributes are drawn independently of every risk driver and never enter
+the truth, so the fairness audit has a known answer.
 
 Everything is vectorised numpy over flat event arrays; times are int64 seconds
 since the Unix epoch (UTC) until the frames are built.
@@ -23,12 +24,14 @@ import pyarrow as pa
 
 from stalkrisk.data import contract
 from stalkrisk.data.ids import row_of
-from stalkrisk.synth.v2 import add_v2
+from stalkrisk.synth import domains
+from stalkrisk.synth.draws import (
+    DAY, Calendar, behaviour_weights, channels, expit, key_strings, pick, recorded_lag, repeat, targets,
+)
+from stalkrisk.synth.followup import draw_followup
+from stalkrisk.synth.v2 import add_v2, draw_people, orders_for
 
-DAY = 86_400
-_BEH = {b: i for i, b in enumerate(contract.BEHAVIOURS)}
-_CHAN = {c: i for i, c in enumerate(contract.CHANNELS)}
-_HARM = np.array([_BEH[b] for b in contract.OUTCOME_BEHAVIOURS])
+_HARM = np.array([contract.BEHAVIOURS.index(b) for b in contract.OUTCOME_BEHAVIOURS])
 
 # ---------------------------------------------------------------- calibration
 #: Share of cases by the suspect's relationship to the victim (45% ex-partner: the share of
@@ -52,51 +55,28 @@ AGE_BANDS = ((12, 15, 3.0), (16, 19, 8.8), (20, 24, 6.8), (25, 34, 4.9), (35, 44
 N_FORCES = 43
 
 # ----------------------------------------------------------------- mechanism
-#: logit(p) = INTERCEPT + the sum of one term per reason group (see `_terms`).
-INTERCEPT = -5.2
-RELATIONSHIP_LOGIT = {
-    "ex_partner": 0.75, "current_partner": 0.55, "family": 0.1, "acquaintance": 0.0,
-    "colleague": -0.2, "neighbour": 0.1, "online_only": -0.55, "stranger": -0.35, "unknown": 0.0,
-}
-#: Threats weigh more from an intimate partner (ex or current) than from others: the
-#: threats term is COEF["threats"] * log1p(threats) * factor. The part above factor 1
-#: (or below it) is booked to the relationship group, so every term stays one group's.
-THREAT_RELATIONSHIP_FACTOR = {
-    "ex_partner": 2.2, "current_partner": 2.0, "family": 0.5, "acquaintance": 0.4,
-    "colleague": 0.3, "neighbour": 0.5, "online_only": 0.2, "stranger": 0.4, "unknown": 0.8,
-}
-RECENCY_DAYS = 5.0
-FEAR_LOGIT = {"not_afraid": -0.28, "afraid": 0.1, "very_afraid": 0.45, "unknown": 0.0}
-COEF = {
-    "contact_frequency": 0.32,    # x log1p(contacting events, last 30 days)
-    "threats": 0.85,              # x log1p(threats, last 90 days)
-    "violence": 1.1,              # x log1p(violence, last 365 days)
-    "order_breach": 0.8,          # x log1p(order breaches, last 365 days)
-    "escalation_rate": 0.45,      # x clip(log weekly rate ratio, -2, 2)
-    "escalation_shift": 0.6,      # x change in harm share of events
-    "recency": 1.6,               # x exp(-days since the last known event / RECENCY_DAYS)
-    "prior_violence": 0.45,       # x log1p(suspect_prior_violence)
-    "prior_stalking": 0.3,        # x log1p(suspect_prior_stalking)
-    "prior_domestic_abuse": 0.3,  # x suspect_prior_domestic_abuse
-    "substance_misuse": 0.15,     # x suspect_substance_misuse
-    "protective_order": 0.4,      # x protective_order_in_force
-    "following_watching": 0.24,   # x log1p(following/watching/loitering, last 90 days)
-    "online": 0.15,               # x log1p(monitoring_online/publishing, last 90 days)
-    "property": 0.17,             # x log1p(property_interference, last 90 days)
-}
-GROUPS = ("relationship", "contact_frequency", "threats", "violence", "order_breach",
-          "escalation", "suspect_history", "protective_order", "victim_fear",
-          "following_watching", "online", "property")
+#: The truth: two risk domains and their union (``synth.domains``); re-exported here.
+DOMAINS, GROUPS = domains.DOMAINS, domains.GROUPS
+OUTCOMES = ("risk",) + DOMAINS
 
-#: Standard deviation of each group's logit term, measured with
-#: ``mechanism_group_weights(generate(100_000, seed=0))``; tests re-measure it.
-MECHANISM_GROUP_WEIGHTS: dict[str, float] = {
-    "relationship": 0.989, "escalation": 0.729, "threats": 0.583, "violence": 0.532,
-    "suspect_history": 0.308, "victim_fear": 0.275, "contact_frequency": 0.23,
-    "order_breach": 0.188, "following_watching": 0.158, "protective_order": 0.145,
-    "online": 0.086, "property": 0.065,
+#: Standard deviation of each group's logit term per outcome (risk: the chain-rule share of
+#: logit(p), ``domains.risk_attribution``), measured with
+#: ``mechanism_group_weights(generate(100_000, seed=0), outcome)``; tests re-measure them.
+MECHANISM_WEIGHTS: dict[str, dict[str, float]] = {
+    "risk": {"contact_frequency": 0.453, "escalation": 0.434, "relationship": 0.329, "threats": 0.215,
+             "following_watching": 0.187, "suspect_history": 0.171, "victim_fear": 0.165, "online": 0.148,
+             "violence": 0.138, "order_breach": 0.1, "property": 0.07, "protective_order": 0.061},
+    "persistence": {"contact_frequency": 0.466, "escalation": 0.379, "relationship": 0.272,
+                    "following_watching": 0.198, "online": 0.172, "suspect_history": 0.142,
+                    "protective_order": 0.137, "victim_fear": 0.132, "order_breach": 0.071,
+                    "threats": 0.07, "property": 0.069, "violence": 0.0},
+    "harm": {"relationship": 0.494, "escalation": 0.302, "threats": 0.257, "violence": 0.197,
+             "suspect_history": 0.188, "victim_fear": 0.166, "order_breach": 0.071,
+             "protective_order": 0.062, "following_watching": 0.053, "contact_frequency": 0.051,
+             "property": 0.031, "online": 0.0},
 }
-
+#: The weights of the default flag's outcome, risk (what the single-outcome model predicts).
+MECHANISM_GROUP_WEIGHTS: dict[str, float] = MECHANISM_WEIGHTS["risk"]
 
 @dataclass(frozen=True)
 class Caseload:
@@ -109,73 +89,21 @@ class Caseload:
 
 
 # ------------------------------------------------------------------ the terms
-def _terms(n: int, obs: dict[str, np.ndarray], ev_case: np.ndarray, ev_delta: np.ndarray,
-           ev_beh: np.ndarray) -> dict[str, np.ndarray]:
-    """The logit terms per reason group, from observables only.
-
-    ``obs`` holds per-case codes and filled values (relationship and fear codes,
-    priors with missing as 0, flags with missing as False). The events are the
-    known ones: before the end of the assessment day and not recorded after it;
-    ``ev_delta`` is seconds from the event to the end of the assessment day (> 0).
-    """
-
-    def count(behaviours: tuple[str, ...] | None, days: int) -> np.ndarray:
-        mask = ev_delta <= days * DAY
-        if behaviours is not None:
-            wanted = np.zeros(len(contract.BEHAVIOURS), dtype=bool)
-            wanted[[_BEH[b] for b in behaviours]] = True
-            mask &= wanted[ev_beh]
-        return np.bincount(ev_case[mask], minlength=n)
-
-    rel = np.array([RELATIONSHIP_LOGIT[r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
-    factor = np.array([THREAT_RELATIONSHIP_FACTOR[r] for r in contract.RELATIONSHIPS])[obs["relationship"]]
-    threats = COEF["threats"] * np.log1p(count(("threat",), 90))
-    fear = np.array([FEAR_LOGIT[f] for f in contract.FEARS])[obs["victim_fear"]]
-    n30, n90 = count(None, 30), count(None, 90)
-    h30, h90 = count(contract.OUTCOME_BEHAVIOURS, 30), count(contract.OUTCOME_BEHAVIOURS, 90)
-    recent_weekly, before_weekly = n30 * 7 / 30, (n90 - n30) * 7 / 60
-    rate = np.clip(np.log((recent_weekly + 0.5) / (before_weekly + 0.5)), -2.0, 2.0)
-    shift = h30 / np.maximum(n30, 1) - (h90 - h30) / np.maximum(n90 - n30, 1)
-    last = np.full(n, np.inf)
-    np.minimum.at(last, ev_case, ev_delta.astype(float))
-    recency = np.exp(-last / DAY / RECENCY_DAYS)  # 0 for a case with no known event
-    return {
-        "relationship": rel + threats * (factor - 1.0),
-        "contact_frequency": COEF["contact_frequency"] * np.log1p(count(("contacting",), 30)),
-        "threats": threats,
-        "violence": COEF["violence"] * np.log1p(count(("violence",), 365)),
-        "order_breach": COEF["order_breach"] * np.log1p(count(("order_breach",), 365)),
-        "escalation": COEF["escalation_rate"] * rate + COEF["escalation_shift"] * shift
-        + COEF["recency"] * recency,
-        "suspect_history": COEF["prior_violence"] * np.log1p(obs["prior_violence"])
-        + COEF["prior_stalking"] * np.log1p(obs["prior_stalking"])
-        + COEF["prior_domestic_abuse"] * obs["prior_domestic_abuse"]
-        + COEF["substance_misuse"] * obs["substance_misuse"],
-        "protective_order": COEF["protective_order"] * obs["protective_order"],
-        "victim_fear": fear,
-        "following_watching": COEF["following_watching"]
-        * np.log1p(count(("following", "watching", "loitering"), 90)),
-        "online": COEF["online"] * np.log1p(count(("monitoring_online", "publishing"), 90)),
-        "property": COEF["property"] * np.log1p(count(("property_interference",), 90)),
-    }
-
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def _day_end(days: np.ndarray, plus_days: int = 1) -> np.ndarray:
     """UTC epoch seconds of UK-local midnight starting day ``days + plus_days``."""
     local = pd.DatetimeIndex((days + plus_days).astype("datetime64[D]").astype("datetime64[ns]"))
     return local.tz_localize(contract.LOCAL_TZ).tz_convert("UTC").asi8 // 1_000_000_000
 
 
-def logit_terms(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """Recompute the mechanism's logit terms from normalised frames.
+def _epoch_seconds(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """UTC epoch seconds (floored) and the missing mask of a timestamp column."""
+    index = pd.DatetimeIndex(s).as_unit("ns")
+    missing = np.asarray(index.isna())
+    return np.where(missing, 0, index.asi8 // 1_000_000_000), missing
 
-    One row per case in ``cases`` order: ``case_id``, then one column per reason
-    group. ``p == expit(INTERCEPT + terms.sum(axis=1))`` for a generated caseload.
-    """
+
+def domain_terms(cases: pd.DataFrame, events: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """Recompute the mechanism's terms (per domain, per reason group) from normalised frames."""
     n = len(cases)
     days = cases["assessment_date"].to_numpy("datetime64[D]").astype(np.int64)
     day_end = _day_end(days)
@@ -187,42 +115,43 @@ def logit_terms(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     delta = end - t
     known = ok & (delta > 0) & (rec_missing | (rec < end))
     beh = pd.Categorical(events["behaviour"], categories=contract.BEHAVIOURS).codes
-    terms = _terms(n, _observed(cases), idx[known], delta[known], beh[known].astype(np.int8))
-    return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), **terms})
+    proxy = (events["channel"] == "third_party").fillna(False).to_numpy(bool)
+    if "target" in events:
+        proxy = proxy | (events["target"] == "third_party").fillna(False).to_numpy(bool)
+    cal = Calendar(int(days.min()) - 40 if n else 0, int(days.max()) + 1 if n else 0)
+    case, when = idx[known], t[known]
+    return domains.terms(n, domains.observed(cases), case, delta[known], beh[known].astype(np.int8),
+                         proxy[known], lambda m: days[case[m]] - cal.day_of(when[m]))
 
 
-def _epoch_seconds(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """UTC epoch seconds (floored) and the missing mask of a timestamp column."""
-    index = pd.DatetimeIndex(s).as_unit("ns")
-    missing = np.asarray(index.isna())
-    return np.where(missing, 0, index.asi8 // 1_000_000_000), missing
+def truth_probabilities(cases: pd.DataFrame, events: pd.DataFrame, horizon_days: int = 90
+                        ) -> pd.DataFrame:
+    """``case_id``, ``p`` (risk), ``p_persistence``, ``p_harm`` recomputed from normalised frames."""
+    p = domains.probabilities(domain_terms(cases, events), horizon_days)
+    return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), "p": p["p"],
+                         "p_persistence": p["p_persistence"], "p_harm": p["p_harm"]})
 
 
-def _observed(cases: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-case observables the mechanism reads, missing filled as documented."""
-    def flag(col: str) -> np.ndarray:
-        return cases[col].fillna(False).to_numpy(bool).astype(float)
+def logit_terms(cases: pd.DataFrame, events: pd.DataFrame, outcome: str = "risk") -> pd.DataFrame:
+    """One row per case: ``case_id``, then each reason group's term of ``outcome``'s logit.
 
-    def count(col: str) -> np.ndarray:
-        return cases[col].fillna(0).to_numpy("int64")
-
-    fear = cases["victim_fear"].fillna("unknown")
-    return {
-        "relationship": pd.Categorical(cases["relationship"], contract.RELATIONSHIPS).codes,
-        "victim_fear": pd.Categorical(fear, contract.FEARS).codes,
-        "prior_violence": count("suspect_prior_violence"),
-        "prior_stalking": count("suspect_prior_stalking"),
-        "prior_domestic_abuse": flag("suspect_prior_domestic_abuse"),
-        "substance_misuse": flag("suspect_substance_misuse"),
-        "protective_order": flag("protective_order_in_force"),
-    }
+    For a domain, ``p_<domain> == expit(domains.INTERCEPT[domain] + terms.sum(axis=1))``; for
+    risk, the chain-rule attribution of ``domains.risk_attribution`` (not additive to logit(p)).
+    """
+    t = domain_terms(cases, events)
+    if outcome == "risk":
+        groups = domains.risk_attribution(t, domains.probabilities(t, 90))
+    elif outcome in DOMAINS:
+        groups = t[outcome]
+    else:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+    return pd.DataFrame({"case_id": cases["case_id"].to_numpy(), **groups})
 
 
-def mechanism_group_weights(caseload: Caseload) -> dict[str, float]:
-    """Standard deviation of each reason group's logit term over ``caseload``."""
-    terms = logit_terms(caseload.cases, caseload.events)
+def mechanism_group_weights(caseload: Caseload, outcome: str = "risk") -> dict[str, float]:
+    """Standard deviation of each reason group's term of ``outcome`` over ``caseload``."""
+    terms = logit_terms(caseload.cases, caseload.events, outcome)
     return {g: round(float(terms[g].std(ddof=0)), 3) for g in GROUPS}
-
 
 # --------------------------------------------------------------- the cases
 def _choice(rng: np.random.Generator, shares: dict[str, float], n: int) -> np.ndarray:
@@ -269,111 +198,26 @@ def _draw_cases(rng: np.random.Generator, n: int, start: str, end: str) -> dict[
     d = rng.normal(0.0, 1.0, n) + shift
     c["danger"] = d
     c["intensity"] = 0.3 * d + np.sqrt(0.91) * rng.normal(0.0, 1.0, n)
-    escalates = rng.random(n) < _expit(-0.8 + 0.6 * d)
+    escalates = rng.random(n) < expit(-0.8 + 0.6 * d)
     c["escalation"] = np.where(escalates, rng.gamma(2.0, 1.0, n), 0.0)
     c["history_days"] = np.clip(np.exp(rng.normal(np.log(60.0), 0.8, n)), 3.0, 730.0)
-    c["has_order"] = rng.random(n) < _expit(-2.4 + 1.0 * partner + 0.4 * d)
+    c["has_order"] = rng.random(n) < expit(-2.4 + 1.0 * partner + 0.4 * d)
     inperson = np.array([1.3, 0.8, 0.8, 1.0, 0.8, 1.6, 0.1, 1.2, 1.0])[rel]
     c["inperson"] = rng.gamma(2.0, 0.5, n) * inperson
     c["online"] = rng.gamma(2.0, 0.5, n) * np.where(rel == 6, 3.0, 1.0)
     c["property"] = rng.gamma(1.5, 2 / 3, n)
+    # stalking by proxy: most suspects rarely go through third parties, some often
+    c["proxy"] = np.where(rng.random(n) < 0.15, rng.uniform(0.2, 0.6, n), 0.02)
     c["prior_violence"] = rng.poisson(np.exp(-1.0 + 0.7 * d))
     c["prior_stalking"] = rng.poisson(np.exp(-1.3 + 0.4 * d + 0.3 * c["intensity"]))
-    c["prior_domestic_abuse"] = rng.random(n) < _expit(-1.6 + 1.5 * partner + 0.6 * d)
-    c["substance_misuse"] = rng.random(n) < _expit(-1.0 + 0.4 * d)
+    c["prior_domestic_abuse"] = rng.random(n) < expit(-1.6 + 1.5 * partner + 0.6 * d)
+    c["substance_misuse"] = rng.random(n) < expit(-1.0 + 0.4 * d)
     c["priors_missing"] = rng.random(n) < 0.05
     c["flags_missing"] = rng.random((n, 3)) < 0.03
     return c
 
 
 # -------------------------------------------------------------- the events
-def _behaviour_weights(c: dict[str, np.ndarray], case: np.ndarray, u: np.ndarray,
-                       harm: float) -> list[np.ndarray]:
-    """Per-event weight of each behaviour (contract.BEHAVIOURS order).
-
-    ``u`` in [0, 1] is the event's position in the history (1 = the assessment
-    day); escalating cases shift from contact to threats as ``u`` grows.
-    """
-    f32 = np.float32
-    d = c["danger"]
-    inperson, online = c["inperson"].astype(f32)[case], c["online"].astype(f32)[case]
-    late = f32(1.0) + (f32(1.5) * c["escalation"].astype(f32))[case] * u.astype(f32)
-    by_name = {
-        "following": f32(0.5) * inperson,
-        "contacting": np.full(len(case), 5.0, dtype=f32),
-        "publishing": f32(0.3) * online,
-        "monitoring_online": f32(0.6) * online,
-        "loitering": f32(0.4) * inperson,
-        "property_interference": (0.35 * c["property"]).astype(f32)[case],
-        "watching": f32(0.4) * inperson,
-        "threat": (harm * 0.5 * np.exp(0.6 * d)).astype(f32)[case] * late,
-        "violence": (harm * 0.12 * np.exp(0.9 * d)).astype(f32)[case] * late,
-        "order_breach": (harm * 0.4 * c["has_order"] * np.exp(0.3 * d)).astype(f32)[case],
-        "other": np.full(len(case), 0.5, dtype=f32),
-    }
-    return [by_name[b] for b in contract.BEHAVIOURS]
-
-
-def _pick(rng: np.random.Generator, weights: list[np.ndarray]) -> np.ndarray:
-    """One index per row, drawn in proportion to the rows of ``weights``."""
-    total = np.zeros_like(weights[0])
-    for w in weights:
-        total += w
-    target = rng.random(len(total)) * total
-    out = np.full(len(total), len(weights) - 1, dtype=np.int8)
-    cum = np.zeros_like(total)
-    undecided = np.ones(len(total), dtype=bool)
-    for k, w in enumerate(weights):
-        cum += w
-        hit = undecided & (target < cum)
-        out[hit] = k
-        undecided &= ~hit
-    return out
-
-
-#: P(channel | behaviour), rows in contract.BEHAVIOURS order, columns contract.CHANNELS.
-_CHANNEL_TABLE = {
-    #                  in_person phone text email social third other unknown
-    "following":             (0.95, 0, 0, 0, 0, 0, 0, 0.05),
-    "contacting":            (0.10, 0.38, 0.38, 0.0, 0.0, 0.08, 0.02, 0.04),
-    "publishing":            (0, 0, 0, 0.05, 0.80, 0, 0.10, 0.05),
-    "monitoring_online":     (0, 0, 0, 0.15, 0.70, 0, 0.10, 0.05),
-    "loitering":             (0.95, 0, 0, 0, 0, 0, 0, 0.05),
-    "property_interference": (0.80, 0, 0, 0, 0, 0, 0.05, 0.15),
-    "watching":              (0.90, 0, 0, 0, 0, 0, 0.05, 0.05),
-    "threat":                (0.20, 0.25, 0.30, 0.05, 0.15, 0.05, 0, 0),
-    "violence":              (0.97, 0, 0, 0, 0, 0, 0, 0.03),
-    "order_breach":          (0.50, 0.20, 0.20, 0, 0.10, 0, 0, 0),
-    "other":                 (0.20, 0, 0, 0, 0, 0, 0.30, 0.50),
-}
-
-
-def _channels(rng: np.random.Generator, c: dict[str, np.ndarray], case: np.ndarray,
-              beh: np.ndarray) -> np.ndarray:
-    """Channel codes (-1 = missing) given behaviour; contact goes online by case."""
-    table = np.array([_CHANNEL_TABLE[b] for b in contract.BEHAVIOURS], dtype=float)
-    cdf = np.cumsum(table / table.sum(axis=1, keepdims=True), axis=1)
-    cdf[:, -1] = 1.0
-    flat = (cdf + np.arange(len(table))[:, None]).ravel()
-    pos = np.searchsorted(flat, beh + rng.random(len(beh)) * (1 - 1e-12), side="right")
-    chan = (pos - beh.astype(np.int64) * table.shape[1]).astype(np.int8)
-    online = c["online"][case]
-    goes_online = (beh == _BEH["contacting"]) & (rng.random(len(beh)) < online / (online + 2.5))
-    chan = np.where(goes_online, np.where(rng.random(len(beh)) < 0.7, _CHAN["social_media"],
-                                          _CHAN["email"]), chan)
-    return np.where(rng.random(len(beh)) < 0.03, -1, chan).astype(np.int8)
-
-
-def _recorded_lag(rng: np.random.Generator, n: int, late_share: float) -> np.ndarray:
-    """Seconds from event to police record: hours to days, a share disclosed late."""
-    lag = np.clip(np.exp(rng.normal(np.log(8 * 3600), 1.0, n)), 600, 30 * DAY)
-    late = rng.random(n) < late_share
-    return np.where(late, rng.uniform(7 * DAY, 120 * DAY, n), lag).astype(np.int64)
-
-
-def _repeat(counts: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-
 
 def _draw_history(rng: np.random.Generator, c: dict[str, np.ndarray], day_end: np.ndarray
                   ) -> dict[str, np.ndarray]:
@@ -381,53 +225,17 @@ def _draw_history(rng: np.random.Generator, c: dict[str, np.ndarray], day_end: n
     rate = np.exp(np.log(0.08) + 1.0 * c["intensity"])
     c["rate"] = rate
     counts = 1 + rng.poisson(np.minimum(rate * c["history_days"], 600.0))
-    case = _repeat(counts)
+    case = repeat(counts)
     g = c["escalation"][case]
     u = rng.random(len(case)) ** (1.0 / (1.0 + g))
     span = c["history_days"][case] * DAY
     delta = np.maximum(1, ((1.0 - u) * span).astype(np.int64))
-    beh = _pick(rng, _behaviour_weights(c, case, u, harm=1.0))
+    beh = pick(rng, behaviour_weights(c, case, u, harm=1.0))
     time = day_end[case] - delta
-    lag = _recorded_lag(rng, len(case), late_share=0.02)
-    return {"case": case, "time": time, "beh": beh, "chan": _channels(rng, c, case, beh),
+    lag = recorded_lag(rng, len(case), late_share=0.02)
+    chan = channels(rng, c, case, beh)
+    return {"case": case, "time": time, "beh": beh, "chan": chan, "target": targets(rng, chan, beh),
             "rec": time + lag, "rec_missing": rng.random(len(case)) < 0.04}
-
-
-def _draw_followup(rng: np.random.Generator, c: dict[str, np.ndarray], label: np.ndarray,
-                   day_end: np.ndarray, horizon_end: np.ndarray) -> dict[str, np.ndarray]:
-    """Events after the assessment day that agree with ``label``.
-
-    Window = [end of assessment day, end of day assessment_date + horizon):
-    label-1 cases get at least one outcome event there, label-0 cases none;
-    after the window any behaviour may follow, for up to 180 days.
-    """
-    n = len(label)
-    window = horizon_end - day_end
-    rate = c["rate"]
-    # outcome events in the window (label 1 only), front-loaded
-    k_out = np.where(label, 1 + rng.poisson(0.6, n), 0)
-    case_o = _repeat(k_out)
-    t_o = day_end[case_o] + (rng.random(len(case_o)) ** 1.5 * window[case_o]).astype(np.int64)
-    d = c["danger"][case_o]
-    w_o = [np.full(len(case_o), 3.0), np.exp(0.3 * d), 1.5 * c["has_order"][case_o]]
-    beh_o = _HARM[_pick(rng, w_o)].astype(np.int8)
-    # other behaviours in the window, at a reduced rate
-    horizon = window / DAY
-    k_in = rng.poisson(np.minimum(0.3 * rate * horizon, 300.0))
-    case_i = _repeat(k_in)
-    t_i = day_end[case_i] + (rng.random(len(case_i)) * window[case_i]).astype(np.int64)
-    beh_i = _pick(rng, _behaviour_weights(c, case_i, np.ones(len(case_i)), harm=0.0))
-    # after the window: anything
-    k_after = rng.poisson(np.minimum(0.15 * rate * 180.0, 200.0))
-    case_a = _repeat(k_after)
-    t_a = horizon_end[case_a] + (rng.random(len(case_a)) * 180 * DAY).astype(np.int64)
-    beh_a = _pick(rng, _behaviour_weights(c, case_a, np.ones(len(case_a)), harm=1.0))
-    case = np.concatenate([case_o, case_i, case_a])
-    beh = np.concatenate([beh_o, beh_i, beh_a])
-    time = np.concatenate([t_o, t_i, t_a])
-    return {"case": case, "time": time, "beh": beh, "chan": _channels(rng, c, case, beh),
-            "rec": time + _recorded_lag(rng, len(case), late_share=0.0),
-            "rec_missing": rng.random(len(case)) < 0.04}
 
 
 def _draw_fear(rng: np.random.Generator, c: dict[str, np.ndarray], known: dict[str, np.ndarray]
@@ -449,19 +257,8 @@ def _strings(values: tuple[str, ...], codes: np.ndarray) -> pd.arrays.ArrowStrin
 
 
 def _ids(prefix: str, n: int, width: int) -> pa.Array:
-    """``prefix`` + 1..n zero-padded to ``width`` digits, built as raw Arrow buffers."""
-    size = len(prefix) + width
-    chars = np.empty((size, n), dtype=np.uint8)  # one row per character position
-    chars[: len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)[:, None]
-    number = np.arange(1, n + 1, dtype=np.int64 if n >= 2**31 else np.int32)
-    for row in range(size - 1, len(prefix) - 1, -1):
-        number, digit = np.divmod(number, 10)
-        chars[row] = digit + ord("0")
-    chars = np.ascontiguousarray(chars.T)
-    small = n * size < 2**31
-    offsets = (np.arange(n + 1, dtype=np.int64) * size).astype(np.int32 if small else np.int64)
-    kind = pa.string() if small else pa.large_string()
-    return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
+    """``prefix`` + 1..n zero-padded to ``width`` digits."""
+    return key_strings(prefix, np.arange(1, n + 1, dtype=np.int64), width)
 
 
 def _cases_frame(c: dict[str, np.ndarray], ids: pa.Array) -> pd.DataFrame:
@@ -516,6 +313,7 @@ def _events_frame(parts: list[dict[str, np.ndarray]], ids: pa.Array) -> pd.DataF
             pa.array(ev["chan"], mask=ev["chan"] < 0)),
         "recorded_at": pa.array(ev["rec"] * 1_000_000_000, ts, mask=ev["rec_missing"]),
         "event_id": _ids("E", n, max(10, len(str(n)))),
+        "target": pa.array(contract.TARGETS, pa.string()).take(pa.array(ev["target"])),
     })
     ev.clear()
     return table.to_pandas()
@@ -526,30 +324,42 @@ def generate(n_cases: int, seed: int = 0, *, start: str = "2021-01-01", end: str
              horizon_days: int = 90) -> Caseload:
     """A synthetic caseload of ``n_cases`` with assessment dates in [start, end].
 
-    Same arguments, same frames. ``truth.p`` is the probability of an outcome
-    event (contract.OUTCOME_BEHAVIOURS) after the end of the assessment day and
-    up to the end of day ``assessment_date + horizon_days`` (UK local);
-    ``truth.label`` is drawn from it and agrees with the events.
+    Same arguments, same frames. The window is after the end of the UK-local assessment day up
+    to the end of day ``assessment_date + horizon_days``. ``truth.p_persistence``: probability of
+    acts (contract.ACT_BEHAVIOURS) on at least two distinct UK days in it; ``truth.p_harm``: of a
+    threat or violence in it; ``truth.p``: of either (risk). Each ``label*`` is drawn from its
+    probability and agrees with the events.
     """
     if n_cases < 0 or horizon_days < 1:
         raise ValueError("n_cases must be >= 0 and horizon_days >= 1")
     rng = np.random.default_rng(seed)
     c = _draw_cases(rng, n_cases, start, end)
-    day_end = _day_end(c["day"])
-    horizon_end = _day_end(c["day"], 1 + horizon_days)
+    draw_people(rng, c)
+    first = int(c["day"].min()) - 800 if n_cases else 0
+    cal = Calendar(first, int(c["day"].max()) + horizon_days + 2 if n_cases else 0)
+    day_end = cal.start(c["day"].astype(np.int64) + 1)
+    horizon_end = cal.start(c["day"].astype(np.int64) + 1 + horizon_days)
     pre = _draw_history(rng, c, day_end)
     is_known = pre["rec_missing"] | (pre["rec"] < day_end[pre["case"]])
     known = {k: v[is_known] for k, v in pre.items()}
     c["victim_fear"] = _draw_fear(rng, c, known)
     case_ids = _ids("C", n_cases, max(7, len(str(n_cases))))
     cases = _cases_frame(c, case_ids)
-    terms = _terms(n_cases, _observed(cases), known["case"],
-                   day_end[known["case"]] - known["time"], known["beh"])
-    p = _expit(INTERCEPT + np.sum(list(terms.values()), axis=0)) if n_cases else np.zeros(0)
-    label = rng.random(n_cases) < p
-    parts = [pre, _draw_followup(rng, c, label, day_end, horizon_end)]
+    cases = add_v2(cases, c)
+    proxy = (known["chan"] == contract.CHANNELS.index("third_party")) | \
+        (known["target"] == contract.TARGETS.index("third_party"))
+    kcase, ktime, day = known["case"], known["time"], c["day"].astype(np.int64)
+    terms = domains.terms(n_cases, domains.observed(cases), kcase, day_end[kcase] - ktime, known["beh"],
+                          proxy, lambda m: day[kcase[m]] - cal.day_of(ktime[m]))
+    p = domains.probabilities(terms, horizon_days)
+    persist = rng.random(n_cases) < p["p_persistence"]
+    harm = rng.random(n_cases) < p["p_harm"]
+    parts = [pre, draw_followup(rng, c, persist, harm, cal, horizon_days, horizon_end)]
     del pre, known, is_known
     events = _events_frame(parts, case_ids)
-    truth = pd.DataFrame({"case_id": cases["case_id"], "p": p, "label": label.astype(np.int8)})
-    cases, events, orders = add_v2(cases, events, seed)
-    return Caseload(cases=cases, events=events, truth=truth, orders=orders)
+    truth = pd.DataFrame({
+        "case_id": cases["case_id"], "p": p["p"], "label": (persist | harm).astype(np.int8),
+        "p_persistence": p["p_persistence"], "label_persistence": persist.astype(np.int8),
+        "p_harm": p["p_harm"], "label_harm": harm.astype(np.int8),
+    })
+    return Caseload(cases=cases, events=events, truth=truth, orders=orders_for(cases, seed))
