@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from stalkrisk.errors import ConfigError
 
 from stalkrisk.features import build_features
+from stalkrisk.features.linking import LinkTable
 from stalkrisk.io_utils import atomic_path
 from stalkrisk.validation.suite import load_and_validate
 
@@ -28,7 +29,8 @@ def run(cases: str | Path, events: str | Path, out: str | Path, *, orders: str |
     if suffix not in ("parquet", "csv"):
         raise ConfigError(f"{out}: --out must end .parquet or .csv (the format is taken from the name)")
     validation = load_and_validate(cases, events, orders_path=orders)
-    feats = build_features(validation.cases, validation.events)
+    # linking reads every readable case row, as scoring does (a quarantined case is still a known case)
+    feats = build_features(validation.cases, validation.events, links=LinkTable.from_cases(validation.cases_all))
     order = pd.DataFrame({"case_id": validation.cases_all["case_id"].astype(object).to_numpy()})
     table = order.merge(feats, on="case_id", how="left", sort=False)
     with atomic_path(out) as tmp:

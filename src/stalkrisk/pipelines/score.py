@@ -23,6 +23,7 @@ from stalkrisk.data.partition import partition
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.errors import ConfigError
 from stalkrisk.features import feature_names as registry_feature_names
+from stalkrisk.features.linking import LinkTable
 from stalkrisk.io_utils import atomic_write_text, sha256_file
 from stalkrisk.outputs.schema import AUDIT_FILE, REASON_COLUMNS, REVIEW_DIR, TABLE_FILES
 from stalkrisk.outputs.folder import building, check_target
@@ -47,7 +48,8 @@ DEFAULT_REVIEW_CAP = 500
 NO_SCORES = pd.DataFrame({"case_id": pd.Series(dtype="str"), "score": pd.Series(dtype="float64"),
                           "risk_band": pd.Series(dtype="str"), "course_of_conduct": pd.Series(dtype="boolean"),
                           "consider_spo": pd.Series(dtype="boolean"),
-                          **{name: pd.Series(dtype="str") for name in ("queue", "queue_reason", *REASON_COLUMNS)}})
+                          **{name: pd.Series(dtype="str") for name in ("queue", "queue_reason", *REASON_COLUMNS)},
+                          "linked_cases": pd.Series(dtype="int64")})
 
 
 @dataclass
@@ -128,6 +130,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         stages.start(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases")
         parted = partition(cases, events, work, chunk_size=chunk_size)
         stages.start(f"validating, scoring and explaining {parted.counts['cases']:,} cases")
+        links = LinkTable.from_frames(parted.read_cases(k) for k in parted.parts())  # the whole table, once
         validator = PartValidator(parted, orders=orders)
         valid_orders = validator.orders.orders if validator.orders is not None else None
         with open_tables(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
@@ -137,7 +140,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
                 result = None
                 if len(checked.cases):
                     result = score_chunk(loaded.model, checked.cases, checked.events, method=method,
-                                         orders=valid_orders, progress=bar.update)
+                                         orders=valid_orders, progress=bar.update, links=links)
                 scored = result.scores if result is not None else NO_SCORES
                 scores = assemble_scores(checked.cases_all, checked.quarantine, scored, loaded.name, loaded.version)
                 outputs.write(scores, result.explanations if result is not None else None)
@@ -184,7 +187,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
 
 
 #: Optional columns scoring never reads (a label, ids, the force, the person keys and separation date
-#: of contract v2, which no model feature reads yet: ``suspect_id`` only links an orders table) or
+#: of contract v2, which no case's own features read: ``suspect_id`` links cases and orders) or
 #: reads only for fairness. A version 1 file lacks the v2 columns: that alone is no warning.
 UNSCORED_COLUMNS = frozenset({"label", "event_id", "force_code", "suspect_id", "victim_id", "separation_date",
                               *contract.PROTECTED_ATTRIBUTES})
