@@ -166,9 +166,9 @@ def diff_records(recorded: dict[str, Any], rerun: dict[str, Any], ignore: tuple[
 
 def _check_inputs(record: dict[str, Any]) -> tuple[list[str], dict[str, Path]]:
     problems, paths = [], {}
-    for name in ("cases", "events", "orders"):
-        if name == "orders" and "orders" not in record["inputs"]:
-            continue  # the optional table (contract v2): only when the run read one
+    for name in ("cases", "events", "orders", "history"):
+        if name in ("orders", "history") and name not in record["inputs"]:
+            continue  # the optional tables (contract v2): only when the run read one
         spec = record["inputs"].get(name) or {}
         path = Path(str(spec.get("path", "")))
         paths[name] = path
@@ -230,7 +230,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
             review=config.get("review", "flagged"), quiet=True, overwrite=keep is not None,
             chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
-            orders=inputs.get("orders"),
+            orders=inputs.get("orders"), history=inputs.get("history"),
             review_cap=config.get("review_cap"),
         )
         rerun_record = read_audit_record(rerun_dir)

@@ -55,7 +55,7 @@ def cmd_validate(args) -> int:
     from stalkrisk.validation.suite import summarise, write_report
     from stalkrisk.validation.parts import validate_files
 
-    result = validate_files(args.cases, args.events, orders=args.orders)
+    result = validate_files(args.cases, args.events, orders=args.orders, history=args.history)
     print(summarise(result))
     if args.report:
         write_report(result, args.report)
@@ -75,7 +75,7 @@ def cmd_synth(args) -> int:
 def cmd_features(args) -> int:
     from stalkrisk.pipelines.features import run
 
-    summary = run(args.cases, args.events, args.out, orders=args.orders)
+    summary = run(args.cases, args.events, args.out, orders=args.orders, history=args.history)
     print(summary)
     return EXIT_OK
 
@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
     s = run(
         args.cases, args.events, config=args.config, fairness_config=args.fairness_config,
         experiment=args.experiment, register=args.register, truth=args.truth, out=args.out,
-        quiet=args.quiet, orders=args.orders,
+        quiet=args.quiet, orders=args.orders, history=args.history,
     )
     print(f"run id: {s.run_id}")
     print(f"registered: models:/{s.name}/{s.version} (alias candidate)")
@@ -124,6 +124,9 @@ def cmd_score(args) -> int:
     if args.engine == "spark" or args.spark_master:  # the same run, fanned out over Spark
         from functools import partial
 
+        if args.history:
+            raise ConfigError("--history is not read by --engine spark yet: score with the history on one "
+                              "machine (--engine local)")
         if args.orders:
             raise ConfigError("--orders is not read by --engine spark yet: score with the orders on one "
                               "machine (--engine local)")
@@ -135,6 +138,7 @@ def cmd_score(args) -> int:
         args.cases, args.events, args.out, model=args.model, review=args.review,
         quiet=args.quiet, method=args.explain_method, overwrite=args.overwrite, review_cap=args.review_cap,
         **({"orders": args.orders} if args.orders else {}),
+        **({"history": args.history} if args.history else {}),
         **({} if args.chunk_size is None else {"chunk_size": args.chunk_size}),
     )
     c = s.counts
@@ -213,6 +217,8 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", required=True, type=Path, help="events table (.csv, .csv.gz or .parquet)")
     p.add_argument("--orders", type=Path, help="optional protective orders table (contract v2); orders in "
                    "force are derived as of each assessment day")
+    p.add_argument("--history", type=Path, help="optional suspects' offence history (contract v2); prior "
+                   "counts are built from the offences recorded by the end of each assessment day")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,8 +75,9 @@ def run(
     overwrite: bool = False,
     review_cap: int | None = DEFAULT_REVIEW_CAP,
     orders: str | Path | None = None,
+    history: str | Path | None = None,
 ) -> ScoreSummary:
-    """Score every case of two contract files (and the optional orders table) into ``out``.
+    """Score every case of two contract files (and the optional orders and history tables) into ``out``.
 
     The files are streamed once into case-aligned parts (``partition``), then each
     part is validated, scored, explained and written before the next is read, so
@@ -84,7 +85,7 @@ def run(
     sibling of ``out`` and renamed onto it at the end (``outputs.folder``).
     """
     check_request(cases, events, out, review=review, chunk_size=chunk_size, overwrite=overwrite,
-                  review_cap=review_cap, orders=orders)
+                  review_cap=review_cap, orders=orders, history=history)
     started = datetime.now(timezone.utc)
     stages = progress.Stages(3, quiet=quiet)
     stages.start(f"loading the model {model}")
@@ -96,14 +97,15 @@ def run(
     with building(out, overwrite=overwrite) as work:
         summary = _run_into(work, cases, events, loaded, review=review, stages=stages, quiet=quiet,
                             chunk_size=chunk_size, method=method, started=started, review_cap=review_cap,
-                            orders=orders)
+                            orders=orders, history=history)
     final = Path(os.path.abspath(out))
     index = None if summary.review_index is None else final / summary.review_index.relative_to(work)
     return ScoreSummary(final, summary.counts, index, summary.model_name, summary.model_version, summary.warnings)
 
 
 def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite: bool,
-                  review_cap: int | None, orders: str | Path | None = None) -> None:
+                  review_cap: int | None, orders: str | Path | None = None,
+                  history: str | Path | None = None) -> None:
     """Everything that can be refused before the model loads (10-15 s), refused now."""
     if review not in REVIEW_CHOICES:
         raise ConfigError(f"--review must be one of {', '.join(REVIEW_CHOICES)}")
@@ -111,7 +113,7 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
         raise ConfigError(f"--chunk-size must be a whole number of at least 1 (got {chunk_size})")
     if review_cap is not None and review_cap < 0:
         raise ConfigError(f"--review-cap must be 0 or more (got {review_cap})")
-    for name, path in (("cases", cases), ("events", events), ("orders", orders)):
+    for name, path in (("cases", cases), ("events", events), ("orders", orders), ("history", history)):
         if path is not None:
             readers.check_input_path(path, name)
     check_target(Path(os.path.abspath(out)), overwrite)
@@ -119,7 +121,7 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
 
 def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: bool, chunk_size: int,
               method: str, started: datetime, review_cap: int | None,
-              orders: str | Path | None = None) -> ScoreSummary:
+              orders: str | Path | None = None, history: str | Path | None = None) -> ScoreSummary:
     review_dir = out / REVIEW_DIR
     index_parts: list[pd.DataFrame] = []
     pages = PageQueue(review_dir, review_cap)
@@ -131,7 +133,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         parted = partition(cases, events, work, chunk_size=chunk_size)
         stages.start(f"validating, scoring and explaining {parted.counts['cases']:,} cases")
         links = LinkTable.from_frames(parted.read_cases(k) for k in parted.parts())  # the whole table, once
-        validator = PartValidator(parted, orders=orders)
+        validator = PartValidator(parted, orders=orders, history=history)
         valid_orders = validator.orders.orders if validator.orders is not None else None
         with open_tables(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
@@ -181,7 +183,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
     }
     audit = audit_record(loaded, cases, events, validation.inputs, review=review, chunk_size=chunk_size,
                          method=method, review_cap=review_cap, counts=counts, out=out, started=started,
-                         warnings=warnings, orders=orders)
+                         warnings=warnings, orders=orders, history=history)
     atomic_write_text(out / AUDIT_FILE, json.dumps(audit, indent=2) + "\n")
     return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
 
@@ -218,7 +220,8 @@ def run_warnings(parted, counts: dict[str, int]) -> list[str]:
 
 def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size: int, method: str,
                  review_cap: int | None, counts: dict, out: Path, started: datetime, warnings: list[str],
-                 engine: str | None = None, orders: str | Path | None = None) -> dict:
+                 engine: str | None = None, orders: str | Path | None = None,
+                 history: str | Path | None = None) -> dict:
     """``audit.json``: everything needed to re-run, and what the run produced (written last)."""
     audit = {
         "stalkrisk_version": __version__,
@@ -230,6 +233,8 @@ def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size
             "events": {"path": str(Path(events).resolve()), "sha256": inputs["events"]["sha256"]},
             **({"orders": {"path": str(Path(orders).resolve()), "sha256": inputs["orders"]["sha256"]}}
                if orders is not None else {}),
+            **({"history": {"path": str(Path(history).resolve()), "sha256": inputs["history"]["sha256"]}}
+               if history is not None else {}),
         },
         "config": {"review": review, "chunk_size": chunk_size, "explain_method": method,
                    "review_cap": review_cap},
