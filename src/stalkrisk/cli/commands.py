@@ -66,7 +66,11 @@ def cmd_validate(args) -> int:
 def cmd_synth(args) -> int:
     from stalkrisk.synth import generate, write_caseload
 
-    paths = write_caseload(generate(args.cases, seed=args.seed), args.out, fmt=args.format)
+    from stalkrisk.synth.history import make_history, write_history
+
+    caseload = generate(args.cases, seed=args.seed)
+    paths = write_caseload(caseload, args.out, fmt=args.format)
+    paths["history"] = write_history(make_history(caseload.cases, args.seed), args.out, args.format)  # --history
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
@@ -240,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inputs(p)
     p.add_argument("--report", type=Path, help="write every failure to this JSON file")
 
-    p = add("synth", cmd_synth, "generate a synthetic caseload (cases, events, truth.csv)")
+    p = add("synth", cmd_synth, "generate a synthetic caseload (cases, events, orders, history, truth.csv)")
     p.add_argument("--cases", type=int, required=True, help="number of cases")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
