@@ -28,6 +28,7 @@ from stalkrisk.data.contract import (
     STATUTORY_BEHAVIOURS,
 )
 from stalkrisk.features.asof import known_by_cutoff
+from stalkrisk.features.linking import known_link
 from stalkrisk.features.registry import feature_names
 
 LONDON = ZoneInfo("Europe/London")
@@ -187,7 +188,7 @@ def reference_links(case: dict, cases: list[dict]) -> dict[str, float]:
         return {n: float("nan") for n in names}
     day = case["assessment_date"].date()
     others = [c for c in cases if links(c) and c["case_id"] != case["case_id"]
-              and c["suspect_id"] == case["suspect_id"] and c["assessment_date"].date() <= day]
+              and c["suspect_id"] == case["suspect_id"] and known_link(c["assessment_date"].date(), day)]
 
     def distinct(column: str) -> float:
         own = case.get(column)

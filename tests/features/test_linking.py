@@ -131,3 +131,12 @@ def test_linking_a_table_of_one_suspect_costs_no_pairs():
                          "protective_order_in_force": pd.array([None] * n, dtype="boolean")})
     got = link_values(linkable(rows))
     assert got["linked_cases"].max() == n - 1
+
+
+def test_parts_give_the_whole_table_even_when_a_case_id_spans_two_parts():
+    rows = HAND + [{"case_id": "Y", "assessment_date": "2024-02-02"}]  # Y again, with no suspect: Y links to nothing
+    whole = LinkTable.from_cases(frame(rows))
+    parts = LinkTable.from_frames([frame(rows[:2]), frame(rows[2:4]), frame(rows[4:])])
+    pd.testing.assert_frame_equal(parts.features_for(frame(rows)), whole.features_for(frame(rows)), check_exact=True)
+    got = whole.features_for(frame(rows))["linked_cases"].fillna(-1).tolist()
+    assert got == [1, -1, 0, 2, -1, -1]  # X knows Z only; W knows X and Z; both Y rows link to nothing

@@ -49,12 +49,18 @@ def _days(dates: pd.Series) -> np.ndarray:
     return pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
+def _codes(values: pd.Series) -> np.ndarray:
+    """Integer codes of the values (-1 where missing): hashing text once, then integers only."""
+    return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
+
+
 def linkable(cases: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``cases`` that can link (module docstring), in ``LINK_COLUMNS`` (absent ones empty)."""
     if "suspect_id" not in cases or not len(cases):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
-    ok = (cases["case_id"].notna() & cases["suspect_id"].notna() & cases["assessment_date"].notna()
-          & ~cases["case_id"].duplicated(keep=False)).to_numpy(dtype=bool)
+    ids = _codes(cases["case_id"])
+    once = np.bincount(ids[ids >= 0], minlength=1)[np.maximum(ids, 0)] == 1
+    ok = (ids >= 0) & once & (cases["suspect_id"].notna() & cases["assessment_date"].notna()).to_numpy(dtype=bool)
     rows = cases.loc[ok]
     return pd.DataFrame({c: (rows[c].to_numpy() if c in rows else np.full(len(rows), None, dtype=object))
                          for c in LINK_COLUMNS})
@@ -62,52 +68,80 @@ def linkable(cases: pd.DataFrame) -> pd.DataFrame:
 
 def _flag(rows: pd.DataFrame, column: str) -> np.ndarray:
     if column == "victim_fear":
-        return rows[column].astype(object).isin(("afraid", "very_afraid")).to_numpy(dtype=np.int64)
+        return pd.Series(rows[column]).isin(("afraid", "very_afraid")).to_numpy(dtype=np.int64)
     return pd.array(rows[column], dtype="boolean").fillna(False).to_numpy(dtype=np.int64)
 
 
-def _distinct_known(code: np.ndarray, key: np.ndarray, value: pd.Series, day: np.ndarray) -> np.ndarray:
-    """Per row: distinct non-missing ``value``s among its suspect's rows known by its day
-    (each value counts from the first day it appears)."""
-    have = value.notna().to_numpy(dtype=bool)
-    if not have.any():
-        return np.zeros(len(code), dtype=np.int64)
-    first = (pd.DataFrame({"c": code[have], "v": value.to_numpy(dtype=object)[have], "d": day[have]})
-             .groupby(["c", "v"], sort=False)["d"].min().reset_index())
-    firsts = np.sort((first["c"].to_numpy(np.int64) << _DAY_BITS) | first["d"].to_numpy(np.int64))
-    return np.searchsorted(firsts, key, "right") - np.searchsorted(firsts, code << _DAY_BITS, "left")
+def _run_bounds(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each position of a sorted array: the first position of its run of equal values, and the
+    position after the run's last."""
+    n = len(sorted_values)
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    return starts[run], np.r_[starts[1:], n][run]
 
 
-def link_values(rows: pd.DataFrame) -> pd.DataFrame:
+@dataclass
+class _Sorted:
+    """The rows by (suspect, day), and per row the span of that order holding its suspect's rows
+    known by its day (``known_link``: every row of the suspect with a day on or before its own, itself
+    included): ``order[start:upto]``. Linear passes over the sorted keys, no searches."""
+
+    code: np.ndarray  # suspect code per row
+    day: np.ndarray  # assessment day per row (days since the earliest)
+    key: np.ndarray  # (code << _DAY_BITS) | day
+    order: np.ndarray  # rows sorted by key
+    keys: np.ndarray  # key[order]
+    start: np.ndarray  # per row, in order's positions
+    upto: np.ndarray
+    same_day: np.ndarray  # rows of the suspect on the row's own day, itself included
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> "_Sorted":
+        code = _codes(rows["suspect_id"])
+        day = _days(rows["assessment_date"])
+        day = day - (day.min() if len(day) else 0)
+        if len(day) and day.max() >= 1 << _DAY_BITS:
+            raise ValueError("assessment dates span more than 2**20 days")
+        key = (code << _DAY_BITS) | day
+        order = np.argsort(key, kind="stable")
+        keys = key[order]
+        key_first, key_after = _run_bounds(keys)
+        suspect_first = _run_bounds(keys >> _DAY_BITS)[0]
+        start, upto, same = (np.empty(len(keys), np.int64) for _ in range(3))
+        start[order], upto[order], same[order] = suspect_first, key_after, key_after - key_first
+        return cls(code=code, day=day, key=key, order=order, keys=keys, start=start, upto=upto, same_day=same)
+
+    def distinct_known(self, value: np.ndarray) -> np.ndarray:
+        """Per row: distinct ``value`` codes (-1: missing, not counted) among its suspect's rows known
+        by its day. In (suspect, day) order a value is new at its first row; the news are summed."""
+        v = value[self.order]
+        pair = pd.Series((self.keys >> _DAY_BITS) * (int(value.max()) + 2) + v)
+        new = ((v >= 0) & ~pair.duplicated().to_numpy()).astype(np.int64)
+        total = np.concatenate([[0], np.cumsum(new)])
+        return total[self.upto] - total[self.start]
+
+
+def link_values(rows: pd.DataFrame, sort: _Sorted | None = None) -> pd.DataFrame:
     """``LINK_FEATURES`` of each row of ``linkable`` rows (int counts, days as float; NaN days: no
     other case known). Sorting-based, O(n log n): a suspect id shared by thousands of rows costs no
     pairs."""
-    n = len(rows)
-    if n == 0:
+    if len(rows) == 0:
         return pd.DataFrame({f: pd.Series(dtype="float64") for f in LINK_FEATURES})
-    code = pd.factorize(rows["suspect_id"].astype(object))[0].astype(np.int64)
-    day = _days(rows["assessment_date"])
-    day = day - day.min()
-    if day.max() >= 1 << _DAY_BITS:
-        raise ValueError("assessment dates span more than 2**20 days")
-    key = (code << _DAY_BITS) | day
-    order = np.argsort(key, kind="stable")
-    keys = key[order]
-    start = np.searchsorted(keys, code << _DAY_BITS, "left")
-    upto = np.searchsorted(keys, key, "right")  # known_link: every row of the suspect with day <= own day
-    same_day = upto - np.searchsorted(keys, key, "left")
+    t = sort if sort is not None else _Sorted.of(rows)
+    start, upto = t.start, t.upto
     linked = upto - start - 1
     # the latest other case: the same day when another shares it, else the row before own day's one
-    before = np.where(linked > 0, keys[np.maximum(upto - 2, 0)] & ((1 << _DAY_BITS) - 1), 0)
-    since = np.where(same_day >= 2, 0.0, np.where(linked > 0, (day - before).astype(float), np.nan))
+    before = np.where(linked > 0, t.keys[np.maximum(upto - 2, 0)] & ((1 << _DAY_BITS) - 1), 0)
+    since = np.where(t.same_day >= 2, 0.0, np.where(linked > 0, (t.day - before).astype(float), np.nan))
     out = {"linked_cases": linked, "days_since_linked_case": since}
     for name, column in (("linked_victims", "victim_id"), ("linked_forces", "force_code")):
-        own = rows[column].notna().to_numpy(dtype=np.int64)
-        out[name] = _distinct_known(code, key, rows[column], day) - own
+        value = _codes(rows[column])
+        out[name] = t.distinct_known(value) - (value >= 0)
     for name, column in (("linked_cases_victim_afraid", "victim_fear"),
                          ("linked_cases_order_in_force", "protective_order_in_force")):
         flag = _flag(rows, column)
-        total = np.concatenate([[0], np.cumsum(flag[order])])
+        total = np.concatenate([[0], np.cumsum(flag[t.order])])
         out[name] = total[upto] - total[start] - flag
     return pd.DataFrame({f: out[f] for f in LINK_FEATURES})
 
@@ -118,24 +152,40 @@ class LinkTable:
 
     rows: pd.DataFrame  # ``LINK_COLUMNS``
     values: pd.DataFrame  # ``LINK_FEATURES``, row for row
+    sort: _Sorted | None = None
 
     @classmethod
     def from_cases(cls, cases: pd.DataFrame) -> "LinkTable":
         rows = linkable(cases).reset_index(drop=True)
-        return cls(rows=rows, values=link_values(rows))
+        sort = _Sorted.of(rows) if len(rows) else None
+        return cls(rows=rows, values=link_values(rows, sort), sort=sort)
 
     @classmethod
     def from_frames(cls, frames) -> "LinkTable":
         """From the case rows of several parts (only the rows that can link are kept of each)."""
-        parts = [linkable(f) for f in frames]
+        parts, ids = [], []
+        for frame in frames:
+            parts.append(linkable(frame))
+            ids.append(frame["case_id"].dropna().to_numpy(dtype=object))
         parts = [p for p in parts if len(p)]
         rows = pd.concat(parts, ignore_index=True) if parts else linkable(pd.DataFrame())
-        dup = rows["case_id"].duplicated(keep=False).to_numpy(dtype=bool)  # across parts
-        return cls.from_cases(rows.loc[~dup]) if dup.any() else cls(rows=rows, values=link_values(rows))
+        every = pd.Series(np.concatenate(ids) if ids else np.empty(0, dtype=object))
+        twice = every[every.duplicated()]  # a case id held by rows of two parts, linkable or not
+        if len(twice):
+            rows = rows.loc[~rows["case_id"].isin(set(twice))]
+        return cls.from_cases(rows)
+
+    def position(self, case_ids) -> np.ndarray:
+        """The row of each case id in ``rows`` (-1: it does not link). The index is built once."""
+        if not hasattr(self, "_index"):
+            self._index = pd.Index(self.rows["case_id"].to_numpy(dtype=object))
+        return self._index.get_indexer(np.asarray(case_ids, dtype=object))
 
     def features_for(self, cases: pd.DataFrame) -> pd.DataFrame:
         """``LINK_FEATURES`` (float64) for each row of ``cases``, by case id; NaN where it does not link."""
-        where = pd.Index(self.rows["case_id"].astype(object)).get_indexer(cases["case_id"].astype(object))
+        if not len(self.rows):
+            return pd.DataFrame({f: np.full(len(cases), np.nan) for f in LINK_FEATURES})
+        where = self.position(cases["case_id"].to_numpy(dtype=object))
         hit = where >= 0
         out = {}
         for f in LINK_FEATURES:
@@ -144,22 +194,14 @@ class LinkTable:
             out[f] = column
         return pd.DataFrame(out)
 
-    def position(self, case_id: str) -> int:
-        """The row of ``case_id`` in ``rows``, -1 when it does not link."""
-        if not hasattr(self, "_index"):  # built on the first page: scoring without pages never pays
-            self._index = pd.Index(self.rows["case_id"].astype(object))
-            self._groups = self.rows.groupby(self.rows["suspect_id"].astype(object), sort=False).indices
-            self._day = _days(self.rows["assessment_date"])
-        return int(self._index.get_indexer([case_id])[0])
-
     def others(self, case_id: str) -> pd.DataFrame:
-        """The case's linked cases (``LINK_COLUMNS``), latest first; empty when it links to none."""
-        at = self.position(case_id)
+        """The case's linked cases (``LINK_COLUMNS``), latest first (then by case id); empty when none."""
+        at = int(self.position([case_id])[0]) if len(self.rows) else -1
         if at < 0:
             return self.rows.iloc[:0]
-        group = self._groups[self.rows["suspect_id"].iloc[at]]
-        group = group[(group != at) & known_link(self._day[group], self._day[at])]
-        found = self.rows.iloc[group].assign(_d=self._day[group])
+        group = self.sort.order[self.sort.start[at]:self.sort.upto[at]]
+        group = group[group != at]
+        found = self.rows.iloc[group].assign(_d=self.sort.day[group])
         return found.sort_values(["_d", "case_id"], ascending=[False, True], kind="stable").drop(columns="_d")
 
 
