@@ -201,8 +201,8 @@ class LinkTable:
             return self.rows.iloc[:0]
         group = self.sort.order[self.sort.start[at]:self.sort.upto[at]]
         group = group[group != at]
-        found = self.rows.iloc[group].assign(_d=self.sort.day[group])
-        return found.sort_values(["_d", "case_id"], ascending=[False, True], kind="stable").drop(columns="_d")
+        ids = self._index.to_numpy()[group]
+        return self.rows.iloc[group[np.lexsort((ids, -self.sort.day[group]))]]
 
 
 def linked_counts(features: pd.DataFrame) -> np.ndarray:
