@@ -54,3 +54,15 @@ def test_training_applies_the_history_before_the_features(tmp_path):
     mine = set(data.cases.loc[data.cases["suspect_id"] == first, "case_id"])
     assert all(stalking[i] == 3 for i, c in enumerate(kept_ids) if c in mine)
     assert all(stalking[i] == 0 or stalking[i] != stalking[i] for i, c in enumerate(kept_ids) if c not in mine)
+
+
+def test_no_warning_for_prior_columns_the_history_rebuilds(tmp_path):
+    from stalkrisk.data.partition import partition
+    from stalkrisk.pipelines.score import run_warnings
+
+    CASES.drop(columns=["suspect_prior_stalking"]).to_csv(tmp_path / "cases.csv", index=False)
+    EVENTS.to_csv(tmp_path / "events.csv", index=False)
+    parted = partition(tmp_path / "cases.csv", tmp_path / "events.csv", tmp_path / "work", chunk_size=10)
+    said = " ".join(run_warnings(parted, {"events": 3}))
+    assert "'suspect_prior_stalking'" in said and "'suspect_prior_violence'" in said
+    assert "suspect_prior" not in " ".join(run_warnings(parted, {"events": 3}, history=True))

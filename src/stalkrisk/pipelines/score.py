@@ -23,6 +23,7 @@ from stalkrisk.data.partition import partition
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.errors import ConfigError
 from stalkrisk.features import feature_names as registry_feature_names
+from stalkrisk.features.history_asof import HISTORY_COLUMNS
 from stalkrisk.features.linking import LinkTable
 from stalkrisk.io_utils import atomic_write_text, sha256_file
 from stalkrisk.outputs.schema import AUDIT_FILE, REASON_COLUMNS, REVIEW_DIR, TABLE_FILES
@@ -157,7 +158,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
                 del result, scored, scores, checked  # nothing of this part outlives it
                 release_free_memory()
         validation = validator.combined()
-        warnings = run_warnings(parted, validation.counts)
+        warnings = run_warnings(parted, validation.counts, history=history is not None)
     stages.finish()
     review_index = None
     paged: set[str] = set()
@@ -195,18 +196,20 @@ UNSCORED_COLUMNS = frozenset({"label", "event_id", "force_code", "suspect_id", "
                               *contract.PROTECTED_ATTRIBUTES})
 
 
-def run_warnings(parted, counts: dict[str, int]) -> list[str]:
+def run_warnings(parted, counts: dict[str, int], *, history: bool = False) -> list[str]:
     """What degrades the scores without stopping the run, said plainly (summary, index, audit.json).
 
     A missing optional column is read as "not recorded" for every row, and an empty events table
     leaves every case with no history: the run is valid, but its scores are not what the same
-    caseload with those data would give.
+    caseload with those data would give. With a history table (``history``), the prior counts come
+    from it: their columns missing from the cases file is no warning.
     """
     out = []
+    rebuilt = set(HISTORY_COLUMNS) if history else set()
     for reader in (parted.cases_reader, parted.events_reader):
         present = set(reader.names)
         for column in reader.table.columns:
-            if not column.required and column.name not in present and column.name not in UNSCORED_COLUMNS:
+            if not column.required and column.name not in present and column.name not in UNSCORED_COLUMNS | rebuilt:
                 out.append(f"{reader.path.name} has no '{column.name}' column (optional): every {reader.table.name[:-1]} "
                            f"is scored as if it were not recorded, so scores may be lower than with it")
     if counts.get("events", 0) == 0:
