@@ -198,8 +198,9 @@ def reference_links(case: dict, cases: list[dict]) -> dict[str, float]:
         "linked_cases": float(len(others)),
         "linked_victims": distinct("victim_id"),
         "linked_forces": distinct("force_code"),
-        "days_since_linked_case": (float(min((day - c["assessment_date"].date()).days for c in others))
-                                   if others else float("nan")),
+        "days_since_linked_case": next((float(d) for d in [min((day - c["assessment_date"].date()).days
+                                                                for c in others)] if d <= 365), float("nan"))
+        if others else float("nan"),
         "linked_cases_victim_afraid": float(sum(c.get("victim_fear") in ("afraid", "very_afraid") for c in others)),
         "linked_cases_order_in_force": float(sum(c.get("protective_order_in_force") is True for c in others)),
     }

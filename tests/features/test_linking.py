@@ -140,3 +140,12 @@ def test_parts_give_the_whole_table_even_when_a_case_id_spans_two_parts():
     pd.testing.assert_frame_equal(parts.features_for(frame(rows)), whole.features_for(frame(rows)), check_exact=True)
     got = whole.features_for(frame(rows))["linked_cases"].fillna(-1).tolist()
     assert got == [1, -1, 0, 2, -1, -1]  # X knows Z only; W knows X and Z; both Y rows link to nothing
+
+
+def test_recency_looks_back_a_year():
+    rows = frame([{"case_id": "A", "assessment_date": "2023-01-01", "suspect_id": "S"},
+                  {"case_id": "B", "assessment_date": "2024-01-01", "suspect_id": "S"},  # 365 days later
+                  {"case_id": "C", "assessment_date": "2025-01-02", "suspect_id": "S"}])  # 367 after B
+    got = LinkTable.from_cases(rows).features_for(rows)
+    assert got["linked_cases"].tolist() == [0, 1, 2]
+    assert got["days_since_linked_case"].fillna(-1).tolist() == [-1, 365, -1]

@@ -38,6 +38,10 @@ LINK_FEATURES = ("linked_cases", "linked_victims", "linked_forces", "days_since_
 LINK_COLUMNS = ("case_id", "suspect_id", "victim_id", "force_code", "assessment_date", "relationship",
                 "victim_fear", "protective_order_in_force")
 _DAY_BITS = 20  # days of a (suspect, day) key: 2**20 days is 2,870 years
+#: Recency looks back a year: an older other case still counts in ``linked_cases``, but "days since"
+#: over all time grows with the length of the data (a model trained on the earliest dates would see
+#: shorter gaps than it later scores: docs/design-notes.md).
+RECENT_DAYS = 365
 
 
 def known_link(other_day, day):
@@ -134,6 +138,7 @@ def link_values(rows: pd.DataFrame, sort: _Sorted | None = None) -> pd.DataFrame
     # the latest other case: the same day when another shares it, else the row before own day's one
     before = np.where(linked > 0, t.keys[np.maximum(upto - 2, 0)] & ((1 << _DAY_BITS) - 1), 0)
     since = np.where(t.same_day >= 2, 0.0, np.where(linked > 0, (t.day - before).astype(float), np.nan))
+    since[since > RECENT_DAYS] = np.nan
     out = {"linked_cases": linked, "days_since_linked_case": since}
     for name, column in (("linked_victims", "victim_id"), ("linked_forces", "force_code")):
         value = _codes(rows[column])

@@ -366,11 +366,12 @@ def _linked_features() -> list[Feature]:
                       "Suspect's other cases are held by 1 other force",
                       "Suspect's other cases are held by no other force", monotone=0),
         Feature("days_since_linked_case", "linked_cases", "linked",
-                "Days from the latest other case of the suspect to this one's assessment date (NaN when none)",
+                "Days from the latest other case of the suspect to this one's assessment date, within the "
+                "365 days before it (NaN when none)",
                 "Suspect's latest other case was assessed {value:.0f} days before this one",
                 template_one="Suspect's latest other case was assessed 1 day before this one",
                 template_zero="Suspect's latest other case was assessed on the same day",
-                monotone=-1, kind="days"),
+                monotone=-1, kind="days", window_days=365),
         _linked_count("linked_cases_victim_afraid", f"The suspect's other cases whose victim was afraid or very "
                       f"afraid at their assessment, {known}",
                       "{value:.0f} of the suspect's other cases record a victim who was afraid",

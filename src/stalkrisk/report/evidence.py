@@ -106,7 +106,7 @@ def linked_rows(links, case_id: str) -> tuple[tuple[LinkedCase, ...] | None, int
     ``suspect_id``) or no linking table was given."""
     if links is None:
         return None, 0
-    at = links.position(case_id)
+    at = int(links.position([case_id])[0]) if len(links.rows) else -1
     if at < 0:
         return None, 0
     victim = links.rows["victim_id"].iloc[at]
