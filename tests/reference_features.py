@@ -176,7 +176,7 @@ def reference_features(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFram
 def reference_links(case: dict, cases: list[dict]) -> dict[str, float]:
     """The linking features of ``case`` among ``cases``, by their definitions: the other rows of the
     same suspect (a case id held once) assessed on or before this case's day."""
-    names = ("linked_cases", "linked_victims", "linked_forces", "days_since_linked_case",
+    names = ("linked_cases", "linked_victims", "linked_forces", "linked_cases_365d",
              "linked_cases_victim_afraid", "linked_cases_order_in_force")
     ids = [c["case_id"] for c in cases]
 
@@ -198,9 +198,7 @@ def reference_links(case: dict, cases: list[dict]) -> dict[str, float]:
         "linked_cases": float(len(others)),
         "linked_victims": distinct("victim_id"),
         "linked_forces": distinct("force_code"),
-        "days_since_linked_case": next((float(d) for d in [min((day - c["assessment_date"].date()).days
-                                                                for c in others)] if d <= 365), float("nan"))
-        if others else float("nan"),
+        "linked_cases_365d": float(sum((day - c["assessment_date"].date()).days <= 365 for c in others)),
         "linked_cases_victim_afraid": float(sum(c.get("victim_fear") in ("afraid", "very_afraid") for c in others)),
         "linked_cases_order_in_force": float(sum(c.get("protective_order_in_force") is True for c in others)),
     }

@@ -38,12 +38,12 @@ HAND = [
 def test_a_suspect_with_two_other_victims_cases_links_to_both():
     got = LinkTable.from_cases(frame(HAND)).features_for(frame(HAND)).set_index(pd.Index(["X", "Y", "Z", "W", "N"]))
     x = got.loc["X"]
-    # Y and Z assessed before X; two other victims (V2, V3); one other force (F2); Y was 38 days before
-    # (2024 is a leap year: 29 days to 1 March, then 9); Z's victim was afraid, Y's very afraid; Y had an order
-    assert x.tolist() == [2, 2, 1, 38, 2, 1]
-    assert got.loc["Z"].tolist()[:3] == [0, 0, 0] and math.isnan(got.loc["Z", "days_since_linked_case"])
+    # Y and Z assessed before X; two other victims (V2, V3); one other force (F2); both within the year;
+    # Z's victim was afraid, Y's very afraid; Y had an order
+    assert x.tolist() == [2, 2, 1, 2, 2, 1]
+    assert got.loc["Z"].tolist() == [0, 0, 0, 0, 0, 0]
     # W knows X, Y, Z; its own victim V1 is X's too, so two other victims; F1 and F2 are other forces
-    assert got.loc["W"].tolist() == [3, 2, 2, 22, 2, 1]
+    assert got.loc["W"].tolist() == [3, 2, 2, 3, 2, 1]
     assert got.loc["N"].isna().all()  # no suspect_id: not recorded
 
 
@@ -53,7 +53,7 @@ def test_cases_the_same_day_know_each_other_and_a_duplicated_id_links_to_nothing
                   {"case_id": "D", "assessment_date": "2024-04-01", "suspect_id": "S"},
                   {"case_id": "D", "assessment_date": "2024-04-02", "suspect_id": "S"}])
     got = LinkTable.from_cases(rows).features_for(rows)
-    assert got["linked_cases"].tolist()[:2] == [1, 1] and got["days_since_linked_case"].tolist()[:2] == [0, 0]
+    assert got["linked_cases"].tolist()[:2] == [1, 1] and got["linked_cases_365d"].tolist()[:2] == [1, 1]
     assert got.iloc[2:].isna().all().all()
 
 
@@ -148,4 +148,4 @@ def test_recency_looks_back_a_year():
                   {"case_id": "C", "assessment_date": "2025-01-02", "suspect_id": "S"}])  # 367 after B
     got = LinkTable.from_cases(rows).features_for(rows)
     assert got["linked_cases"].tolist() == [0, 1, 2]
-    assert got["days_since_linked_case"].fillna(-1).tolist() == [-1, 365, -1]
+    assert got["linked_cases_365d"].tolist() == [0, 1, 0]  # B is 365 days after A; C 367 after B

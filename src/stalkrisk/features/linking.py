@@ -32,15 +32,14 @@ import numpy as np
 import pandas as pd
 
 #: The linking features, in registry order (``registry`` declares them).
-LINK_FEATURES = ("linked_cases", "linked_victims", "linked_forces", "days_since_linked_case",
+LINK_FEATURES = ("linked_cases", "linked_victims", "linked_forces", "linked_cases_365d",
                  "linked_cases_victim_afraid", "linked_cases_order_in_force")
 #: What a review page lists of each linked case.
 LINK_COLUMNS = ("case_id", "suspect_id", "victim_id", "force_code", "assessment_date", "relationship",
                 "victim_fear", "protective_order_in_force")
 _DAY_BITS = 20  # days of a (suspect, day) key: 2**20 days is 2,870 years
-#: Recency looks back a year: an older other case still counts in ``linked_cases``, but "days since"
-#: over all time grows with the length of the data (a model trained on the earliest dates would see
-#: shorter gaps than it later scores: docs/design-notes.md).
+#: Recency: the other cases assessed in the year up to the day (a count, as the events' windows are;
+#: "days since the latest" drifted with the length of the data: docs/design-notes.md).
 RECENT_DAYS = 365
 
 
@@ -98,7 +97,6 @@ class _Sorted:
     keys: np.ndarray  # key[order]
     start: np.ndarray  # per row, in order's positions
     upto: np.ndarray
-    same_day: np.ndarray  # rows of the suspect on the row's own day, itself included
 
     @classmethod
     def of(cls, rows: pd.DataFrame) -> "_Sorted":
@@ -110,11 +108,11 @@ class _Sorted:
         key = (code << _DAY_BITS) | day
         order = np.argsort(key, kind="stable")
         keys = key[order]
-        key_first, key_after = _run_bounds(keys)
+        key_after = _run_bounds(keys)[1]
         suspect_first = _run_bounds(keys >> _DAY_BITS)[0]
-        start, upto, same = (np.empty(len(keys), np.int64) for _ in range(3))
-        start[order], upto[order], same[order] = suspect_first, key_after, key_after - key_first
-        return cls(code=code, day=day, key=key, order=order, keys=keys, start=start, upto=upto, same_day=same)
+        start, upto = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
+        start[order], upto[order] = suspect_first, key_after
+        return cls(code=code, day=day, key=key, order=order, keys=keys, start=start, upto=upto)
 
     def distinct_known(self, value: np.ndarray) -> np.ndarray:
         """Per row: distinct ``value`` codes (-1: missing, not counted) among its suspect's rows known
@@ -135,11 +133,9 @@ def link_values(rows: pd.DataFrame, sort: _Sorted | None = None) -> pd.DataFrame
     t = sort if sort is not None else _Sorted.of(rows)
     start, upto = t.start, t.upto
     linked = upto - start - 1
-    # the latest other case: the same day when another shares it, else the row before own day's one
-    before = np.where(linked > 0, t.keys[np.maximum(upto - 2, 0)] & ((1 << _DAY_BITS) - 1), 0)
-    since = np.where(t.same_day >= 2, 0.0, np.where(linked > 0, (t.day - before).astype(float), np.nan))
-    since[since > RECENT_DAYS] = np.nan
-    out = {"linked_cases": linked, "days_since_linked_case": since}
+    year_ago = (t.code << _DAY_BITS) | np.maximum(t.day - RECENT_DAYS, 0)
+    recent = upto - np.searchsorted(t.keys, year_ago, "left") - 1
+    out = {"linked_cases": linked, "linked_cases_365d": recent}
     for name, column in (("linked_victims", "victim_id"), ("linked_forces", "force_code")):
         value = _codes(rows[column])
         out[name] = t.distinct_known(value) - (value >= 0)
