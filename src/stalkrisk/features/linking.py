@@ -179,7 +179,8 @@ class LinkTable:
     def position(self, case_ids) -> np.ndarray:
         """The row of each case id in ``rows`` (-1: it does not link). The index is built once."""
         if not hasattr(self, "_index"):
-            self._index = pd.Index(self.rows["case_id"].to_numpy(dtype=object))
+            self._ids = self.rows["case_id"].to_numpy(dtype=object)  # (converted once: the column is Arrow text)
+            self._index = pd.Index(self._ids)
         return self._index.get_indexer(np.asarray(case_ids, dtype=object))
 
     def features_for(self, cases: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +203,7 @@ class LinkTable:
             return self.rows.iloc[:0]
         group = self.sort.order[self.sort.start[at]:self.sort.upto[at]]
         group = group[group != at]
-        ids = self._index.to_numpy()[group]
+        ids = self._ids[group]
         return self.rows.iloc[group[np.lexsort((ids, -self.sort.day[group]))]]
 
 
