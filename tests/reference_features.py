@@ -28,6 +28,7 @@ from stalkrisk.data.contract import (
     STATUTORY_BEHAVIOURS,
 )
 from stalkrisk.features.asof import known_by_cutoff
+from stalkrisk.features.linking import known_link
 from stalkrisk.features.registry import feature_names
 
 LONDON = ZoneInfo("Europe/London")
@@ -160,8 +161,9 @@ def reference_features(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFram
         by_case[e["case_id"]].append(e)
     names = feature_names()
     rows = []
-    for case in cases.to_dict("records"):
-        values = _case(case, by_case.get(case["case_id"], []))
+    records = cases.to_dict("records")
+    for case in records:
+        values = {**_case(case, by_case.get(case["case_id"], [])), **reference_links(case, records)}
         assert set(values) == set(names), set(values) ^ set(names)
         rows.append([values[n] for n in names])
     out = pd.DataFrame(rows, columns=names, dtype="float64").reset_index(drop=True)
@@ -169,6 +171,37 @@ def reference_features(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFram
         out = pd.DataFrame({n: pd.Series(dtype="float64") for n in names})
     out.insert(0, "case_id", pd.Series(cases["case_id"].to_numpy(), dtype="str"))
     return out
+
+
+def reference_links(case: dict, cases: list[dict]) -> dict[str, float]:
+    """The linking features of ``case`` among ``cases``, by their definitions: the other rows of the
+    same suspect (a case id held once) assessed on or before this case's day."""
+    names = ("linked_cases", "linked_victims", "linked_forces", "linked_cases_365d",
+             "linked_cases_victim_afraid", "linked_cases_order_in_force")
+    ids = [c["case_id"] for c in cases]
+
+    def links(c: dict) -> bool:
+        return not _missing(c.get("suspect_id")) and not _missing(c.get("assessment_date")) \
+            and ids.count(c["case_id"]) == 1
+
+    if not links(case):
+        return {n: float("nan") for n in names}
+    day = case["assessment_date"].date()
+    others = [c for c in cases if links(c) and c["case_id"] != case["case_id"]
+              and c["suspect_id"] == case["suspect_id"] and known_link(c["assessment_date"].date(), day)]
+
+    def distinct(column: str) -> float:
+        own = case.get(column)
+        return float(len({c[column] for c in others if not _missing(c.get(column))} - {own}))
+
+    return {
+        "linked_cases": float(len(others)),
+        "linked_victims": distinct("victim_id"),
+        "linked_forces": distinct("force_code"),
+        "linked_cases_365d": float(sum((day - c["assessment_date"].date()).days <= 365 for c in others)),
+        "linked_cases_victim_afraid": float(sum(c.get("victim_fear") in ("afraid", "very_afraid") for c in others)),
+        "linked_cases_order_in_force": float(sum(c.get("protective_order_in_force") is True for c in others)),
+    }
 
 
 # --- a tiny generator ------------------------------------------------------------------
@@ -204,6 +237,14 @@ def make_caseload(n: int, seed: int, events_per_case: float = 8.0
         "victim_ethnicity": pd.Series(rng.choice(ETHNICITIES, n), dtype="str"),
         "suspect_ethnicity": pd.Series(rng.choice(ETHNICITIES, n), dtype="str"),
     })
+    # contract v2's person keys and force, from a stream of their own (the draws stay as they were):
+    # few suspects, so cases link, some over forces and victims; some keys missing
+    keys = np.random.default_rng(seed + 20_000)
+    cases["suspect_id"] = pd.Series(_maybe_missing(keys, keys.integers(0, max(n // 3, 1), n).astype(str), 0.1),
+                                    dtype="str")
+    cases["victim_id"] = pd.Series(_maybe_missing(keys, keys.integers(0, max(n // 2, 1), n).astype(str), 0.1),
+                                   dtype="str")
+    cases["force_code"] = pd.Series(_maybe_missing(keys, keys.choice(["F01", "F02", "F03"], n), 0.1), dtype="str")
     per_case = rng.poisson(events_per_case, n)
     per_case[rng.random(n) < 0.1] = 0
     owner = np.repeat(np.arange(n), per_case)

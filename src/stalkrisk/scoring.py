@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from stalkrisk.explain import reasons as explain_mod
 from stalkrisk.features.build import build_with_facts
+from stalkrisk.features.linking import LinkTable, linked_counts
 from stalkrisk.features.orders_asof import orders_as_of
 from stalkrisk.model.flagging import flag_frame
 from stalkrisk.model.risk_model import RiskModel
@@ -58,6 +59,7 @@ class ChunkResult:
     features: pd.DataFrame
     explanation: explain_mod.Explanation
     facts: pd.DataFrame | None = None  # the act facts and the orders in force, per case
+    links: LinkTable | None = None  # the suspects' cases the linking read (review pages list them)
 
 
 def case_facts(cases: pd.DataFrame, acts: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
@@ -73,25 +75,29 @@ def score_chunk(
     model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast",
     orders: pd.DataFrame | None = None,
     progress: Callable[[int], object] | None = None,
+    links: LinkTable | None = None,
 ) -> ChunkResult:
     """Features, explanation, score, flag, queue and reasons for one chunk of valid cases.
 
     ``orders``: the valid rows of the orders table (any cases'; those naming a case of the
     chunk or its suspect apply), or None when no orders table was given. ``progress(n)`` is
     told of the chunk's cases in three steps (features, scores, the long table) adding up to
-    ``len(cases)``, so a bar moves within a caseload of one chunk.
+    ``len(cases)``, so a bar moves within a caseload of one chunk. ``links``: the linking table
+    of the whole caseload (``features.linking``); by default the chunk's own cases.
     """
     step = progress or (lambda n: None)
     third = len(cases) // 3
-    features, acts = build_with_facts(cases, events, protected=model.meta.protected_features)
+    links = links if links is not None else LinkTable.from_cases(cases)
+    features, acts = build_with_facts(cases, events, protected=model.meta.protected_features, links=links)
     facts = case_facts(cases, acts, orders)
     step(third)
     scored, explanation = _score(model, features, method, facts)
+    scored.insert(scored.columns.get_loc("queue_reason") + 1, "linked_cases", linked_counts(features))
     step(third)
     long = explain_mod.long_table(explanation, features["case_id"], features)
     step(len(cases) - 2 * third)
     return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation,
-                       facts=facts)
+                       facts=facts, links=links)
 
 
 def assemble_scores(
@@ -120,6 +126,7 @@ def assemble_scores(
         out[name] = out[name].where(is_scored, "")
     for name in ("course_of_conduct", "consider_spo"):
         out[name] = out[name].astype("boolean")
+    out["linked_cases"] = out["linked_cases"].astype("Int64")  # empty for a case not scored
     out["model_name"] = model_name
     out["model_version"] = model_version
     return out[list(SCORE_COLUMNS)]

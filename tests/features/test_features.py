@@ -16,6 +16,7 @@ from reference_features import make_caseload, reference_cutoff, reference_featur
 from stalkrisk.data.contract import BEHAVIOURS, CHANNELS, PROTECTED_ATTRIBUTES
 from stalkrisk.features import build_features, feature_names
 from stalkrisk.features.asof import cutoff_utc, in_window, known_by_cutoff
+from stalkrisk.features.linking import LINK_FEATURES, LinkTable
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -106,8 +107,10 @@ GOLDEN_EVENTS = [
 ]
 NAN = math.nan
 HALF_HOUR = 1 / 48
+#: The golden cases name no suspect: they link to nothing (features.linking), which is "not recorded".
+NO_SUSPECT = {name: NAN for name in LINK_FEATURES}
 GOLDEN_EXPECTED = {
-    "A": {
+    "A": {**NO_SUSPECT,
         "rel_ex_partner": 1, "suspect_prior_stalking": 2, "suspect_prior_domestic_abuse": 1,
         "protective_order_in_force": NAN, "victim_fear": 2,
         **{f"n_threat_{w}": 2 for w in ("7d", "30d", "90d", "365d", "all")},
@@ -129,7 +132,7 @@ GOLDEN_EXPECTED = {
         "sdash_loitering": 1, "sdash_threats": 1, "sdash_violence": 1,
         "sdash_prior_harassment": 1, "sdash_fear": 1, "course_of_conduct": 1,
     },
-    "B": {
+    "B": {**NO_SUSPECT,
         **{f"rel_{r}": NAN for r in ("ex_partner", "current_partner", "family", "acquaintance",
                                      "colleague", "neighbour", "online_only", "stranger",
                                      "unknown")},
@@ -153,7 +156,7 @@ GOLDEN_EXPECTED = {
         "sdash_prior_harassment": NAN, "sdash_substance_misuse": NAN,
         "sdash_third_party_contact": 1, "sdash_fear": NAN, "course_of_conduct": 1,
     },
-    "C": {
+    "C": {**NO_SUSPECT,
         "rel_stranger": 1, "suspect_prior_violence": 3, "suspect_substance_misuse": 1,
         "sdash_substance_misuse": 1,
         "days_since_last_event": NAN, "history_length_days": NAN,
@@ -239,10 +242,11 @@ def test_any_partition_of_cases_builds_the_whole(seed: int, parts: int, data: st
     cases, events = make_caseload(30, seed, events_per_case=6)
     labels = np.array(data.draw(st.lists(st.integers(0, parts - 1), min_size=30, max_size=30)))
     whole = build_features(cases, events)
+    links = LinkTable.from_cases(cases)  # the linking reads the whole table, as scoring gives each chunk
     pieces = []
     for p in range(parts):
         sub = cases[labels == p].reset_index(drop=True)
-        pieces.append(build_features(sub, events[events["case_id"].isin(sub["case_id"])]))
+        pieces.append(build_features(sub, events[events["case_id"].isin(sub["case_id"])], links=links))
     joined = pd.concat(pieces, ignore_index=True)
     order = np.concatenate([np.flatnonzero(labels == p) for p in range(parts)])
     expected = whole.iloc[order].reset_index(drop=True)

@@ -28,7 +28,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "features.md"
 def test_groups_are_the_agreed_reason_groups() -> None:
     assert list(GROUPS) == ["relationship", "contact_frequency", "threats", "violence",
                             "order_breach", "escalation", "suspect_history", "protective_order",
-                            "victim_fear", "following_watching", "online", "property"]
+                            "victim_fear", "following_watching", "online", "property", "linked_cases"]
     assert all(label and label[0].isupper() for label in GROUPS.values())
     assert GROUPS["threats"] == "Threats"
     assert {f.group for f in FEATURES} == set(GROUPS)  # every group has a feature

@@ -126,7 +126,7 @@ def test_duplicate_case_rows_each_get_their_own_reasons():
     cases_all = pd.DataFrame({"case_id": ["A", "B", "A"], "_line": pd.array([2, 3, 4], dtype="Int64")})
     quarantine = pd.DataFrame({"case_id": ["A", "A"], "reasons": ["line 2: x", "line 4: y"], "line": [2, 4]})
     scored = pd.DataFrame({"case_id": ["B"], "score": [0.5], "risk_band": ["high"], "course_of_conduct": [True],
-                           "consider_spo": [True], "queue": ["consider_spo"], "queue_reason": ["q"], "reason_1": ["r"], "reason_2": [""], "reason_3": [""]})
+                           "consider_spo": [True], "queue": ["consider_spo"], "queue_reason": ["q"], "linked_cases": [0], "reason_1": ["r"], "reason_2": [""], "reason_3": [""]})
     out = assemble_scores(cases_all, quarantine, scored, "m", "1")
     assert out["status"].tolist() == ["not_scored", "scored", "not_scored"]
     assert out["not_scored_reason"].tolist() == ["line 2: x", "", "line 4: y"]

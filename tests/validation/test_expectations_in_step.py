@@ -115,7 +115,9 @@ OUT_OF_RANGE = {"date": "1989-12-31", "timestamp": "2100-01-01T00:00:00Z"}
 GOOD = {"cases": {"case_id": "A", "assessment_date": "2024-01-01", "relationship": "family",
                   "victim_sex": "male", "suspect_sex": "male"},
         "events": {"case_id": "A", "event_time": "2024-01-01", "behaviour": "threat"},
-        "orders": {"order_id": "O1", "case_id": "A", "order_type": "spo", "made_on": "2023-06-01"}}
+        "orders": {"order_id": "O1", "case_id": "A", "order_type": "spo", "made_on": "2023-06-01"},
+        "history": {"suspect_id": "S1", "offence_date": "2023-06-01", "recorded_at": "2023-06-02T10:00",
+                    "offence": "stalking"}}
 
 
 @pytest.mark.parametrize("check", [c for c in validation.PYTHON_CHECKS if c.where == "readers"],
@@ -142,7 +144,10 @@ def good_frames() -> dict[str, pd.DataFrame]:
                            "event_id": ["e1", "e2"]}, dtype="str")
     orders = pd.DataFrame({"order_id": ["o1", "o2"], "case_id": ["A", "B"], "suspect_id": ["S1", None],
                            "order_type": ["spo", "dvpo"], "made_on": ["2023-06-01"] * 2}, dtype="str")
-    return {"cases": readers.normalise(cases, contract.CASES).frame,
+    history = pd.DataFrame({"suspect_id": ["S1", "S2"], "offence_date": ["2023-06-01"] * 2,
+                            "recorded_at": ["2023-06-02T10:00"] * 2, "offence": ["stalking", "violence"]}, dtype="str")
+    return {"history": readers.normalise(history, contract.HISTORY).frame,
+            "cases": readers.normalise(cases, contract.CASES).frame,
             "events": readers.normalise(events, contract.EVENTS).frame,
             "orders": readers.normalise(orders, contract.ORDERS).frame}
 

@@ -225,7 +225,7 @@ def test_missing_expectations_folder(tmp_path):
 
 def test_default_suites_are_found():
     tables = sorted({s.table for s in validation.load_suites()})
-    assert tables == ["cases", "events", "orders"]  # orders: the optional table of contract v2
+    assert tables == ["cases", "events", "history", "orders"]  # orders, history: the optional tables of contract v2
     assert (validation.DEFAULT_EXPECTATIONS_DIR / "cases.json").is_file()
 
 

@@ -90,8 +90,11 @@ def score_caseload(loaded, cases: str | Path, events: str | Path) -> ScoredCasel
 
     model = loaded.model
     validation = load_and_validate(cases, events)
-    features = build_features(
-        validation.cases, validation.events, protected=model.meta.protected_features
+    from stalkrisk.features.linking import LinkTable
+
+    features = build_features(  # linked over every readable case row, as scoring links them
+        validation.cases, validation.events, protected=model.meta.protected_features,
+        links=LinkTable.from_cases(validation.cases_all),
     )
     score = model.predict_proba(features) if len(features) else np.zeros(0)
     flags = flag_frame(model, score, features) if len(features) else pd.DataFrame({"consider_spo": []})

@@ -166,9 +166,9 @@ def diff_records(recorded: dict[str, Any], rerun: dict[str, Any], ignore: tuple[
 
 def _check_inputs(record: dict[str, Any]) -> tuple[list[str], dict[str, Path]]:
     problems, paths = [], {}
-    for name in ("cases", "events", "orders", "previous"):
-        if name in ("orders", "previous") and name not in record["inputs"]:
-            continue  # the optional table (contract v2), the run compared with: only when given
+    for name in ("cases", "events", "orders", "history", "previous"):
+        if name in ("orders", "history", "previous") and name not in record["inputs"]:
+            continue  # the optional tables (contract v2), the run compared with: only when given
         spec = record["inputs"].get(name) or {}
         path = Path(str(spec.get("path", "")))
         paths[name] = path
@@ -232,7 +232,7 @@ def verify(out_dir: str | Path, *, keep: str | Path | None = None) -> VerifyResu
             inputs["cases"], inputs["events"], rerun_dir, model=loaded.uri,
             review=config.get("review", "flagged"), quiet=True, overwrite=keep is not None,
             chunk_size=int(config.get("chunk_size", DEFAULT_CHUNK_SIZE)), method=config.get("explain_method"),
-            orders=inputs.get("orders"), previous=inputs.get("previous"),
+            orders=inputs.get("orders"), history=inputs.get("history"), previous=inputs.get("previous"),
             review_cap=config.get("review_cap"),
         )
         rerun_record = read_audit_record(rerun_dir)

@@ -55,7 +55,7 @@ def cmd_validate(args) -> int:
     from stalkrisk.validation.suite import summarise, write_report
     from stalkrisk.validation.parts import validate_files
 
-    result = validate_files(args.cases, args.events, orders=args.orders)
+    result = validate_files(args.cases, args.events, orders=args.orders, history=args.history)
     print(summarise(result))
     if args.report:
         write_report(result, args.report)
@@ -66,7 +66,11 @@ def cmd_validate(args) -> int:
 def cmd_synth(args) -> int:
     from stalkrisk.synth import generate, write_caseload
 
-    paths = write_caseload(generate(args.cases, seed=args.seed), args.out, fmt=args.format)
+    from stalkrisk.synth.history import make_history, write_history
+
+    caseload = generate(args.cases, seed=args.seed)
+    paths = write_caseload(caseload, args.out, fmt=args.format)
+    paths["history"] = write_history(make_history(caseload.cases, args.seed), args.out, args.format)  # --history
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
@@ -75,7 +79,7 @@ def cmd_synth(args) -> int:
 def cmd_features(args) -> int:
     from stalkrisk.pipelines.features import run
 
-    summary = run(args.cases, args.events, args.out, orders=args.orders)
+    summary = run(args.cases, args.events, args.out, orders=args.orders, history=args.history)
     print(summary)
     return EXIT_OK
 
@@ -86,7 +90,7 @@ def cmd_train(args) -> int:
     s = run(
         args.cases, args.events, config=args.config, fairness_config=args.fairness_config,
         experiment=args.experiment, register=args.register, truth=args.truth, out=args.out,
-        quiet=args.quiet, orders=args.orders,
+        quiet=args.quiet, orders=args.orders, history=args.history,
     )
     print(f"run id: {s.run_id}")
     print(f"registered: models:/{s.name}/{s.version} (alias candidate)")
@@ -126,6 +130,9 @@ def cmd_score(args) -> int:
 
         if args.previous:
             raise ConfigError("--previous is not read by --engine spark yet: compare on one machine (--engine local)")
+        if args.history:
+            raise ConfigError("--history is not read by --engine spark yet: score with the history on one "
+                              "machine (--engine local)")
         if args.orders:
             raise ConfigError("--orders is not read by --engine spark yet: score with the orders on one "
                               "machine (--engine local)")
@@ -138,6 +145,7 @@ def cmd_score(args) -> int:
         quiet=args.quiet, method=args.explain_method, overwrite=args.overwrite, review_cap=args.review_cap,
         **({"orders": args.orders} if args.orders else {}),
         **({"previous": args.previous} if args.previous else {}),
+        **({"history": args.history} if args.history else {}),
         **({} if args.chunk_size is None else {"chunk_size": args.chunk_size}),
     )
     c = s.counts
@@ -217,6 +225,8 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", required=True, type=Path, help="events table (.csv, .csv.gz or .parquet)")
     p.add_argument("--orders", type=Path, help="optional protective orders table (contract v2); orders in "
                    "force are derived as of each assessment day")
+    p.add_argument("--history", type=Path, help="optional suspects' offence history (contract v2); prior "
+                   "counts are built from the offences recorded by the end of each assessment day")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inputs(p)
     p.add_argument("--report", type=Path, help="write every failure to this JSON file")
 
-    p = add("synth", cmd_synth, "generate a synthetic caseload (cases, events, truth.csv)")
+    p = add("synth", cmd_synth, "generate a synthetic caseload (cases, events, orders, history, truth.csv)")
     p.add_argument("--cases", type=int, required=True, help="number of cases")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

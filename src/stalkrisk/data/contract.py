@@ -81,6 +81,9 @@ TARGETS = ("victim", "third_party", "unknown")
 ORDER_TYPES = ("spo", "interim_spo", "non_molestation", "restraining", "dvpo", "other")
 SPO_TYPES = ("spo", "interim_spo")
 
+#: Offences of the optional history table (history.offence, contract v2).
+OFFENCES = ("stalking", "harassment", "violence", "domestic_abuse", "sexual", "order_breach", "other")
+
 TRUE_SPELLINGS = ("true", "1", "yes")
 FALSE_SPELLINGS = ("false", "0", "no")
 
@@ -185,8 +188,21 @@ ORDERS = Table(
     ),
 )
 
-TABLES = {"cases": CASES, "events": EVENTS, "orders": ORDERS}
-#: The tables every run reads; ``orders`` is read only when given.
+#: The optional fourth table (contract v2, ``--history FILE``): the suspects' recorded offences, from
+#: which ``features.history_asof`` builds the prior counts as of each assessment day.
+HISTORY = Table(
+    "history",
+    (
+        Column("suspect_id", "string", required=True, description="pseudonymous key of the suspect"),
+        Column("offence_date", "date", required=True, description="when the offence happened"),
+        Column("recorded_at", "timestamp", required=True,
+               description="when the police recorded it: later than the assessment day, it shapes nothing"),
+        Column("offence", "category", required=True, categories=OFFENCES),
+    ),
+)
+
+TABLES = {"cases": CASES, "events": EVENTS, "orders": ORDERS, "history": HISTORY}
+#: The tables every run reads; ``orders`` and ``history`` are read only when given.
 MAIN_TABLES = ("cases", "events")
 
 #: Rules that join two columns of an orders row (checked in Python: validation.orders).

@@ -67,6 +67,12 @@ class Partitioned:
         events = _read_spill(_spill_path(self.workdir, "events", k), self.events_reader.schema)
         return (_normalise(cases, self.cases_reader), _normalise(events, self.events_reader))
 
+    def read_cases(self, k: int) -> pd.DataFrame:
+        """The normalised case rows of part ``k`` alone (a pass over the cases, such as linking by
+        suspect, reads no events)."""
+        cases = _read_spill(_spill_path(self.workdir, "cases", k), self.cases_reader.schema)
+        return _normalise(cases, self.cases_reader).frame
+
     def parts(self) -> Iterator[int]:
         return iter(range(self.n_parts))
 

@@ -538,7 +538,7 @@ def _problems(
                 {
                     "table": table,
                     "line": frame[LINE].to_numpy()[mask],
-                    "case_id": frame["case_id"].to_numpy()[mask],
+                    "case_id": frame["case_id"].to_numpy()[mask] if "case_id" in frame else None,  # (history: none)
                     "column": column,
                     "value": texts[column].to_numpy()[mask],
                     "rule": rule,

@@ -11,7 +11,10 @@ replaced those, and is faster again: no array as long as the events is built.)
 
 Every value of a case depends on that case's rows alone, so any split of the cases
 (with their events) built separately and concatenated equals the whole: the
-pipeline can run in chunks, processes or Spark partitions. Sums are of integers, so
+pipeline can run in chunks, processes or Spark partitions. The one exception is the
+linking features (``linking``), which read the suspect's other cases: a chunk is given
+them from a ``LinkTable`` built over the whole cases table (or over a partition that
+holds all cases of its suspects). Sums are of integers, so
 results do not depend on event order and are deterministic to the last bit.
 """
 
@@ -40,6 +43,7 @@ from stalkrisk.data.contract import (
 )
 from stalkrisk.features.asof import cutoff_utc
 from stalkrisk.features.kernels import CaseEvents, CaseSummary, Rules, summarise_cases
+from stalkrisk.features.linking import LINK_FEATURES, LinkTable
 from stalkrisk.features.registry import (
     ALL_TIME_COUNTS,
     FEATURES,
@@ -101,7 +105,8 @@ FACT_COLUMNS = ("occasions",) + tuple(f"act_days_{d}d" for d in _DAY_WINDOWS) + 
 
 
 def build_features(
-    cases: pd.DataFrame, events: pd.DataFrame, *, protected: Sequence[str] = ()
+    cases: pd.DataFrame, events: pd.DataFrame, *, protected: Sequence[str] = (),
+    links: LinkTable | None = None,
 ) -> pd.DataFrame:
     """Features of every case as of the end of its assessment day.
 
@@ -109,12 +114,16 @@ def build_features(
     Returns ``case_id`` then every registry feature (float64) in registry order, one
     row per case in input order, then the ``protected`` attributes a config names.
     Events whose case id is not in ``cases`` are ignored.
+
+    The linking features (``linking``) read the suspect's other cases: from ``links`` (built
+    over the whole cases table, for a chunk) or, by default, from ``cases`` itself.
     """
-    return build_with_facts(cases, events, protected=protected)[0]
+    return build_with_facts(cases, events, protected=protected, links=links)[0]
 
 
 def build_with_facts(
-    cases: pd.DataFrame, events: pd.DataFrame, *, protected: Sequence[str] = ()
+    cases: pd.DataFrame, events: pd.DataFrame, *, protected: Sequence[str] = (),
+    links: LinkTable | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``build_features`` and, from the same pass, the ``FACT_COLUMNS`` of each case (int64)."""
     specs = list(FEATURES) + list(protected_features(tuple(protected)))
@@ -122,6 +131,9 @@ def build_with_facts(
     out = _Matrix(n, [s.name for s in specs])
     cutoff = _ns(cutoff_utc(cases["assessment_date"]), "cutoff")
     _case_values(cases, out)
+    linked = (links if links is not None else LinkTable.from_cases(cases)).features_for(cases)
+    for name in LINK_FEATURES:
+        out[name] = linked[name].to_numpy()
     summary = _summary(cases["case_id"], cutoff, events, out)
     _event_values(summary, out)
     _protected_values(cases, tuple(protected), out)

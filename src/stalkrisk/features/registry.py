@@ -23,7 +23,7 @@ from stalkrisk.data.contract import (
     STATUTORY_BEHAVIOURS,
 )
 
-FAMILIES = ("relationship", "frequency", "escalation", "severity", "history", "victim", "online")
+FAMILIES = ("relationship", "frequency", "escalation", "severity", "history", "victim", "online", "linked")
 KINDS = ("count", "rate", "days", "bool", "category_code", "number")
 
 
@@ -67,7 +67,8 @@ class Feature:
         """A value of the case row (history, the victim's account, an order), not of its events:
         when it is missing it was not recorded, which is not evidence either way."""
         return self.family in ("history", "victim") and not self.name.startswith("sdash_") or \
-            self.name in ("sdash_prior_harassment", "sdash_substance_misuse", "sdash_fear")
+            self.name in ("sdash_prior_harassment", "sdash_substance_misuse", "sdash_fear") or \
+            self.family == "linked" and self.kind == "count"  # no suspect_id: the person is not known
 
     def reason(self, value: float) -> str:
         """The reviewer-facing sentence for this feature at ``value``."""
@@ -104,6 +105,7 @@ GROUPS: dict[str, str] = {
     "following_watching": "Following, watching or loitering",
     "online": "Online behaviour",
     "property": "Interference with property",
+    "linked_cases": "Suspect's other cases",
 }
 
 #: Trailing windows (days) of the count features; None = everything known by the cutoff.
@@ -335,7 +337,51 @@ def _build_registry() -> tuple[Feature, ...]:
               "Acts associated with stalking recorded on at least two separate days",
               "Acts associated with stalking recorded on fewer than two separate days"),
     ]
+    f += _linked_features()
     return tuple(f)
+
+
+def _linked_count(name: str, description: str, many: str, one: str, none: str, monotone: int = 1) -> Feature:
+    return Feature(name, "linked_cases", "linked", description, many, template_one=one, template_zero=none,
+                   monotone=monotone, kind="count")
+
+
+def _linked_features() -> list[Feature]:
+    """The suspect's other cases known by the end of the assessment day (``features.linking``): NaN
+    when the case has no ``suspect_id``."""
+    known = "known by the assessment date (assessed on or before it)"
+    return [
+        _linked_count("linked_cases", f"Other cases of the same suspect (suspect_id), any force, {known}",
+                      "Suspect has {value:.0f} other cases known by the assessment date",
+                      "Suspect has 1 other case known by the assessment date",
+                      "No other case of the suspect known by the assessment date"),
+        _linked_count("linked_victims", f"Distinct victims (victim_id) of the suspect's other cases, other "
+                      f"than this case's victim, {known}",
+                      "Suspect's other cases name {value:.0f} other victims",
+                      "Suspect's other cases name 1 other victim",
+                      "Suspect's other cases name no other victim"),
+        _linked_count("linked_forces", f"Distinct forces (force_code) holding the suspect's other cases, other "
+                      f"than this case's force, {known}",
+                      "Suspect's other cases are held by {value:.0f} other forces",
+                      "Suspect's other cases are held by 1 other force",
+                      "Suspect's other cases are held by no other force", monotone=0),
+        Feature("linked_cases_365d", "linked_cases", "linked",
+                "Other cases of the same suspect assessed in the 365 days up to this one's assessment date",
+                "Suspect has {value:.0f} other cases assessed in the last year",
+                template_one="Suspect has 1 other case assessed in the last year",
+                template_zero="No other case of the suspect assessed in the last year",
+                monotone=1, kind="count", window_days=365),
+        _linked_count("linked_cases_victim_afraid", f"The suspect's other cases whose victim was afraid or very "
+                      f"afraid at their assessment, {known}",
+                      "{value:.0f} of the suspect's other cases record a victim who was afraid",
+                      "1 of the suspect's other cases records a victim who was afraid",
+                      "None of the suspect's other cases records a victim who was afraid"),
+        _linked_count("linked_cases_order_in_force", f"The suspect's other cases with a protective order in "
+                      f"force at their assessment, {known}",
+                      "{value:.0f} of the suspect's other cases had a protective order in force",
+                      "1 of the suspect's other cases had a protective order in force",
+                      "None of the suspect's other cases had a protective order in force"),
+    ]
 
 
 FEATURES: tuple[Feature, ...] = _build_registry()

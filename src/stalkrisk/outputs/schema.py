@@ -36,6 +36,7 @@ SCORES_SCHEMA = pa.schema(
         ("consider_spo", pa.bool_()),  # queue == "consider_spo"
         ("queue", pa.string()),  # "consider_spo", "review" or "" (no queue)
         ("queue_reason", pa.string()),  # why the case is queued, "; " between reasons
+        ("linked_cases", pa.int64()),  # other cases of the same suspect known by the assessment date
         *((name, pa.string()) for name in REASON_COLUMNS),
         ("model_name", pa.string()),
         ("model_version", pa.string()),

@@ -12,14 +12,17 @@ import pyarrow.parquet as pq
 from stalkrisk.errors import ConfigError
 
 from stalkrisk.features import build_features
+from stalkrisk.features.linking import LinkTable
 from stalkrisk.io_utils import atomic_path
 from stalkrisk.validation.suite import load_and_validate
 
 
-def run(cases: str | Path, events: str | Path, out: str | Path, *, orders: str | Path | None = None) -> str:
+def run(cases: str | Path, events: str | Path, out: str | Path, *, orders: str | Path | None = None,
+        history: str | Path | None = None) -> str:
     """One row per input case in input order; quarantined cases have empty features. With
     ``orders``, ``protective_order_in_force`` is filled from the orders in force as of each
-    assessment day where the case row leaves it empty.
+    assessment day where the case row leaves it empty. With ``history``, the prior counts are built
+    from it as of each assessment day (``features.history_asof``).
 
     ``out`` ending ``.parquet`` gets Parquet, ``.csv`` CSV; any other name is refused before work.
     """
@@ -27,8 +30,9 @@ def run(cases: str | Path, events: str | Path, out: str | Path, *, orders: str |
     suffix = out.name.lower().rsplit(".", 1)[-1] if "." in out.name else ""
     if suffix not in ("parquet", "csv"):
         raise ConfigError(f"{out}: --out must end .parquet or .csv (the format is taken from the name)")
-    validation = load_and_validate(cases, events, orders_path=orders)
-    feats = build_features(validation.cases, validation.events)
+    validation = load_and_validate(cases, events, orders_path=orders, history_path=history)
+    # linking reads every readable case row, as scoring does (a quarantined case is still a known case)
+    feats = build_features(validation.cases, validation.events, links=LinkTable.from_cases(validation.cases_all))
     order = pd.DataFrame({"case_id": validation.cases_all["case_id"].astype(object).to_numpy()})
     table = order.merge(feats, on="case_id", how="left", sort=False)
     with atomic_path(out) as tmp:

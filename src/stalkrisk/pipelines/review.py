@@ -27,7 +27,7 @@ from stalkrisk.report import (
     case_page_link,
     case_page_name,
 )
-from stalkrisk.report.evidence import act_rows, cited_occasions
+from stalkrisk.report.evidence import act_rows, cited_occasions, linked_rows
 from stalkrisk.report.render import write_case_pages
 from stalkrisk.report.render import write_index as render_index_file
 
@@ -124,6 +124,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
         facts_row = result.facts.iloc[i] if getattr(result, "facts", None) is not None else None
         orders_text = (None if facts_row is None or pd.isna(facts_row.get("order_in_force", pd.NA))
                        else str(facts_row.get("orders_in_force", "") or ""))
+        linked = linked_rows(getattr(result, "links", None), str(cid))
         views.append(
             CaseView(
                 case_id=str(cid),
@@ -144,6 +145,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
                 orders_in_force=orders_text,
                 events_not_shown=hidden,
                 change=change,
+                linked=linked[0], linked_not_shown=linked[1],
             )
         )
     return views
@@ -212,12 +214,14 @@ class PageQueue:
             facts=None if getattr(result, "facts", None) is None else result.facts.iloc[take].reset_index(drop=True),
         )
         self.kept = picked if self.kept is None else _merge(self.kept, picked, self.cap)
+        self.links = getattr(result, "links", None)
 
     def finish(self, loaded, changes=None) -> set[str]:
         """Write the kept pages; the names of every page written. ``changes``: ``PageChanges`` of the run."""
         if self.cap is not None and self.kept is not None and len(self.kept.value):
             k, e = self.kept, self.explanation
             result = SimpleNamespace(scores=k.scores, features=k.features, facts=k.facts,
+                                     links=getattr(self, "links", None),
                                      explanation=Explanation(e.feature_names, k.contributions, e.base_value))
             views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)),
                                changes=changes)

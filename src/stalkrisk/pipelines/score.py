@@ -23,6 +23,8 @@ from stalkrisk.data.partition import partition
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.errors import ConfigError
 from stalkrisk.features import feature_names as registry_feature_names
+from stalkrisk.features.history_asof import HISTORY_COLUMNS
+from stalkrisk.features.linking import LinkTable
 from stalkrisk.io_utils import atomic_write_text, sha256_file
 from stalkrisk.outputs.schema import AUDIT_FILE, CHANGE_KINDS, CHANGES_FILE, REASON_COLUMNS, REVIEW_DIR, TABLE_FILES
 from stalkrisk.outputs.folder import building, check_target
@@ -49,7 +51,8 @@ DEFAULT_REVIEW_CAP = 500
 NO_SCORES = pd.DataFrame({"case_id": pd.Series(dtype="str"), "score": pd.Series(dtype="float64"),
                           "risk_band": pd.Series(dtype="str"), "course_of_conduct": pd.Series(dtype="boolean"),
                           "consider_spo": pd.Series(dtype="boolean"),
-                          **{name: pd.Series(dtype="str") for name in ("queue", "queue_reason", *REASON_COLUMNS)}})
+                          **{name: pd.Series(dtype="str") for name in ("queue", "queue_reason", *REASON_COLUMNS)},
+                          "linked_cases": pd.Series(dtype="int64")})
 
 
 @dataclass
@@ -76,8 +79,9 @@ def run(
     review_cap: int | None = DEFAULT_REVIEW_CAP,
     orders: str | Path | None = None,
     previous: str | Path | None = None,
+    history: str | Path | None = None,
 ) -> ScoreSummary:
-    """Score every case of two contract files (and the optional orders table) into ``out``.
+    """Score every case of two contract files (and the optional orders and history tables) into ``out``.
 
     The files are streamed once into case-aligned parts (``partition``), then each
     part is validated, scored, explained and written before the next is read, so
@@ -86,7 +90,8 @@ def run(
     earlier run's folder to compare with (``changes.parquet``; never modified).
     """
     check_request(cases, events, out, review=review, chunk_size=chunk_size, overwrite=overwrite,
-                  review_cap=review_cap, orders=orders, previous=previous)
+                  review_cap=review_cap, orders=orders, previous=previous,
+                  history=history)
     started = datetime.now(timezone.utc)
     stages = progress.Stages(3, quiet=quiet)
     stages.start(f"loading the model {model}")
@@ -98,7 +103,8 @@ def run(
     with building(out, overwrite=overwrite) as work:
         summary = _run_into(work, cases, events, loaded, review=review, stages=stages, quiet=quiet,
                             chunk_size=chunk_size, method=method, started=started, review_cap=review_cap,
-                            orders=orders, previous=previous)
+                            orders=orders, previous=previous,
+                            history=history)
     final = Path(os.path.abspath(out))
     index = None if summary.review_index is None else final / summary.review_index.relative_to(work)
     return ScoreSummary(final, summary.counts, index, summary.model_name, summary.model_version, summary.warnings)
@@ -106,7 +112,8 @@ def run(
 
 def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite: bool,
                   review_cap: int | None, orders: str | Path | None = None,
-                  previous: str | Path | None = None) -> None:
+                  previous: str | Path | None = None,
+                  history: str | Path | None = None) -> None:
     """Everything that can be refused before the model loads (10-15 s), refused now."""
     if review not in REVIEW_CHOICES:
         raise ConfigError(f"--review must be one of {', '.join(REVIEW_CHOICES)}")
@@ -114,7 +121,7 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
         raise ConfigError(f"--chunk-size must be a whole number of at least 1 (got {chunk_size})")
     if review_cap is not None and review_cap < 0:
         raise ConfigError(f"--review-cap must be 0 or more (got {review_cap})")
-    for name, path in (("cases", cases), ("events", events), ("orders", orders)):
+    for name, path in (("cases", cases), ("events", events), ("orders", orders), ("history", history)):
         if path is not None:
             readers.check_input_path(path, name)
     check_target(Path(os.path.abspath(out)), overwrite)
@@ -124,7 +131,8 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
 
 def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: bool, chunk_size: int,
               method: str, started: datetime, review_cap: int | None,
-              orders: str | Path | None = None, previous: str | Path | None = None) -> ScoreSummary:
+              orders: str | Path | None = None, previous: str | Path | None = None,
+              history: str | Path | None = None) -> ScoreSummary:
     review_dir = out / REVIEW_DIR
     index_parts: list[pd.DataFrame] = []
     prev = None if previous is None else changes_mod.load_previous(previous)
@@ -136,7 +144,8 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         stages.start(f"reading {Path(cases).name} and {Path(events).name} into parts of {chunk_size:,} cases")
         parted = partition(cases, events, work, chunk_size=chunk_size)
         stages.start(f"validating, scoring and explaining {parted.counts['cases']:,} cases")
-        validator = PartValidator(parted, orders=orders)
+        links = LinkTable.from_frames(parted.read_cases(k) for k in parted.parts())  # the whole table, once
+        validator = PartValidator(parted, orders=orders, history=history)
         valid_orders = validator.orders.orders if validator.orders is not None else None
         with open_tables(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
@@ -145,7 +154,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
                 result = None
                 if len(checked.cases):
                     result = score_chunk(loaded.model, checked.cases, checked.events, method=method,
-                                         orders=valid_orders, progress=bar.update)
+                                         orders=valid_orders, progress=bar.update, links=links)
                 scored = result.scores if result is not None else NO_SCORES
                 scores = assemble_scores(checked.cases_all, checked.quarantine, scored, loaded.name, loaded.version)
                 outputs.write(scores, result.explanations if result is not None else None)
@@ -160,7 +169,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
                 del result, scored, scores, checked  # nothing of this part outlives it
                 release_free_memory()
         validation = validator.combined()
-        warnings = run_warnings(parted, validation.counts)
+        warnings = run_warnings(parted, validation.counts, history=history is not None)
     stages.finish()
     changes = None if prev is None else changes_mod.write_changes(out, prev)
     review_index = None
@@ -190,30 +199,32 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
     }
     audit = audit_record(loaded, cases, events, validation.inputs, review=review, chunk_size=chunk_size,
                          method=method, review_cap=review_cap, counts=counts, out=out, started=started,
-                         warnings=warnings, orders=orders, previous=previous)
+                         warnings=warnings, orders=orders, previous=previous, history=history)
     atomic_write_text(out / AUDIT_FILE, json.dumps(audit, indent=2) + "\n")
     return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
 
 
 #: Optional columns scoring never reads (a label, ids, the force, the person keys and separation date
-#: of contract v2, which no model feature reads yet: ``suspect_id`` only links an orders table) or
+#: of contract v2, which no case's own features read: ``suspect_id`` links cases and orders) or
 #: reads only for fairness. A version 1 file lacks the v2 columns: that alone is no warning.
 UNSCORED_COLUMNS = frozenset({"label", "event_id", "force_code", "suspect_id", "victim_id", "separation_date",
                               *contract.PROTECTED_ATTRIBUTES})
 
 
-def run_warnings(parted, counts: dict[str, int]) -> list[str]:
+def run_warnings(parted, counts: dict[str, int], *, history: bool = False) -> list[str]:
     """What degrades the scores without stopping the run, said plainly (summary, index, audit.json).
 
     A missing optional column is read as "not recorded" for every row, and an empty events table
     leaves every case with no history: the run is valid, but its scores are not what the same
-    caseload with those data would give.
+    caseload with those data would give. With a history table (``history``), the prior counts come
+    from it: their columns missing from the cases file is no warning.
     """
     out = []
+    rebuilt = set(HISTORY_COLUMNS) if history else set()
     for reader in (parted.cases_reader, parted.events_reader):
         present = set(reader.names)
         for column in reader.table.columns:
-            if not column.required and column.name not in present and column.name not in UNSCORED_COLUMNS:
+            if not column.required and column.name not in present and column.name not in UNSCORED_COLUMNS | rebuilt:
                 out.append(f"{reader.path.name} has no '{column.name}' column (optional): every {reader.table.name[:-1]} "
                            f"is scored as if it were not recorded, so scores may be lower than with it")
     if counts.get("events", 0) == 0:
@@ -228,7 +239,8 @@ def run_warnings(parted, counts: dict[str, int]) -> list[str]:
 def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size: int, method: str,
                  review_cap: int | None, counts: dict, out: Path, started: datetime, warnings: list[str],
                  engine: str | None = None, orders: str | Path | None = None,
-                 previous: str | Path | None = None) -> dict:
+                 previous: str | Path | None = None,
+                 history: str | Path | None = None) -> dict:
     """``audit.json``: everything needed to re-run, and what the run produced (written last)."""
     audit = {
         "stalkrisk_version": __version__,
@@ -242,6 +254,8 @@ def audit_record(loaded, cases, events, inputs: dict, *, review: str, chunk_size
                if orders is not None else {}),
             **({"previous": {"path": str(Path(previous).resolve()), "sha256": sha256_file(Path(previous) / AUDIT_FILE)}}
                if previous is not None else {}),
+            **({"history": {"path": str(Path(history).resolve()), "sha256": inputs["history"]["sha256"]}}
+               if history is not None else {}),
         },
         "config": {"review": review, "chunk_size": chunk_size, "explain_method": method,
                    "review_cap": review_cap},

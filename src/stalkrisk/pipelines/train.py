@@ -95,19 +95,22 @@ def run(
     quiet: bool = True,
     steps: TrainSteps | None = None,
     orders: str | Path | None = None,
+    history: str | Path | None = None,
 ) -> TrainSummary:
     """Train on two contract files, log everything to MLflow and register a ``candidate``.
 
     Unless ``quiet``, each stage is shown on a terminal as it starts (``progress.Stages``).
     ``steps`` says how the steps run (``steps_for``: overlapped where the platform forks).
-    ``orders``: the optional orders table (contract v2), applied to the validated tables.
+    ``orders``: the optional orders table (contract v2), applied to the validated tables; ``history``:
+    the optional history table, which rebuilds the prior counts as of each assessment day.
     """
     started = datetime.now(timezone.utc)
     cfg = load_train_config(config)
     stages = Stages(5 + (int(cfg["evaluation"]["rolling"]["origins"]) > 1), quiet=quiet)
     fair = load_fairness_config(fairness_config)
-    if orders is not None:
-        check_file(orders)  # before anything starts: a wrong path fails at once
+    for extra in (orders, history):
+        if extra is not None:
+            check_file(extra)  # before anything starts: a wrong path fails at once
     with closing(steps or steps_for()) as steps:
         stages.start(f"reading {Path(cases).name} and {Path(events).name}")
         inputs = steps.read(cases, events, truth)
@@ -116,8 +119,8 @@ def run(
         validation, prepared, ahead = steps.validate_and_prepare(inputs, cfg, experiment)
         truth_frame = inputs.truth
         del inputs  # the tables as read: validation holds what is kept
-        if orders is not None:  # the orders fill protective_order_in_force as of each day: features again
-            validation, prepared, ahead = _with_orders(validation, orders, cfg)
+        if orders is not None or history is not None:  # they change case columns as of each day: features again
+            validation, prepared, ahead = _with_orders(validation, orders, cfg, history)
 
         from stalkrisk.training.fit import fit_and_evaluate
 
@@ -133,17 +136,15 @@ def run(
     return summary
 
 
-def _with_orders(validation: ValidationResult, orders: str | Path, cfg: dict):
-    """The validation result with the orders applied (``validation.orders``), and the features and
-    labels prepared again from it (no LightGBM datasets ahead)."""
+def _with_orders(validation: ValidationResult, orders: str | Path | None, cfg: dict,
+                 history: str | Path | None = None):
+    """The validation result with the orders and the history applied (``validation.orders``,
+    ``validation.history``), and the features and labels prepared again from it (no LightGBM
+    datasets ahead)."""
     from stalkrisk.training.fit import prepare
-    from stalkrisk.validation.orders import apply_orders, read_and_check
-    from stalkrisk.validation.suite import SuiteRunner, load_suites, sort_failures
+    from stalkrisk.validation.suite import SuiteRunner, apply_tables, load_suites
 
-    check = read_and_check(orders, SuiteRunner(load_suites()))
-    validation = apply_orders(validation, check)
-    validation.failures = sort_failures(pd.concat([validation.failures, check.failures], ignore_index=True))
-    validation.inputs["orders"] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
+    validation = apply_tables(validation, SuiteRunner(load_suites()), orders=orders, history=history)
     return validation, prepare(validation.cases, validation.events, cfg), None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from stalkrisk.data.contract import ACT_BEHAVIOURS, LOCAL_TZ, STATUTORY_BEHAVIOURS
-from stalkrisk.report.views import ActRow, TimelineEvent
+from stalkrisk.report.views import ActRow, LinkedCase, TimelineEvent
 
 #: s.2A(3) Protection from Harassment Act 1997: the paragraph of each example.
 S2A3 = {b: f"s.2A(3)({chr(ord('a') + i)})" for i, b in enumerate(STATUTORY_BEHAVIOURS)}
@@ -90,3 +90,32 @@ def cited_occasions(group: str, events: Iterable[TimelineEvent], rows: tuple[Act
     more = f" and {len(found) - 12} more" if len(found) > 12 else ""
     return f"occasions {', '.join(shown[:-1])} and {shown[-1]}{more}" if not more else \
         f"occasions {', '.join(shown)}{more}"
+
+
+#: Linked cases listed on a page, latest first; the rest are counted ("and N earlier").
+MAX_LINKED = 50
+
+
+def _plain(value, none: str = "not recorded") -> str:
+    return none if value is None or pd.isna(value) else str(value)
+
+
+def linked_rows(links, case_id: str) -> tuple[tuple[LinkedCase, ...] | None, int]:
+    """The suspect's other cases known by the assessment date, for s.1(1)(a)/(b) (latest first, at
+    most ``MAX_LINKED``), and how many more there are. ``(None, 0)`` when the case cannot link (no
+    ``suspect_id``) or no linking table was given."""
+    if links is None:
+        return None, 0
+    at = int(links.position([case_id])[0]) if len(links.rows) else -1
+    if at < 0:
+        return None, 0
+    victim = links.rows["victim_id"].iloc[at]
+    found = links.others(case_id)
+    rows = tuple(
+        LinkedCase(case_id=str(r.case_id), force=_plain(r.force_code),
+                   assessment_date=str(pd.Timestamp(r.assessment_date).date()),
+                   relationship=_plain(r.relationship).replace("_", " "),
+                   victim=("victim not recorded" if pd.isna(r.victim_id) or pd.isna(victim)
+                           else "same victim" if r.victim_id == victim else "another victim"))
+        for r in found.head(MAX_LINKED).itertuples(index=False))
+    return rows, max(len(found) - MAX_LINKED, 0)

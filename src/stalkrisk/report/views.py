@@ -88,6 +88,17 @@ class CaseChange:
 
 
 @dataclass(frozen=True)
+class LinkedCase:
+    """One other case of the same suspect known by the assessment date (``features.linking``)."""
+
+    case_id: str
+    force: str  # force_code, "not recorded" when empty
+    assessment_date: str
+    relationship: str  # the suspect's relationship to that case's victim
+    victim: str  # "same victim", "another victim" or "victim not recorded"
+
+
+@dataclass(frozen=True)
 class CaseView:
     """Everything one case review page shows."""
 
@@ -109,6 +120,8 @@ class CaseView:
     orders_in_force: str | None = None  # e.g. "spo, non_molestation"; "" none; None: no orders table
     events_not_shown: int = 0  # earlier events left off the page (only the most recent are shown)
     change: CaseChange | None = None  # since the previous screening (``--previous``), when scored in both
+    linked: tuple[LinkedCase, ...] | None = None  # the suspect's other cases; None: no suspect_id or no table
+    linked_not_shown: int = 0  # earlier linked cases left off the page
 
     @property
     def final_log_odds(self) -> float:

@@ -6,7 +6,8 @@ is the caller's edge (``stalkrisk.tracking.registry``). Steps, as design.md agre
 1. as-of features; labels from later events (censored cases left out, counted);
 2. out-of-time split by assessment date: train | gap | valid | gap | test, each gap the label
    horizon (``timesplit``): no training label reads events of the validation period, no
-   validation label those of the test period;
+   validation label those of the test period; each suspect on one side (a suspect's cases in
+   a later slice than its first are left out, counted as ``suspect_seen_cases``);
 3. LightGBM with the registry's monotone constraints, early stopping on valid;
 4. Platt calibration, flag threshold (policy) and band cut-points on valid;
 5. on test: metrics, baselines (the S-DASH form's count, ``features.sdash``; logistic
@@ -64,7 +65,7 @@ from stalkrisk.model.risk_model import (
 from stalkrisk.progress import Stages
 from stalkrisk.errors import TrainingError
 from stalkrisk.training.rolling import RollingReport, origin_metrics, rolling_validation
-from stalkrisk.training.timesplit import GAP, SLICES, day_numbers, split_by_date  # noqa: F401  (split_by_date: fit's public name)
+from stalkrisk.training.timesplit import GAP, SEEN, SLICES, day_numbers, split_by_date  # noqa: F401  (split_by_date: fit's public name)
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ class Prepared:
     counts: dict[str, int]
     days: np.ndarray | None = None  # assessment day numbers of the kept rows (``timesplit``)
     gap_days: int = 0
+    suspects: np.ndarray | None = None  # suspect ids of the kept rows: the split keeps each on one side
 
 
 def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared:
@@ -184,8 +186,10 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
     y_all = labels.loc[keep, "label"].to_numpy(dtype=np.int64)
     case_ids = cases["case_id"].reset_index(drop=True)[keep].reset_index(drop=True)
     gap = gap_days(config)
-    slices = split_by_date(dates, config["split"], gap)
+    suspects = (cases["suspect_id"].astype(object).to_numpy()[keep] if "suspect_id" in cases else None)
+    slices = split_by_date(dates, config["split"], gap, suspects)  # each suspect on one side
     counts["gap_cases"] = int((slices == GAP).sum())
+    counts["suspect_seen_cases"] = int((slices == SEEN).sum())
 
     split: dict[str, dict[str, Any]] = {}
     for name in SLICES:
@@ -199,7 +203,7 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
             )
     return Prepared(cases=cases, feature_names=feature_names, X_all=X_all, y_all=y_all, keep=keep,
                     case_ids=case_ids, slices=slices, split=split, counts=counts, days=day_numbers(dates),
-                    gap_days=gap)
+                    gap_days=gap, suspects=suspects)
 
 
 @dataclass
@@ -391,7 +395,8 @@ def fit_and_evaluate(
                       "test_positives": split["test"]["positives"]}
         rolling = rolling_validation(prepared.days, X, y_all, X_all["course_of_conduct"].to_numpy() >= 1.0,
                                      feature_names, config, gap_days=prepared.gap_days,
-                                     test_from=int(prepared.days[te].min()), registered=registered)
+                                     test_from=int(prepared.days[te].min()), registered=registered,
+                                     suspects=prepared.suspects)
         metrics.update(rolling.mlflow_metrics())
 
     model.meta = ModelMeta(

@@ -27,7 +27,7 @@ from stalkrisk.explain.reasons import margins
 from stalkrisk.features.registry import monotone_constraints
 from stalkrisk.model.risk_model import fit_booster, fit_platt, sigmoid
 from stalkrisk.model.thresholds import choose_threshold
-from stalkrisk.training.timesplit import Origin, origin_slices, rolling_origins
+from stalkrisk.training.timesplit import SEEN, Origin, origin_slices, rolling_origins
 
 #: The metrics whose spread is reported, with their names on the card.
 SPREAD_METRICS = (
@@ -95,19 +95,22 @@ def _fit_origin(X: np.ndarray, y: np.ndarray, slices: np.ndarray, names: list[st
 
 
 def rolling_validation(days: np.ndarray, X: np.ndarray, y: np.ndarray, conduct: np.ndarray, names: list[str],
-                       config: dict, *, gap_days: int, test_from: int, registered: dict[str, float]) -> RollingReport:
+                       config: dict, *, gap_days: int, test_from: int, registered: dict[str, float],
+                       suspects: np.ndarray | None = None) -> RollingReport:
     """The rolling-origin report of one caseload (rows as in ``Prepared``: ``days`` their assessment
-    day numbers, ``conduct`` the course-of-conduct test). ``registered`` holds the registered model's
+    day numbers, ``conduct`` the course-of-conduct test, ``suspects`` their suspect ids: each suspect on
+    one side at every origin, as in the registered split). ``registered`` holds the registered model's
     ``origin_metrics`` on its own test slice (which opens on day ``test_from``): the last origin."""
     rolling = config["evaluation"]["rolling"]
     report = RollingReport(gap_days=gap_days)
     for k, origin in enumerate(rolling_origins(days, test_from, int(rolling["origins"]), rolling.get("window_days"))):
         last = origin.test_from == test_from
-        slices = origin_slices(days, origin, config["split"], gap_days)
+        slices = origin_slices(days, origin, config["split"], gap_days, suspects)
         counts = {s: int((slices == s).sum()) for s in ("train", "valid", "test")}
         positives = {s: int(y[slices == s].sum()) for s in ("train", "valid", "test")}
         row: dict[str, Any] = {"origin": k + 1, "test_from": origin.dates[0], "test_to": origin.dates[1],
                                "registered": last, **{f"{s}_cases": n for s, n in counts.items()},
+                               "suspect_seen_cases": int((slices == SEEN).sum()),
                                "test_positives": positives["test"]}
         if last:
             report.origins.append({**row, **registered})

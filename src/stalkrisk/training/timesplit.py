@@ -11,6 +11,12 @@ the gap sits at the end of the earlier slice: each period starts where the quant
 
 All of this works on whole UK calendar days (``assessment_date`` is a date), so a date never
 spans two slices.
+
+A person stays on one side (``keep_suspects_apart``): a suspect's cases are kept in the earliest
+slice they fall in, and the suspect's cases that fall in a later slice are left out (``SEEN``),
+counted like the gap, never silently. Moving them back into the earlier slice instead would put
+cases assessed in the validation or test period, with labels read from that period, into
+training: the very leak the gap closes (docs/design-notes.md).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import pandas as pd
 
 SLICES = ("train", "valid", "test")
 GAP = "gap"
+#: A case left out because its suspect already has cases in an earlier slice.
+SEEN = "suspect_seen"
 
 
 def day_numbers(dates: pd.Series | np.ndarray) -> np.ndarray:
@@ -50,20 +58,37 @@ def gapped_slices(days: np.ndarray, starts: list[int], names: tuple[str, ...], g
     return out
 
 
-def split_by_date(dates: pd.Series, fractions: dict[str, float], gap_days: int = 0) -> np.ndarray:
+def keep_suspects_apart(slices: np.ndarray, suspects) -> np.ndarray:
+    """``slices`` with each suspect on one side: a case whose suspect has a case in an earlier slice
+    (train before valid before test) becomes ``SEEN``. Cases with no suspect id stand alone; gap
+    cases stay gap (and do not count as a side). ``suspects=None``: unchanged."""
+    if suspects is None or len(slices) == 0:
+        return slices
+    rank = pd.Series(slices).map({name: i for i, name in enumerate(SLICES)})  # NaN: gap (or seen)
+    key = pd.Series(np.asarray(suspects, dtype=object))
+    first = rank.groupby(key, dropna=True).transform("min")  # NaN where the suspect id is missing
+    later = (rank > first).to_numpy(dtype=bool)
+    out = slices.copy()
+    out[later] = SEEN
+    return out
+
+
+def split_by_date(dates: pd.Series, fractions: dict[str, float], gap_days: int = 0,
+                  suspects=None) -> np.ndarray:
     """Slice name per row (``train``, ``valid``, ``test`` or ``gap``), earliest dates first.
 
     The validation period opens on the first date after the ``train`` quantile of the dates,
     the test period on the first date after the ``train + valid`` quantile; each earlier
     slice stops ``gap_days`` before the next period opens (module docstring). ``gap_days=0``
-    is the plain cut on whole dates.
+    is the plain cut on whole dates. ``suspects`` (one id per row, or None): each suspect kept on
+    one side (``keep_suspects_apart``).
     """
     days = day_numbers(dates)
     if len(days) == 0:
         return np.array([], dtype=object)
     valid_from = _period_start(days, fractions["train"])
     test_from = _period_start(days, fractions["train"] + fractions["valid"])
-    return gapped_slices(days, [valid_from, test_from], SLICES, int(gap_days))
+    return keep_suspects_apart(gapped_slices(days, [valid_from, test_from], SLICES, int(gap_days)), suspects)
 
 
 @dataclass(frozen=True)
@@ -97,9 +122,11 @@ def rolling_origins(days: np.ndarray, test_from: int, origins: int, window_days:
     return out
 
 
-def origin_slices(days: np.ndarray, origin: Origin, fractions: dict[str, float], gap_days: int) -> np.ndarray:
+def origin_slices(days: np.ndarray, origin: Origin, fractions: dict[str, float], gap_days: int,
+                  suspects=None) -> np.ndarray:
     """Slice name per row for one origin: the dates before its test window split into train and
-    valid in the configured proportions (a gap after each), its window as test, the rest ``GAP``."""
+    valid in the configured proportions (a gap after each), its window as test, the rest ``GAP``;
+    each suspect on one side, as ``split_by_date`` keeps them."""
     before = days[days < origin.test_from - gap_days]
     out = np.full(len(days), GAP, dtype=object)
     if len(before) == 0:
@@ -109,4 +136,4 @@ def origin_slices(days: np.ndarray, origin: Origin, fractions: dict[str, float],
     inside = days < origin.test_to
     sliced = gapped_slices(days[inside], [valid_from, origin.test_from], SLICES, gap_days)
     out[inside] = sliced
-    return out
+    return keep_suspects_apart(out, suspects)

@@ -18,6 +18,7 @@ import pandas as pd
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
 from stalkrisk.data.partition import Partitioned, partition
 from stalkrisk.data.readers import LINE, check_file
+from stalkrisk.validation import history as history_mod
 from stalkrisk.validation.orders import apply_orders, read_and_check
 from stalkrisk.validation.suite import (
     SuiteRunner,
@@ -33,11 +34,13 @@ class PartValidator:
     (part ``None``). After the iteration, ``combined()`` is the whole-file result."""
 
     def __init__(self, parted: Partitioned, *, expectations_dir: str | Path | None = None,
-                 orders: str | Path | None = None):
+                 orders: str | Path | None = None, history: str | Path | None = None):
         self.parted = parted
         self._runner = SuiteRunner(load_suites(expectations_dir))
         #: The optional orders table, read and judged whole (it is small): applied to each part.
         self.orders = None if orders is None else read_and_check(orders, self._runner)
+        #: The optional history table, likewise (it rebuilds each part's prior counts as of each day).
+        self.history = None if history is None else history_mod.read_and_check(history, self._runner)
         self._warnings: list[pd.DataFrame] = []
         self._failures: list[pd.DataFrame] = []
         self._quarantine: list[pd.DataFrame] = []
@@ -52,6 +55,7 @@ class PartValidator:
             cases, events = self.parted.read(k)
             result = validate(cases, events, runner=self._runner, context=self.parted.context)
             result = apply_orders(result, self.orders)
+            result = history_mod.apply_history(result, self.history)
             result.inputs = self.inputs
             c = result.counts
             for name in ("cases", "cases_valid", "cases_quarantined", "events_valid", "orphan_events"):
@@ -71,7 +75,7 @@ class PartValidator:
         """Every failure, the quarantine and the counts of the whole files (frames left empty)."""
         if not self._done:
             raise RuntimeError("iterate over every part before combining")
-        failures = pd.concat(self._failures + ([self.orders.failures] if self.orders is not None else []),
+        failures = pd.concat(self._failures + [t.failures for t in (self.orders, self.history) if t is not None],
                              ignore_index=True)
         again = failures["table"].eq("events") & failures["line"].isin(self.parted.repeated_event_lines)
         if again.any():  # an event naming a duplicated case id was checked in each of its parts
@@ -95,22 +99,27 @@ class PartValidator:
         inputs = dict(self.parted.inputs)
         if self.orders is not None:
             inputs["orders"] = {"path": str(self.orders.path), "sha256": self.orders.sha256, "rows": self.orders.rows}
+        if self.history is not None:
+            inputs["history"] = {"path": str(self.history.path), "sha256": self.history.sha256,
+                                 "rows": self.history.rows}
         return inputs
 
 
 def validate_files(
     cases: str | Path, events: str | Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
     expectations_dir: str | Path | None = None, orders: str | Path | None = None,
+    history: str | Path | None = None,
 ) -> ValidationResult:
     """Validate two files in bounded memory: failures, quarantine and counts (no frames).
 
     The parts are spilled to a private temporary folder, removed on return.
     """
     with tempfile.TemporaryDirectory(prefix="stalkrisk-validate-") as work:
-        if orders is not None:
-            check_file(orders)  # before the long pass: a wrong path fails at once
+        for extra in (orders, history):
+            if extra is not None:
+                check_file(extra)  # before the long pass: a wrong path fails at once
         validator = PartValidator(partition(cases, events, work, chunk_size=chunk_size),
-                                  expectations_dir=expectations_dir, orders=orders)
+                                  expectations_dir=expectations_dir, orders=orders, history=history)
         for _ in validator:
             pass
         return validator.combined()

@@ -419,7 +419,8 @@ def _expectation_failures(suite_file: SuiteFile, frame: pd.DataFrame, r) -> pd.D
     else:
         lines = pd.array([d[LINE] for d in rows], dtype="Int64")
         values = [_join(d, columns) for d in rows]
-        case_of_line = pd.Series(frame["case_id"].to_numpy(), index=frame[LINE].to_numpy())
+        case_of_line = pd.Series(frame["case_id"].to_numpy() if "case_id" in frame else None,  # (history: none)
+                                 index=frame[LINE].to_numpy(), dtype=object)
         out = pd.DataFrame({"table": suite_file.table, "line": lines,
                             "case_id": case_of_line.reindex(np.asarray(lines, dtype=object)).to_numpy(),
                             "column": column, "value": values, "rule": rule})

@@ -96,6 +96,12 @@ PYTHON_CHECKS: tuple[PythonCheck, ...] = (
                 "a rule across two columns (case_id or suspect_id)"),
     PythonCheck(contract.RULE_EXPIRES_AFTER_MADE, "orders", ("expires_on",), "validation.orders",
                 "a rule across two columns (expires_on, made_on)"),
+    PythonCheck(readers.RULE_DATE, "history", ("offence_date",), "readers",
+                "parsing happens while normalising"),
+    PythonCheck(readers.RULE_DATE_RANGE, "history", ("offence_date", "recorded_at"), "readers",
+                "GX datetime ranges are very slow"),
+    PythonCheck(readers.RULE_TIMESTAMP, "history", ("recorded_at",), "readers",
+                "parsing (UK local time, offsets) happens while normalising"),
 )
 
 
@@ -281,20 +287,28 @@ def sort_failures(failures: pd.DataFrame) -> pd.DataFrame:
 
 def load_and_validate(
     cases_path: str | Path, events_path: str | Path, *, expectations_dir: str | Path | None = None,
-    orders_path: str | Path | None = None,
+    orders_path: str | Path | None = None, history_path: str | Path | None = None,
 ) -> ValidationResult:
-    """Read both files (and the orders, when given), then validate; the result keeps their
-    paths and SHA-256."""
-    from stalkrisk.validation.orders import apply_orders, read_and_check
-
+    """Read both files (and the orders and the history, when given), then validate; the result keeps
+    their paths and SHA-256."""
     runner = SuiteRunner(load_suites(expectations_dir))
     result = validate(readers.read_cases(cases_path), readers.read_events(events_path), runner=runner)
-    if orders_path is None:
-        return result
-    check = read_and_check(orders_path, runner)
-    result = apply_orders(result, check)
-    result.failures = sort_failures(pd.concat([result.failures, check.failures], ignore_index=True))
-    result.inputs["orders"] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
+    return apply_tables(result, runner, orders=orders_path, history=history_path)
+
+
+def apply_tables(result: ValidationResult, runner: SuiteRunner, *, orders: str | Path | None = None,
+                 history: str | Path | None = None) -> ValidationResult:
+    """``result`` with the optional tables read, judged and applied (orders, then history)."""
+    from stalkrisk.validation import history as history_mod, orders as orders_mod
+
+    for name, path, module, apply in (("orders", orders, orders_mod, orders_mod.apply_orders),
+                                      ("history", history, history_mod, history_mod.apply_history)):
+        if path is None:
+            continue
+        check = module.read_and_check(path, runner)
+        result = apply(result, check)
+        result.failures = sort_failures(pd.concat([result.failures, check.failures], ignore_index=True))
+        result.inputs[name] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
     return result
 
 
@@ -331,6 +345,9 @@ def summarise(result: ValidationResult, examples: int = 3) -> str:
     if "orders" in result.inputs:
         lines.append(f"orders: {result.inputs['orders']['rows']} rows, "
                      f"{int((result.failures['table'] == 'orders').sum())} failing")
+    if "history" in result.inputs:
+        lines.append(f"history: {result.inputs['history']['rows']} rows, "
+                     f"{int((result.failures['table'] == 'history').sum())} failing")
     if len(result.warnings):
         lines.append(f"warnings: {len(result.warnings)} case row(s) whose protective_order_in_force "
                      f"disagrees with the orders table, e.g. {result.warnings['message'].iloc[0]}")
@@ -367,7 +384,7 @@ def _load_suite(path: Path) -> SuiteFile:
     if table is None:
         table = next((t for t in contract.TABLES if path.stem.lower().startswith(t)), None)
     if table not in contract.TABLES:
-        raise InputError(path, "suite names no table: set meta.table to 'cases', 'events' or 'orders'")
+        raise InputError(path, "suite names no table: set meta.table to 'cases', 'events', 'orders' or 'history'")
     return SuiteFile(table=table, path=path, spec=spec)
 
 
