@@ -28,7 +28,7 @@ from _common import python_module, run_child
 
 
 def prepare(workdir: Path, n: int) -> tuple[Path, Path]:
-    from stalkrisk.synth.caseload import generate, write_caseload
+    from stalkrisk.synth import generate, write_caseload
 
     paths = write_caseload(generate(n, seed=n % 9973), workdir / f"n{n}", fmt="csv")
     return paths["cases"], paths["events"]
@@ -36,7 +36,7 @@ def prepare(workdir: Path, n: int) -> tuple[Path, Path]:
 
 def train_bundle(workdir: Path, n: int) -> Path:
     from stalkrisk.config import load_fairness_config, load_train_config
-    from stalkrisk.synth.caseload import generate
+    from stalkrisk.synth import generate
     from stalkrisk.tracking.registry import save_bundle
     from stalkrisk.training.fit import train_model
 
@@ -56,11 +56,10 @@ def bench_rolling(n: int, repeat: int) -> None:
     from stalkrisk.config import load_train_config
     from stalkrisk.pipelines.spark_session import session
     from stalkrisk.pipelines.spark_train import SparkOrigins
-    from stalkrisk.synth.caseload import generate
+    from stalkrisk.synth import generate, write_caseload
     from stalkrisk.training.fit import prepare
     from stalkrisk.training.rolling import rolling_validation, serial
     from stalkrisk.validation.suite import load_and_validate
-    from stalkrisk.synth.caseload import write_caseload
 
     config = load_train_config()
     config["evaluation"]["rolling"]["origins"] = 3
