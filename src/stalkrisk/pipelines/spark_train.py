@@ -29,7 +29,8 @@ class SparkOrigins:
         if self.spark is None:
             from stalkrisk.pipelines.spark_session import session
 
-            self.spark = session(self.master, **{"spark.app.name": "stalkrisk-train"})
+            self.spark = session(self.master, **{"spark.app.name": "stalkrisk-train",
+                                                 "spark.ui.showConsoleProgress": "false"})
         sc = self.spark.sparkContext
         shipped = sc.broadcast(arrays)  # once, however many origins
         try:
