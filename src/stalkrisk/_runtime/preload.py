@@ -1,13 +1,13 @@
 """Import libraries on a thread while the main thread reads the input files.
 
-Why: ``stalkrisk train`` needs about 4 s of imports (scikit-learn, LightGBM, MLflow,
-matplotlib, shap). Reading a large Parquet file is mostly Arrow, which releases the GIL, so
+Why: ``stalkrisk train`` spends seconds importing scikit-learn, LightGBM, MLflow,
+matplotlib and shap. Reading a large Parquet file is mostly Arrow, which releases the GIL, so
 the two overlap. Imported on their own thread, shap's recorded import errors pin no
 caller's frames either (see ``report.shap_import``).
 
 Imports make hundreds of thousands of objects that live as long as the process, and the
-cyclic garbage collector walks all of them on each full collection: at a million cases,
-nine full collections took 1.9 s of a training run, most of them while importing.
+cyclic garbage collector walks all of them on each full collection, most of which happen
+while importing (the measurement is in docs/design-notes.md).
 ``collector_paused`` spares it that work, ``thawed_after`` undoes it.
 """
 

@@ -181,27 +181,24 @@ def _version() -> str:
     return __version__
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+def whole_number(minimum: int, *, unbounded: tuple[str, ...] = ()) -> Callable[[str], int | None]:
+    """An argparse type: a whole number at least ``minimum``, or None for any of ``unbounded``."""
+    def parse(text: str) -> int | None:
+        if unbounded and text.strip().lower() in unbounded:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            also = f", or {' / '.join(repr(u) for u in unbounded)}" if unbounded else ""
+            raise argparse.ArgumentTypeError(f"not a whole number{also}: {text[:40]!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum} (got {value})")
+        return value
+    return parse
 
 
-def _cap(text: str) -> int | None:
-    if text.strip().lower() in ("none", "all"):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a number of pages, or 'none' (got {text[:40]!r})") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
-    return value
-
+_positive = whole_number(1)
+_cap = whole_number(0, unbounded=("none", "all"))
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:

@@ -54,11 +54,9 @@ def run_heads(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def row_of(values: pd.Series, ids: pd.Series) -> np.ndarray:
     """For each of ``values``, the first row of ``ids`` holding it (int64), or -1 for none.
 
-    In Arrow, one hash table of ``ids``: pandas' ``get_indexer`` boxes every id in Python
-    (1.2 s for 3.4 million event ids against a million cases; this, 0.3 s). Missing
-    values name no row. (Looking up only the heads of runs of equal values, ``run_heads``,
-    saved nothing for 20 million events against a million cases: building the table of the
-    million ids is most of the 0.75 s.)
+    In Arrow, one hash table of ``ids``: pandas' ``get_indexer`` boxes every id in Python.
+    Missing values name no row. (Looking up only the heads of runs of equal values saves
+    nothing: building the table of the ids is most of the cost.)
     """
     row = pc.index_in(_text(values), value_set=_text(ids), skip_nulls=True).fill_null(-1)
     return row.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)

@@ -2,9 +2,8 @@
 
 Without this a long chunked run creeps upwards: glibc keeps freed heap chunks for reuse
 (numpy's arrays below its adaptive mmap threshold land there) and Arrow's mimalloc pool
-keeps its pages. Measured on a million-case scoring run: the peak grew from 1.36 GiB
-after the first part to 1.76 GiB by the twentieth; with this call between parts,
-1.35 GiB to 1.45 GiB.
+keeps its pages, so each part's peak sits on top of the last one's leftovers
+(docs/design-notes.md has the measurement).
 """
 
 from __future__ import annotations

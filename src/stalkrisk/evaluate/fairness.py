@@ -68,8 +68,8 @@ CALIBRATION_GAP = "calibration_gap"
 
 # --- metric functions for MetricFrame ------------------------------------------
 #
-# fairlearn stacks every input column element by element before each metric call
-# (about 1.6 us per row per metric: 15 s for six attributes of 20,000 cases). So the
+# fairlearn stacks every input column element by element before each metric call,
+# which costs per row and per metric (docs/design-notes.md). So the
 # rows are first collapsed into cells of (group, label, flag) with their count and
 # score sum, and the metrics run on the cells with the count as ``sample_weight``:
 # exact for every metric but the score quantiles, which run on the raw rows.
@@ -409,8 +409,7 @@ def group_metrics(
         return _attribute_report(i, attribute, groups[attribute], names, y_arr, f_arr, p_arr,
                                  min_group_size=min_group_size, n_boot=n_boot, seed=seed)
 
-    # Attributes on two threads: the bootstrap is numpy work that releases the GIL (measured
-    # for four attributes of 200,000 cases: 3.0-3.1 s on one thread, 2.0-2.2 s on two), and
+    # Attributes on two threads: the bootstrap is numpy work that releases the GIL, and
     # each attribute draws from its own generator, so the intervals do not depend on the order
     # the threads run in.
     with ThreadPoolExecutor(2, thread_name_prefix="stalkrisk-fairness") as pool:

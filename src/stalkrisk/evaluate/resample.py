@@ -3,9 +3,8 @@
 A resample draws ``n`` row positions with replacement (``rng.integers(0, n, size=n)``, the
 same draws as numpy's: numba runs numpy's generator) and keeps only what the fairness
 metrics need of it: its count of rows in each (label, flag) cell, its score sum and, when
-asked, score quantiles. The resamples are never built as arrays: at 200,000 test cases and
-200 resamples, numpy's gathers (an index array, its cells, its scores) took 5 CPU-s for
-four attributes; this takes about 2.
+asked, score quantiles. The resamples are never built as arrays: numpy's gathers (an index
+array, its cells, its scores) cost more than the counting itself.
 """
 
 from __future__ import annotations

@@ -490,9 +490,8 @@ class FastTreeShap:
 
     def margins(self, X: np.ndarray) -> np.ndarray:
         """Raw margins of the rows of ``X``: their contributions added up (``shap_values(X).sum(1)``
-        to ~1e-14), from one table read per unit instead of one per feature in it: about half
-        the time of ``shap_values`` (measured on the default model: 0.9 against 1.9 CPU-s for
-        200,000 rows), and half again that of LightGBM's ``predict``."""
+        to ~1e-14), from one table read per unit instead of one per feature in it, which is
+        quicker than both ``shap_values`` and LightGBM's ``predict``."""
         return self._run(X, np.zeros(self.n_features_, dtype=np.int64), 1, summed=True)[:, 0] + self.expected_value
 
     def shap_values(self, X: np.ndarray) -> np.ndarray:

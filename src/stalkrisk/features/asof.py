@@ -24,8 +24,8 @@ T = TypeVar("T")
 
 
 def day_end_utc(assessment_date) -> pd.Timestamp:
-    """``cutoff_utc`` of one date, for a page that draws one case (the vector form's overhead, about
-    3 ms a call, was a third of writing 500 review pages)."""
+    """``cutoff_utc`` of one date, for a page that draws one case: the vector form's per-call
+    overhead is too much to pay once per page."""
     day = pd.Timestamp(assessment_date).normalize()
     return (day + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ).tz_convert("UTC")
 

@@ -3,9 +3,8 @@
 shap records the ImportError of each optional dependency it lacks (cv2, pyspark, ...) in
 ``shap.utils._general.import_errors`` for the life of the process, traceback included,
 and a traceback holds every frame that led to the import. The first ``import shap``
-inside one of our functions therefore pinned that function and all its callers: after an
-in-process training run on a million cases, ``pipelines.train.run`` kept 3 GiB of
-caseload until exit, which then took 2.5 s to free. Imported on a thread of its own, the
+inside one of our functions therefore pinned that function and all its callers: an
+in-process training run kept the whole caseload alive until exit. Imported on a thread of its own, the
 recorded tracebacks reach only that thread's frames.
 """
 

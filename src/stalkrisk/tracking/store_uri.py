@@ -12,8 +12,8 @@ import os
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: ``mlflow.store.db.db_types.DATABASE_ENGINES`` (a test keeps the two in step).
 DATABASE_SCHEMES = ("postgresql", "mysql", "sqlite", "mssql")
-#: What MLflow imports to open a database store (SQLAlchemy, alembic, the table models):
-#: about 1 s. Imported once, before training forks the child that makes the store, the
+#: What MLflow imports to open a database store (SQLAlchemy, alembic, the table models),
+#: which is slow. Imported once, before training forks the child that makes the store, the
 #: child and this process do not each import them.
 DATABASE_STORE_MODULES = ("mlflow.store.tracking.sqlalchemy_store",
                           "mlflow.store.model_registry.sqlalchemy_store")

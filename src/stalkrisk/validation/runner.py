@@ -111,7 +111,7 @@ class SuiteRunner:
         of another column, validated before it in this run (events' case ids: the rows naming
         a case). When both columns are under the same single-value rules, GX's verdicts on the
         other column's values hold for those rows, and only the other rows' values are asked
-        about (20 million events: 0.9 s less than finding their million distinct case ids).
+        about, which costs less than finding the distinct values again.
         """
         parts = []
         for memo in self._memos.values():
@@ -254,7 +254,7 @@ def _repeated_rows(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
     for name in columns:
         col = frame[name]
         if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
-            found |= ids.repeated(pa.array(col.array))  # text: hashed, 5x faster at 20 million ids
+            found |= ids.repeated(pa.array(col.array))  # text: hashed in Arrow, no Python object per id
         else:
             found |= (col.notna() & col.duplicated(keep=False)).to_numpy(dtype=bool)
     return frame.loc[found, columns + [LINE]].reset_index(drop=True)
