@@ -92,7 +92,7 @@ def test_train_refuses_spark_in_one_line_without_pyspark(tmp_path, capsys, monke
     assert code == 2 and "the spark engine needs pyspark" in err and len(err.strip().splitlines()) == 1
 
 
-def test_stalkrisk_train_engine_spark_fans_the_origins_out(tmp_path, mlflow_store, capsys):
+def test_stalkrisk_train_engine_spark_fans_the_origins_out(tmp_path, mlflow_store, capsys, caplog):
     """The command end to end on ``local[2]``: the rolling spread of three origins is logged, and the
     Spark session is gone before the model card's figures are drawn (the run finishes)."""
     import mlflow
@@ -103,6 +103,7 @@ def test_stalkrisk_train_engine_spark_fans_the_origins_out(tmp_path, mlflow_stor
     paths = write_caseload(generate(2500, seed=21), tmp_path / "load", fmt="csv")
     config = tmp_path / "rolling.yaml"
     config.write_text("evaluation:\n  rolling:\n    origins: 3\n", encoding="utf-8")
+    caplog.set_level("INFO", logger="stalkrisk.pipelines.spark_train")
     code = main(["train", "--cases", str(paths["cases"]), "--events", str(paths["events"]), "--config", str(config),
                  "--register", "spark-rolling", "--out", str(tmp_path / "card"), "--quiet",
                  "--spark-master", "local[2]"])
@@ -110,6 +111,7 @@ def test_stalkrisk_train_engine_spark_fans_the_origins_out(tmp_path, mlflow_stor
     run_id = capsys.readouterr().out.split("run id: ", 1)[1].split()[0]
     metrics = mlflow.get_run(run_id).data.metrics
     assert metrics["rolling_origins"] == 3.0 and "rolling_roc_auc_median" in metrics
+    assert "fitting 2 rolling origin(s) on Spark (local[2])" in caplog.text  # the fits ran as Spark tasks
     from pyspark.sql import SparkSession
 
     assert SparkSession.getActiveSession() is None  # stopped by the run that started it

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
-from stalkrisk.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 

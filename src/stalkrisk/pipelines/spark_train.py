@@ -10,7 +10,11 @@ metrics, are the same as the serial run's). pyspark is imported only here, when 
 
 from __future__ import annotations
 
+import logging
+
 from stalkrisk.training.rolling import Origin, OriginArrays, fit_origin
+
+log = logging.getLogger(__name__)
 
 
 class SparkOrigins:
@@ -32,6 +36,7 @@ class SparkOrigins:
             self.spark = session(self.master, **{"spark.app.name": "stalkrisk-train",
                                                  "spark.ui.showConsoleProgress": "false"})
         sc = self.spark.sparkContext
+        log.info("fitting %d rolling origin(s) on Spark (%s)", len(origins), sc.master)
         shipped = sc.broadcast(arrays)  # once, however many origins
         try:
             tasks = sc.parallelize(list(enumerate(origins)), numSlices=max(1, len(origins)))
