@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
-from stalkrisk.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -90,7 +89,8 @@ def cmd_train(args) -> int:
     s = run(
         args.cases, args.events, config=args.config, fairness_config=args.fairness_config,
         experiment=args.experiment, register=args.register, truth=args.truth, out=args.out,
-        quiet=args.quiet, orders=args.orders, history=args.history,
+        quiet=args.quiet, orders=args.orders, history=args.history, engine=args.engine,
+        spark_master=args.spark_master,
     )
     print(f"run id: {s.run_id}")
     print(f"registered: models:/{s.name}/{s.version} (alias candidate)")
@@ -128,13 +128,12 @@ def cmd_score(args) -> int:
     if args.engine == "spark" or args.spark_master:  # the same run, fanned out over Spark
         from functools import partial
 
+        from stalkrisk.errors import ConfigError
+
         if args.previous:
             raise ConfigError("--previous is not read by --engine spark yet: compare on one machine (--engine local)")
         if args.history:
             raise ConfigError("--history is not read by --engine spark yet: score with the history on one "
-                              "machine (--engine local)")
-        if args.orders:
-            raise ConfigError("--orders is not read by --engine spark yet: score with the orders on one "
                               "machine (--engine local)")
 
         from stalkrisk.pipelines.spark_score import run as spark_run
@@ -267,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, help="truth.csv of a generated caseload (adds the ceiling AUC)")
     p.add_argument("--out", type=Path, help="folder for the model card (default train-output/NAME-vN)")
     p.add_argument("--quiet", action="store_true", help="no progress (stages and LightGBM rounds)")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="spark: fit the rolling validation's earlier origins on Spark (needs pyspark and Java)")
+    p.add_argument("--spark-master", help="Spark master URL (implies --engine spark; default local[*])")
 
     p = add("promote", cmd_promote, "move the champion alias to a registered version once its checks hold")
     p.add_argument("--version", required=True, help="registered model version")

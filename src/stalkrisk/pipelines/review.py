@@ -73,13 +73,33 @@ def queued_rows(scores: pd.DataFrame) -> np.ndarray:
     return np.flatnonzero(scores["queue"].fillna("").astype(str).ne("").to_numpy())
 
 
+def page_pool(scores: pd.DataFrame, *, only_flagged: bool) -> np.ndarray:
+    """The rows of a part's scores that may get a case page: scored, and queued when ``only_flagged``.
+
+    One rule for both engines (``PageQueue`` here, the Spark driver's pick of the tasks' pages), so
+    the cap picks from the same pool whichever ran. ``scores`` is a chunk's scoring result (scored
+    cases only) or its assembled table (a ``status`` column: the not-scored rows are left out).
+    """
+    rows = queued_rows(scores) if only_flagged else np.arange(len(scores))
+    if "status" in scores:
+        rows = rows[scores["status"].to_numpy(dtype=object)[rows] == "scored"]
+    return rows
+
+
+def best_pages(value: np.ndarray, seq: np.ndarray, cap: int | None) -> np.ndarray:
+    """Positions of the ``cap`` highest ``value`` (all, when ``cap`` is None), best first; ties go
+    to the earlier case in the input (``seq``: positions in input order)."""
+    order = np.lexsort((np.asarray(seq), -np.asarray(value, dtype=float)))
+    return order if cap is None else order[:cap]
+
+
 def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool,
                pick: np.ndarray | None = None, changes=None) -> list[CaseView]:
     """Views for the chunk's cases to page (queued only, or all; or the rows ``pick``);
     ``changes`` (``pipelines.changes.PageChanges``): what changed since a previous run."""
     scores = result.scores
     if pick is None:
-        pick = queued_rows(scores) if only_flagged else np.arange(len(scores))
+        pick = page_pool(scores, only_flagged=only_flagged)
     if len(pick) == 0:
         return []
     sub = Explanation(result.explanation.feature_names, result.explanation.contributions[pick], result.explanation.base_value)
@@ -185,7 +205,7 @@ class PageQueue:
 
     def offer(self, loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> None:
         scores = result.scores
-        rows = queued_rows(scores) if only_flagged else np.arange(len(scores))
+        rows = page_pool(scores, only_flagged=only_flagged)
         seq = self.seen + rows
         self.seen += len(scores)
         if self.cap is None:
@@ -196,7 +216,7 @@ class PageQueue:
             self.paged = write_case_pages(self.review_dir, views, self.paged)
             return
         value = scores["score"].to_numpy(dtype=float)[rows]
-        order = np.lexsort((seq, -value))[: self.cap]
+        order = best_pages(value, seq, self.cap)
         if self.kept is not None and len(self.kept.value) >= self.cap:  # only what beats the last kept
             last = (-self.kept.value[-1], self.kept.seq[-1])
             order = np.asarray([i for i in order if (-value[i], seq[i]) < last], dtype=np.int64)
@@ -233,7 +253,7 @@ class PageQueue:
 def _merge(a: _Picked, b: _Picked, cap: int) -> _Picked:
     """The ``cap`` best of two sets of candidates, best first."""
     value, seq = np.concatenate([a.value, b.value]), np.concatenate([a.seq, b.seq])
-    order = np.lexsort((seq, -value))[:cap]
+    order = best_pages(value, seq, cap)
     scores = pd.concat([a.scores, b.scores], ignore_index=True).iloc[order].reset_index(drop=True)
     wanted = set(scores["case_id"])
     cases = pd.concat([a.cases, b.cases], ignore_index=True)

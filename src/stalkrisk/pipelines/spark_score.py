@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import sys
 import tempfile
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -50,71 +48,48 @@ from stalkrisk.pipelines.score import (DEFAULT_MODEL, DEFAULT_REVIEW_CAP, NO_SCO
 from stalkrisk.report import case_page_name
 from stalkrisk.data.readers import LINE
 from stalkrisk.scoring import assemble_scores
-from stalkrisk.pipelines.spark_tasks import EID, FAIL_ENV, KEY, PREFIX, ROW, SUMMARY_SCHEMA, TAG, Job, describe, raw_frame
+from stalkrisk.pipelines.spark_session import DEFAULT_MASTER, SparkEngineError, require_spark, session  # noqa: F401
+from stalkrisk.pipelines.spark_tasks import (EID, FAIL_ENV, KEY, PREFIX, ROW, SID, SUMMARY_SCHEMA, TAG, Job, describe,
+                                             raw_frame)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MASTER = "local[*]"
-
-
-class SparkEngineError(StalkriskError):
-    """Spark cannot start here (no pyspark, no Java): a user's setup to fix, said in one line."""
-
 
 READ_BATCH_ROWS = 1 << 16
 
 
-def session(master: str = DEFAULT_MASTER, **conf: str):
-    """A SparkSession for ``master``; local masters stay on localhost with no UI.
-
-    The workers run this interpreter (so they import this stalkrisk and its pinned libraries).
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise SparkEngineError("the spark engine needs pyspark: pip install 'stalkrisk[spark]'") from None
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        raise SparkEngineError("the spark engine needs Java 17 or later: install a JRE "
-                               "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("stalkrisk-score")
-    defaults = {"spark.sql.execution.arrow.pyspark.enabled": "true"}
-    if master.startswith("local"):
-        defaults.update({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
-                         "spark.ui.enabled": "false", "spark.pyspark.python": sys.executable})
-    for key, value in {**defaults, **conf}.items():
-        builder = builder.config(key, value)
-    return builder.getOrCreate()
-
-
 def _spark_schema(specs) -> pa.Schema:
-    """One row layout for both tables: prefixed raw columns, the tag, line, row and keys."""
+    """One row layout for every table: prefixed raw columns, the tag, line, row and keys."""
     fields = [pa.field(PREFIX[s.table] + n, t) for s in specs for n, t in zip(s.names, s.spark_types)]
     return pa.schema(fields + [pa.field(TAG, pa.string()), pa.field(LINE, pa.int64()), pa.field(ROW, pa.int64()),
-                               pa.field(KEY, pa.string()), pa.field(EID, pa.string())])
+                               pa.field(KEY, pa.string()), pa.field(EID, pa.string()), pa.field(SID, pa.string())])
 
 
 def run(
     cases: str | Path, events: str | Path, out: str | Path, *, model: str = DEFAULT_MODEL,
     review: str = "flagged", quiet: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE,
     method: str | None = None, master: str | None = None, spark=None, partitions: int | None = None,
-    overwrite: bool = False, review_cap: int | None = DEFAULT_REVIEW_CAP,
+    overwrite: bool = False, review_cap: int | None = DEFAULT_REVIEW_CAP, orders: str | Path | None = None,
 ) -> ScoreSummary:
-    """Score two contract files into ``out`` on Spark; the same outputs as ``pipelines.score.run``.
+    """Score two contract files (and the optional orders table) into ``out`` on Spark; the same
+    outputs as ``pipelines.score.run``.
 
     ``spark``: an existing SparkSession (else one is made for ``master``, default ``local[*]``).
     ``partitions``: hash partitions of the shuffle (default: Spark's default parallelism).
     """
     check_request(cases, events, out, review=review, chunk_size=chunk_size, overwrite=overwrite,
-                  review_cap=review_cap)
+                  review_cap=review_cap, orders=orders)
+    if spark is None:
+        require_spark()
     started = datetime.now(timezone.utc)
     stages = progress.Stages(3, quiet=quiet)
     stages.start(f"loading the model {model}")
     loaded = tracking.load_model(model)
     loaded.model.check_features(registry_feature_names() + list(loaded.model.meta.protected_features))
     method = method or loaded.model.meta.explain_method
-    specs = (describe(cases, contract.CASES), describe(events, contract.EVENTS))
+    specs = (describe(cases, contract.CASES), describe(events, contract.EVENTS),
+             *((describe(orders, contract.ORDERS),) if orders is not None else ()))
     digests = {s.table: sha256_file(s.path) for s in specs}
+    checked_orders = _check_orders(orders)
 
     own = spark is None
     spark = spark or session(master or DEFAULT_MASTER)
@@ -122,7 +97,7 @@ def run(
         with building(out, overwrite=overwrite) as work:
             s = _run(spark, specs, digests, loaded, cases, events, work, review=review, quiet=quiet,
                      chunk_size=chunk_size, method=method, partitions=partitions, started=started, stages=stages,
-                     review_cap=review_cap)
+                     review_cap=review_cap, orders=orders, checked_orders=checked_orders)
         final = Path(os.path.abspath(out))
         index = None if s.review_index is None else final / s.review_index.relative_to(work)
         return ScoreSummary(final, s.counts, index, s.model_name, s.model_version, s.warnings)
@@ -131,8 +106,22 @@ def run(
             spark.stop()
 
 
+def _check_orders(orders):
+    """The orders table judged once, whole, on the driver (as ``PartValidator`` does): the tasks
+    get its verdicts (failing lines, whom they name) without its rows, which come co-partitioned."""
+    if orders is None:
+        return None
+    from dataclasses import replace
+
+    from stalkrisk.validation.orders import read_and_check
+    from stalkrisk.validation.suite import SuiteRunner, load_suites
+
+    check = read_and_check(orders, SuiteRunner(load_suites()))
+    return replace(check, orders=check.orders.iloc[:0])
+
+
 def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, quiet, chunk_size, method,
-         partitions, started, stages, review_cap) -> ScoreSummary:
+         partitions, started, stages, review_cap, orders=None, checked_orders=None) -> ScoreSummary:
     master = spark.sparkContext.master
     # A failed job may leave executors writing for a moment after the driver gives up: the removal
     # must not replace the job's error (the building folder is removed after, or swept next run).
@@ -148,11 +137,12 @@ def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, qui
                 review=review, model_files=_model_files(loaded.model), digest=loaded.model.digest(),
                 model_name=loaded.name, model_version=loaded.version, model_uri=loaded.uri, run_id=loaded.run_id,
                 context_events=context, fail_partition=_test_failure(),
+                orders=specs[2] if len(specs) > 2 else None, orders_check=checked_orders,
             )
             summaries = _score(spark, rows, job, partitions or spark.sparkContext.defaultParallelism)
         finally:
             rows.unpersist()
-        warnings = _warnings(specs, summaries)
+        warnings = _warnings(specs[:2], summaries)
         counts, review_index = _write(out, work, loaded, summaries, n_raw, chunk_size, review, quiet,
                                       review_cap, warnings)
         stages.finish()
@@ -160,6 +150,7 @@ def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, qui
         loaded, cases, events, {t: {"sha256": d} for t, d in digests.items()}, review=review,
         chunk_size=chunk_size, method=method, review_cap=review_cap, counts=counts, out=out, started=started,
         warnings=warnings, engine={"name": "spark", "master": master, "spark_version": spark.version},
+        orders=orders,
     )
     atomic_write_text(out / "audit.json", json.dumps(audit, indent=2) + "\n")
     return ScoreSummary(out, counts, review_index, loaded.name, loaded.version, warnings)
@@ -221,9 +212,35 @@ def _score(spark, rows, job: Job, partitions: int) -> pa.Table:
 
     from stalkrisk.pipelines.spark_tasks import score_partition
 
-    spread = rows.repartition(max(1, partitions), KEY).sortWithinPartitions(KEY, TAG, LINE)
+    spread = co_partition_keys(rows).repartition(max(1, partitions), KEY).sortWithinPartitions(KEY, TAG, LINE)
     return spread.mapInArrow(lambda batches: score_partition(job, batches),
                              from_arrow_schema(SUMMARY_SCHEMA)).toArrow()
+
+
+def co_partition_keys(rows):
+    """``rows`` with ``_key`` set to the partition key: the case's ``suspect_id`` where present,
+    else its ``case_id``, so every case of a suspect (and what follows them) meets in one task.
+
+    Events follow their case (by case id); an orders row follows its case, and goes to its
+    ``suspect_id``'s key as well when that differs (one row per key); an order naming no one
+    is left out (it breaks a rule, and quarantines nothing). A case id on several rows takes
+    the least of their suspect ids (the rows are quarantined as duplicates, but stay together).
+    Keys are tagged (``s:``/``c:``), so a suspect id never meets a case id by accident.
+    """
+    from pyspark.sql import functions as F
+
+    case = F.col(TAG) == "cases"
+    keys = (rows.filter(case & F.col(KEY).isNotNull()).groupBy(KEY).agg(F.min(SID).alias("_suspect"))
+            .select(F.col(KEY).alias("_case"), F.coalesce(F.concat(F.lit("s:"), "_suspect"),
+                                                          F.concat(F.lit("c:"), KEY)).alias("_follow")))
+    joined = rows.join(keys, rows[KEY] == keys["_case"], "left")
+    follow = F.coalesce(F.col("_follow"), F.concat(F.lit("c:"), F.col(KEY)))  # null: no case id at all
+    by_suspect = F.concat(F.lit("s:"), F.col(SID))
+    order_keys = F.array_distinct(F.filter(F.array(follow, by_suspect), lambda k: k.isNotNull()))
+    out = joined.withColumn("_keys", F.when(F.col(TAG) == "orders", order_keys).otherwise(F.array(follow)))
+    out = out.filter((F.col(TAG) != "orders") | (F.size("_keys") > 0))
+    out = out.withColumn(KEY, F.explode_outer("_keys"))
+    return out.select(*rows.columns)
 
 
 def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk_size: int, review: str,
@@ -239,7 +256,7 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
     final = work / "final"
     index_parts, flagged, n_cases, scored = [], 0, 0, 0
     queued = {"consider_spo": 0, "review": 0}
-    ranked: list[pd.DataFrame] = []  # the pageable cases, for the page cap
+    pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the pageable cases (score, seq, id)
     with open_tables(final) as outputs, progress.bar(n_raw, quiet) as bar:
         for k in range(max(1, -(-n_raw // chunk_size))):
             scores, explanations = _part(work, files.get(k, []), base, names, loaded)
@@ -251,16 +268,14 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
             scored += int(scores["status"].eq("scored").sum())
             if review != "none":
                 index_parts.append(review_mod.index_rows(scores))
-                ok = np.array(scores["status"].eq("scored").to_numpy(dtype=bool))  # a writable copy
-                if review == "flagged":  # the cases in a queue, as the single-machine run pages them
-                    ok &= scores["queue"].fillna("").astype(str).ne("").to_numpy(dtype=bool)
-                ranked.append(pd.DataFrame({"case_id": scores["case_id"][ok], "score": scores["score"][ok]}))
+                rows = review_mod.page_pool(scores, only_flagged=review == "flagged")
+                pool.append((scores["score"].to_numpy(dtype=float)[rows], n_cases - len(scores) + rows,
+                             scores["case_id"].to_numpy(dtype=object)[rows]))
             bar.update(len(scores))
     paged = {p for pages in summaries["pages"].to_pylist() for p in pages}
     if review != "none" and review_cap is not None:  # the tasks paged every case: keep the local run's pick
-        pool = pd.concat(ranked, ignore_index=True) if ranked else pd.DataFrame({"case_id": [], "score": []})
-        keep = {case_page_name(str(c)) for c in pool.sort_values("score", ascending=False, kind="stable")
-                ["case_id"].head(review_cap)}
+        value, seq, ids = (np.concatenate([p[i] for p in pool]) if pool else np.empty(0) for i in range(3))
+        keep = {case_page_name(str(ids[i])) for i in review_mod.best_pages(value, seq, review_cap)}
         for name in paged - keep:
             (work / "review" / "cases" / name).unlink(missing_ok=True)
         paged &= keep
@@ -277,7 +292,7 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
     counts = {
         "input_cases": n_cases, "scored": scored, "not_scored": n_cases - scored, "flagged": flagged,
         "queue_consider_spo": queued["consider_spo"], "queue_review": queued["review"],
-        "validation_warnings": 0,  # (the orders table, the only source of warnings, is not read on Spark)
+        "validation_warnings": int(sum(summaries["validation_warnings"].to_pylist())),
         "orphan_events": int(sum(summaries["orphan_events"].to_pylist())),
         "input_events": int(sum(summaries["events"].to_pylist())),
         "events_used": int(sum(summaries["events_valid"].to_pylist())), "review_pages": len(paged),

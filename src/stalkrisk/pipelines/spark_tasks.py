@@ -33,11 +33,11 @@ from stalkrisk.data import contract
 from stalkrisk.data import readers
 from stalkrisk.data.readers import LINE
 
-TAG, KEY, ROW, EID = "_tag", "_key", "_row", "_eid"
-PREFIX = {"cases": "c__", "events": "e__"}
+TAG, KEY, ROW, EID, SID = "_tag", "_key", "_row", "_eid", "_sid"
+PREFIX = {"cases": "c__", "events": "e__", "orders": "o__"}
 SUMMARY_SCHEMA = pa.schema([
     ("partition", pa.int64()), ("cases", pa.int64()), ("orphan_events", pa.int64()),
-    ("events", pa.int64()), ("events_valid", pa.int64()),
+    ("events", pa.int64()), ("events_valid", pa.int64()), ("validation_warnings", pa.int64()),
     ("files", pa.list_(pa.string())), ("pages", pa.list_(pa.string())),
     ("base_value", pa.float64()), ("feature_names", pa.list_(pa.string())),
 ])
@@ -90,9 +90,11 @@ def read_rows(spec: FileSpec, arrow_schema: pa.Schema, batch_rows: int) -> Itera
         cols[TAG] = pa.array([spec.table] * n, pa.string())
         cols[LINE] = batch.column(LINE)
         cols[ROW] = pa.array(np.arange(row, row + n, dtype=np.int64))
-        cols[KEY] = _ids(batch, "case_id").cast(pa.string())
+        cols[KEY] = _ids(batch, "case_id").cast(pa.string())  # the case id: the driver re-keys by person
         if spec.table == "events" and "event_id" in spec.names:
             cols[EID] = _ids(batch, "event_id").cast(pa.string())
+        if spec.table in ("cases", "orders") and "suspect_id" in spec.names:
+            cols[SID] = _ids(batch, "suspect_id").cast(pa.string())
         row += n
         yield pa.RecordBatch.from_arrays([cols[f.name] for f in arrow_schema], schema=arrow_schema)
 
@@ -180,6 +182,24 @@ class Job:
     run_id: str
     context_events: pd.DataFrame  # normalised rows whose event id appears more than once
     fail_partition: int | None = None
+    orders: FileSpec | None = None  # the orders table, when given: its rows come co-partitioned
+    orders_check: object | None = None  # its ``OrdersCheck`` from the driver (rows left out): judged once
+
+
+def local_orders(rows: pa.Table, job: Job) -> pd.DataFrame | None:
+    """The valid orders rows of a sub-chunk, in file order, each once: what the single-machine run
+    applies, cut to the orders naming these cases or their suspects.
+
+    The driver judged the whole table once (``job.orders_check``); its failing lines are left out
+    here. An order naming a case and a different suspect reaches two partitions (or one twice):
+    each applies it only to its own cases, and a repeat within one sub-chunk is dropped by line.
+    """
+    if job.orders is None:
+        return None
+    frame = readers.normalise(raw_frame(rows, job.orders), contract.ORDERS, path=job.orders.path).frame
+    bad = job.orders_check.failures["line"].to_numpy()
+    frame = frame.loc[~frame[LINE].isin(bad).to_numpy(dtype=bool)].drop_duplicates(subset=[LINE])
+    return frame.reset_index(drop=True)
 
 
 def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -189,6 +209,7 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
     from stalkrisk.scoring import assemble_scores, score_chunk
     from stalkrisk.pipelines.score import NO_SCORES
     from stalkrisk.tracking.registry import LoadedModel
+    from stalkrisk.validation.orders import apply_orders
     from stalkrisk.validation.suite import validate
 
     ctx = TaskContext.get()
@@ -198,7 +219,7 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
     loaded = LoadedModel(model=model, name=job.model_name, version=job.model_version, run_id=job.run_id,
                          uri=job.model_uri, digest=job.digest)
     runner = _runner()
-    files, pages, n_cases, orphans, n_events, n_events_valid = [], set(), 0, 0, 0, 0
+    files, pages, n_cases, orphans, n_events, n_events_valid, n_warnings = [], set(), 0, 0, 0, 0, 0
     base, names = None, None
     for s, rows in enumerate(sub_chunks(batches, job.chunk_size)):
         cases_raw, events_raw = raw_frame(rows, job.cases), raw_frame(rows, job.events)
@@ -208,11 +229,18 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
         events = readers.normalise(events_raw, contract.EVENTS, path=job.events.path)
         context = {"events": job.context_events} if len(job.context_events) else None
         checked = validate(cases, events, runner=runner, context=context)
+        orders = local_orders(rows, job)
+        if orders is not None:
+            from dataclasses import replace
+
+            checked = apply_orders(checked, replace(job.orders_check, orders=orders))
+        n_warnings += len(checked.warnings)
         orphans += checked.counts["orphan_events"]
         n_events += checked.counts["events"]
         n_events_valid += checked.counts["events_valid"]
         n_cases += len(checked.cases_all)
-        result = score_chunk(model, checked.cases, checked.events, method=job.method) if len(checked.cases) else None
+        result = (score_chunk(model, checked.cases, checked.events, method=job.method, orders=orders)
+                  if len(checked.cases) else None)
         scores = assemble_scores(checked.cases_all, checked.quarantine,
                                  result.scores if result is not None else NO_SCORES, job.model_name, job.model_version)
         if job.review != "none" and result is not None:
@@ -230,7 +258,7 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
             os._exit(1)  # test-only: the worker dies mid-task, as when an executor is killed
     yield pa.RecordBatch.from_pylist([{
         "partition": pid, "cases": n_cases, "orphan_events": orphans, "events": n_events,
-        "events_valid": n_events_valid, "files": files,
+        "events_valid": n_events_valid, "validation_warnings": n_warnings, "files": files,
         "pages": sorted(pages), "base_value": base, "feature_names": names,
     }], schema=SUMMARY_SCHEMA)
 

@@ -96,6 +96,8 @@ def run(
     steps: TrainSteps | None = None,
     orders: str | Path | None = None,
     history: str | Path | None = None,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> TrainSummary:
     """Train on two contract files, log everything to MLflow and register a ``candidate``.
 
@@ -103,6 +105,8 @@ def run(
     ``steps`` says how the steps run (``steps_for``: overlapped where the platform forks).
     ``orders``: the optional orders table (contract v2), applied to the validated tables; ``history``:
     the optional history table, which rebuilds the prior counts as of each assessment day.
+    ``engine="spark"``: the rolling validation's earlier origins are fitted on Spark (``spark_master``,
+    default ``local[*]``); the same figures as the serial run.
     """
     started = datetime.now(timezone.utc)
     cfg = load_train_config(config)
@@ -111,6 +115,7 @@ def run(
     for extra in (orders, history):
         if extra is not None:
             check_file(extra)  # before anything starts: a wrong path fails at once
+    fan_out = _origin_mapper(engine, spark_master)  # no pyspark: refused now, in one line
     with closing(steps or steps_for()) as steps:
         stages.start(f"reading {Path(cases).name} and {Path(events).name}")
         inputs = steps.read(cases, events, truth)
@@ -124,8 +129,14 @@ def run(
 
         from stalkrisk.training.fit import fit_and_evaluate
 
-        result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages,
-                                  ahead=ahead)
+        from stalkrisk.training.rolling import fanned_out
+
+        try:
+            with fanned_out(fan_out):
+                result = fit_and_evaluate(prepared, cfg, truth=truth_frame, fairness_config=fair, stages=stages,
+                                          ahead=ahead)
+        finally:
+            getattr(fan_out, "close", lambda: None)()  # Spark stops before the figures' forks
         del prepared, ahead
         summary = _log_and_register(result, validation, steps, cfg, register=register, started=started,
                                     cases=cases, events=events, synthetic=truth is not None, out=out,
@@ -134,6 +145,20 @@ def run(
     for warning in result.warnings:
         log.warning(warning)
     return summary
+
+
+def _origin_mapper(engine: str, spark_master: str | None):
+    """How the rolling validation's origins run: serially, or fanned out over Spark."""
+    from stalkrisk.errors import ConfigError
+    from stalkrisk.training.rolling import serial
+
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"--engine must be local or spark (got {engine})")
+    if engine == "local" and spark_master is None:
+        return serial
+    from stalkrisk.pipelines.spark_train import SparkOrigins
+
+    return SparkOrigins(spark_master)
 
 
 def _with_orders(validation: ValidationResult, orders: str | Path | None, cfg: dict,

@@ -11,13 +11,20 @@ model card and MLflow show; the registered model stays the one of the single spl
 Each earlier origin costs one more LightGBM fit, on fewer rows than the registered one (the
 training window expands up to each origin): an explicit cost, reported by ``bench_train.py``;
 ``evaluation.rolling.origins: 1`` turns it off.
+
+The earlier origins are independent fits of the same arrays, so they are mapped by one seam,
+``OriginMapper``: ``serial`` here, or a mapper that fans them out (``pipelines.spark_train``,
+``stalkrisk train --engine spark``), chosen for a block of code with ``fanned_out`` so the
+training run between the command and this module passes nothing along.
 """
 
 from __future__ import annotations
 
 import statistics
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -94,15 +101,61 @@ def _fit_origin(X: np.ndarray, y: np.ndarray, slices: np.ndarray, names: list[st
             "trees": float(booster.num_trees())}
 
 
+@dataclass(frozen=True)
+class OriginArrays:
+    """What every origin's fit reads: the prepared arrays and the recipe (shipped once to workers)."""
+
+    days: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    conduct: np.ndarray
+    names: list[str]
+    config: dict
+    gap_days: int
+    suspects: np.ndarray | None = None
+
+
+def fit_origin(arrays: OriginArrays, origin: Origin) -> dict[str, float]:
+    """One earlier origin's figures: its slices of the arrays, then the recipe (``_fit_origin``)."""
+    a = arrays
+    slices = origin_slices(a.days, origin, a.config["split"], a.gap_days, a.suspects)
+    return _fit_origin(a.X, a.y, slices, a.names, a.config, a.conduct)
+
+
+#: Maps ``fit_origin`` over the origins, results in the origins' order.
+OriginMapper = Callable[[OriginArrays, list[Origin]], list[dict[str, float]]]
+
+
+def serial(arrays: OriginArrays, origins: list[Origin]) -> list[dict[str, float]]:
+    """The origins one after another, in this process."""
+    return [fit_origin(arrays, origin) for origin in origins]
+
+
+_MAPPER: ContextVar[OriginMapper] = ContextVar("stalkrisk_origin_mapper", default=serial)
+
+
+@contextmanager
+def fanned_out(mapper: OriginMapper) -> Iterator[None]:
+    """Within the block, ``rolling_validation`` maps its origins with ``mapper``."""
+    token = _MAPPER.set(mapper)
+    try:
+        yield
+    finally:
+        _MAPPER.reset(token)
+
+
 def rolling_validation(days: np.ndarray, X: np.ndarray, y: np.ndarray, conduct: np.ndarray, names: list[str],
                        config: dict, *, gap_days: int, test_from: int, registered: dict[str, float],
-                       suspects: np.ndarray | None = None) -> RollingReport:
+                       suspects: np.ndarray | None = None,
+                       map_origins: OriginMapper | None = None) -> RollingReport:
     """The rolling-origin report of one caseload (rows as in ``Prepared``: ``days`` their assessment
     day numbers, ``conduct`` the course-of-conduct test, ``suspects`` their suspect ids: each suspect on
     one side at every origin, as in the registered split). ``registered`` holds the registered model's
-    ``origin_metrics`` on its own test slice (which opens on day ``test_from``): the last origin."""
+    ``origin_metrics`` on its own test slice (which opens on day ``test_from``): the last origin.
+    ``map_origins``: how the earlier origins' fits run (default: the one ``fanned_out`` set, else serial)."""
     rolling = config["evaluation"]["rolling"]
     report = RollingReport(gap_days=gap_days)
+    todo: list[tuple[int, Origin]] = []  # (place in report.origins, origin) of the fits to run
     for k, origin in enumerate(rolling_origins(days, test_from, int(rolling["origins"]), rolling.get("window_days"))):
         last = origin.test_from == test_from
         slices = origin_slices(days, origin, config["split"], gap_days, suspects)
@@ -120,8 +173,16 @@ def rolling_validation(days: np.ndarray, X: np.ndarray, y: np.ndarray, conduct: 
             report.skipped.append(f"origin {k + 1} (test {origin.dates[0]} to {origin.dates[1]}): the "
                                   f"{', '.join(lacking)} slice(s) lack one outcome or have no cases")
             continue
-        report.origins.append({**row, **_fit_origin(X, y, slices, names, config, conduct)})
+        todo.append((len(report.origins), origin))
+        report.origins.append(row)
+    if todo:
+        arrays = OriginArrays(days=days, X=X, y=y, conduct=conduct, names=list(names), config=config,
+                              gap_days=gap_days, suspects=suspects)
+        fitted = (map_origins or _MAPPER.get())(arrays, [origin for _, origin in todo])
+        for (place, _), figures in zip(todo, fitted, strict=True):
+            report.origins[place] = {**report.origins[place], **figures}
     return report
 
 
-__all__ = ["Origin", "RollingReport", "SPREAD_METRICS", "origin_metrics", "rolling_validation"]
+__all__ = ["Origin", "OriginArrays", "OriginMapper", "RollingReport", "SPREAD_METRICS", "fanned_out", "fit_origin",
+           "origin_metrics", "rolling_validation", "serial"]
