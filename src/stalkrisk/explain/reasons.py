@@ -91,6 +91,11 @@ def explain(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> E
     )
 
 
+def explain_outcomes(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> dict[str, Explanation]:
+    """``explain`` for every outcome the model scores (``model.outcomes``: risk, then the domains)."""
+    return {name: explain(model.for_outcome(name), features, method=method) for name in model.outcomes}
+
+
 # -- grouping and reasons --------------------------------------------------------
 
 

@@ -128,7 +128,7 @@ def run(
                                     cases=cases, events=events, synthetic=truth is not None, out=out,
                                     stages=stages)
     stages.finish()
-    for warning in result.warnings:
+    for warning in result.warnings + result.domain_warnings:
         log.warning(warning)
     return summary
 

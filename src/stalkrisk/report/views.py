@@ -82,11 +82,22 @@ class CaseView:
     acts: tuple[ActRow, ...] = ()  # acts associated with stalking known by the assessment date
     orders_in_force: str | None = None  # e.g. "spo, non_molestation"; "" none; None: no orders table
     events_not_shown: int = 0  # earlier events left off the page (only the most recent are shown)
+    domains: tuple[DomainView, ...] = ()  # the risk domains' scores and reasons (a model with domains)
 
     @property
     def final_log_odds(self) -> float:
         """Base value plus every group's contribution: the logit of ``score``."""
         return float(self.base_value + sum(g.contribution for g in self.groups))
+
+
+@dataclass(frozen=True)
+class DomainView:
+    """One risk domain on a case page (s.1(1)(b)): its calibrated score and its top reasons."""
+
+    outcome: str  # "persistence", "harm"
+    label: str  # what it is the chance of, in plain words
+    score: float
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
