@@ -21,6 +21,11 @@ OUTCOMES = ("risk", "persistence", "harm")
 DOMAINS = OUTCOMES[1:]
 
 
+def outcome_order(outcome: str) -> tuple[int, str]:
+    """Sort key: the order of ``OUTCOMES``, then any other outcome by name."""
+    return (OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES), outcome)
+
+
 def score_column(outcome: str) -> str:
     """``score`` for ``risk`` (the flag's), else ``score_<outcome>``."""
     return "score" if outcome == "risk" else f"score_{outcome}"
@@ -50,7 +55,7 @@ class OutcomeModel:
 def load_domains(directory: Path, specs: dict[str, Any] | None) -> dict[str, OutcomeModel]:
     """The domain models ``model.json`` lists (``outcomes``), each from its booster file."""
     out = {}
-    for name, spec in (specs or {}).items():
+    for name, spec in sorted((specs or {}).items(), key=lambda kv: outcome_order(kv[0])):
         text = (directory / booster_file(name)).read_text(encoding="utf-8")
         out[name] = OutcomeModel(lgb.Booster(model_str=text), float(spec["platt_a"]), float(spec["platt_b"]))
     return out

@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.errors import ModelMismatchError
 from stalkrisk.model.meta import ModelMeta
-from stalkrisk.model.outcomes import OutcomeModel, booster_file, load_domains
+from stalkrisk.model.outcomes import OutcomeModel, booster_file, load_domains, outcome_order
 
 BANDS = ("low", "medium", "high", "very_high")
 MODEL_FORMAT = 1
@@ -57,8 +57,9 @@ class RiskModel:
 
     @property
     def outcomes(self) -> tuple[str, ...]:
-        """``risk`` and the domains this model scores, in output order."""
-        return ("risk", *self.domains)
+        """``risk`` and the domains this model scores, in output order (``OUTCOMES``'s; ``model.json``
+        keeps its keys sorted)."""
+        return ("risk", *sorted(self.domains, key=outcome_order))
 
     def for_outcome(self, outcome: str) -> RiskModel:
         """This model with ``outcome``'s booster and calibration in the place of ``risk``'s, so that
@@ -156,8 +157,8 @@ class RiskModel:
         """SHA-256 over the booster text and the JSON spec: the model's identity in audit records."""
         h = hashlib.sha256()
         h.update(self.booster.model_to_string().encode())
-        for domain in self.domains.values():
-            h.update(domain.booster.model_to_string().encode())
+        for name in self.outcomes[1:]:  # in a fixed order, however the domains were built
+            h.update(self.domains[name].booster.model_to_string().encode())
         h.update(json.dumps(self.to_json_dict(), sort_keys=True).encode())
         return h.hexdigest()
 
