@@ -319,6 +319,7 @@ def fit_and_evaluate(
     metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
     metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
     metrics["recall_at_flag"] = float((flag & (y_all[te] == 1)).sum() / max(int(y_all[te].sum()), 1))
+    metrics["precision_at_flag"] = float((flag & (y_all[te] == 1)).sum() / max(int(flag.sum()), 1))
     metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
     metrics.update(outcome_metrics("risk", y_all[te], p_test))
     p_domains = domain_scores(domains, X_test, method)
