@@ -129,6 +129,9 @@ def assemble_scores(
         out[name] = out[name].where(is_scored, "")
     for name in ("course_of_conduct", "consider_spo"):
         out[name] = out[name].astype("boolean")
+    for name in DOMAINS:  # scores of a caller that scored risk alone: the domains left empty
+        if score_column(name) not in out:
+            out[score_column(name)] = np.nan
     out["model_name"] = model_name
     out["model_version"] = model_version
     return out[list(SCORE_COLUMNS)]
