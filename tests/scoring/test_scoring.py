@@ -177,8 +177,12 @@ def test_explain_command_prints_the_full_table(scored_dir):
     cid = scores.loc[scores["consider_spo"].astype(bool), "case_id"].iloc[0]
     text = format_case(load_case(scored_dir, cid))
     assert f"case {cid}: scored" in text and "consider SPO YES" in text
-    total = float(text.strip().splitlines()[-1].split()[-1])
-    assert total == pytest.approx(float(logit(scores.set_index("case_id").loc[cid, "score"])), abs=1e-3)
+    row = scores.set_index("case_id").loc[cid]
+    totals = {line.split("(")[1].split(")")[0]: float(line.split()[-1])
+              for line in text.splitlines() if line.strip().startswith("= logit(")}
+    assert list(totals) == ["score", "score_persistence", "score_harm"]  # the long view of each outcome
+    for column, total in totals.items():
+        assert total == pytest.approx(float(logit(row[column])), abs=1e-3)
 
 
 def test_an_interrupted_run_leaves_nothing_that_looks_finished(trained, scored_dir, tmp_path, monkeypatch):

@@ -183,10 +183,11 @@ def _test_failure() -> int | None:
 
 
 def _model_files(model) -> dict[str, str]:
-    """The model's two files as text: shipped to the executors in the task closure."""
+    """The model's files as text (``booster.txt``, one booster per risk domain, ``model.json``):
+    shipped to the executors in the task closure."""
     with tempfile.TemporaryDirectory(prefix="stalkrisk-model-") as tmp:
         folder = model.save(tmp)
-        return {name: (folder / name).read_text(encoding="utf-8") for name in ("booster.txt", "model.json")}
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir()) if path.is_file()}
 
 
 def _read(spark, specs):
