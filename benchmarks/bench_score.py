@@ -13,9 +13,10 @@ features + pred_contrib (issue 4) and of features + predict (issue 6); peak memo
 4 GiB and flat (the peak at the largest N within 10% of the smallest).
 The floor child also measures, in CPU seconds, the work the data contract makes every
 scoring run do besides features: read and validate the inputs (the GX suites), explain
-exactly, and write explanations.parquet (one row per case and feature). Their sum is set
+exactly, and write explanations.parquet (wide: one row per case and outcome). Their sum is set
 against the CPU the 1.5x target leaves on this machine: cores x 1.5 x (features + predict).
-The model: trained once on 50,000 generated cases with the default config.
+The model: trained once on 50,000 generated cases with the default config: one booster per
+outcome (risk, persistence, harm), so predict, pred_contrib and explain are of every outcome.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ FLOOR_CHILD = r'''
 import json, os, sys, tempfile, time, resource
 import numpy as np, pandas as pd
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
-from stalkrisk.explain.reasons import explain, long_table
+from stalkrisk.explain.reasons import explain_outcomes
+from stalkrisk.explain.wide import wide_table
 from stalkrisk.features import build_features
 from stalkrisk.outputs.writer import explanations_writer, write_explanations
 from stalkrisk.tracking.registry import load_model
@@ -51,24 +53,25 @@ model = load_model(bundle).model
 (cases, events), t_read, c_read = timed(lambda: (pd.read_parquet(cases_path), pd.read_parquet(events_path)))
 feats, t_features, c_features = timed(lambda: build_features(cases, events))
 X = np.ascontiguousarray(feats[model.feature_names].to_numpy(dtype=np.float64))
-_, t_predict, c_predict = timed(lambda: model.booster.predict(X, raw_score=True))
+boosters = [model.for_outcome(o).booster for o in model.outcomes]
+_, t_predict, c_predict = timed(lambda: [b.predict(X, raw_score=True) for b in boosters])
 rows = X[:sample]
-t = time.perf_counter(); model.booster.predict(rows, pred_contrib=True); t_contrib = time.perf_counter() - t
-exp, t_explain, c_explain = timed(lambda: explain(model, feats))
-def write_long():
+t = time.perf_counter(); [b.predict(rows, pred_contrib=True) for b in boosters]; t_contrib = time.perf_counter() - t
+exp, t_explain, c_explain = timed(lambda: explain_outcomes(model, feats))
+def write_wide():
     # explanations.parquet as the scoring run writes it, part by part
     with tempfile.TemporaryDirectory() as tmp:
-        writer = explanations_writer(os.path.join(tmp, "explanations.parquet"))
+        writer = explanations_writer(os.path.join(tmp, "explanations.parquet"), model.feature_names)
         for start in range(0, len(feats), DEFAULT_CHUNK_SIZE):
             part = slice(start, start + DEFAULT_CHUNK_SIZE)
-            sub = type(exp)(exp.feature_names, exp.contributions[part], exp.base_value)
-            write_explanations(writer, long_table(sub, feats["case_id"].iloc[part], feats.iloc[part]))
+            sub = {o: type(e)(e.feature_names, e.contributions[part], e.base_value) for o, e in exp.items()}
+            write_explanations(writer, wide_table(sub, feats["case_id"].iloc[part]))
         writer.close()
-_, t_write, c_write = timed(write_long)
+_, t_write, c_write = timed(write_wide)
 del exp
 _, t_validate, c_validate = timed(lambda: load_and_validate(cases_path, events_path))  # read, normalise, GX
 print(json.dumps({"features": t_features, "predict": t_predict, "contrib_rows_per_s": len(rows) / t_contrib,
-                  "n": len(X), "sample": len(rows),
+                  "n": len(X), "sample": len(rows), "outcomes": len(boosters),
                   "cpu": {"read": c_read, "read_validate": c_validate, "features": c_features,
                           "predict": c_predict, "explain": c_explain, "write_explanations": c_write},
                   "wall": {"read": t_read, "read_validate": t_validate, "explain": t_explain,

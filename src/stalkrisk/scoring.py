@@ -6,7 +6,9 @@ input rows, each with its own events (``partition``), so memory stays flat.
 Files are written under temporary names and renamed when complete, and
 ``audit.json`` is written last: an interrupted run never leaves files that
 look finished. The same inputs and model give byte-identical
-``scores`` and ``explanations``.
+``scores`` and ``explanations``. Each outcome the model scores (``risk``, the flag's ``score``,
+and the risk domains: ``model.outcomes``) is explained exactly; the explanations are written
+wide (``explain.wide``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import pandas as pd
 import pyarrow as pa
 
 from stalkrisk.explain import reasons as explain_mod
+from stalkrisk.explain.wide import wide_table
 from stalkrisk.features.build import build_with_facts
 from stalkrisk.features.linking import LinkTable, linked_counts
 from stalkrisk.features.orders_asof import orders_as_of
 from stalkrisk.model.flagging import flag_frame
+from stalkrisk.model.outcomes import DOMAINS, score_column
 from stalkrisk.model.risk_model import RiskModel
 from stalkrisk.outputs.schema import REASON_COLUMNS, SCORE_COLUMNS
 
@@ -33,17 +37,21 @@ log = logging.getLogger(__name__)
 CASE_FACTS = ("suspect_weapon_access", "suspect_mental_health_concern")
 
 
-def _score(model: RiskModel, features: pd.DataFrame, method: str,
-           facts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, explain_mod.Explanation]:
-    explanation = explain_mod.explain(model, features, method=method)
+def _score(model: RiskModel, features: pd.DataFrame, method: str, facts: pd.DataFrame | None = None,
+           ) -> tuple[pd.DataFrame, dict[str, explain_mod.Explanation]]:
+    explanations = explain_mod.explain_outcomes(model, features, method=method)
+    explanation = explanations["risk"]
     score = 1.0 / (1.0 + np.exp(-explanation.logit()))
     out = pd.DataFrame({"score": score})
+    for name in DOMAINS:  # a model without the domain (trained before them) leaves its score empty
+        e = explanations.get(name)
+        out[score_column(name)] = np.full(len(score), np.nan) if e is None else 1.0 / (1.0 + np.exp(-e.logit()))
     if "case_id" in features.columns:
         out.insert(0, "case_id", features["case_id"].to_numpy())
     out = pd.concat([out, flag_frame(model, score, features, facts)], axis=1)
     for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=len(REASON_COLUMNS))):
         out[name] = text
-    return out, explanation
+    return out, explanations
 
 
 def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> pd.DataFrame:
@@ -54,12 +62,13 @@ def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast
 
 @dataclass
 class ChunkResult:
-    scores: pd.DataFrame  # case_id, score, risk_band, course_of_conduct, consider_spo, queue, reasons
-    explanations: pa.Table  # the long table
+    scores: pd.DataFrame  # case_id, score(s), risk_band, course_of_conduct, consider_spo, queue, reasons
+    explanations: pa.Table  # the wide table (``explain.wide``)
     features: pd.DataFrame
-    explanation: explain_mod.Explanation
+    explanation: explain_mod.Explanation  # risk's: what reasons, the flag and the queue read
     facts: pd.DataFrame | None = None  # the act facts and the orders in force, per case
     links: LinkTable | None = None  # the suspects' cases the linking read (review pages list them)
+    outcome_explanations: dict[str, explain_mod.Explanation] | None = None  # every outcome's, risk first
 
 
 def case_facts(cases: pd.DataFrame, acts: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
@@ -81,7 +90,7 @@ def score_chunk(
 
     ``orders``: the valid rows of the orders table (any cases'; those naming a case of the
     chunk or its suspect apply), or None when no orders table was given. ``progress(n)`` is
-    told of the chunk's cases in three steps (features, scores, the long table) adding up to
+    told of the chunk's cases in three steps (features, scores, the wide table) adding up to
     ``len(cases)``, so a bar moves within a caseload of one chunk. ``links``: the linking table
     of the whole caseload (``features.linking``); by default the chunk's own cases.
     """
@@ -91,13 +100,13 @@ def score_chunk(
     features, acts = build_with_facts(cases, events, protected=model.meta.protected_features, links=links)
     facts = case_facts(cases, acts, orders)
     step(third)
-    scored, explanation = _score(model, features, method, facts)
+    scored, explanations = _score(model, features, method, facts)
     scored.insert(scored.columns.get_loc("queue_reason") + 1, "linked_cases", linked_counts(features))
     step(third)
-    long = explain_mod.long_table(explanation, features["case_id"], features)
+    wide = wide_table(explanations, features["case_id"])
     step(len(cases) - 2 * third)
-    return ChunkResult(scores=scored, explanations=long, features=features, explanation=explanation,
-                       facts=facts, links=links)
+    return ChunkResult(scores=scored, explanations=wide, features=features, explanation=explanations["risk"],
+                       facts=facts, links=links, outcome_explanations=explanations)
 
 
 def assemble_scores(
@@ -127,6 +136,9 @@ def assemble_scores(
     for name in ("course_of_conduct", "consider_spo"):
         out[name] = out[name].astype("boolean")
     out["linked_cases"] = out["linked_cases"].astype("Int64")  # empty for a case not scored
+    for name in DOMAINS:  # scores of a caller that scored risk alone: the domains left empty
+        if score_column(name) not in out:
+            out[score_column(name)] = np.nan
     out["model_name"] = model_name
     out["model_version"] = model_version
     return out[list(SCORE_COLUMNS)]

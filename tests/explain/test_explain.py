@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import shap
 
-from stalkrisk.explain.reasons import explain, group_contributions, long_table, margins, reasons
+from stalkrisk.explain.reasons import explain, explain_outcomes, group_contributions, margins, reasons
+from stalkrisk.explain.wide import wide_table
 from stalkrisk.features.registry import GROUPS
 from stalkrisk.model.risk_model import logit
 
@@ -96,10 +97,16 @@ def test_protected_attributes_never_give_a_reason(caseload):
     assert not any("age" in t.lower() for t in texts if t)
 
 
-def test_long_table_shape_and_base(loaded_model, features_sample):
-    exp = explain(loaded_model.model, features_sample.head(7))
-    table = long_table(exp, features_sample["case_id"].head(7), features_sample.head(7)).to_pandas()
-    assert len(table) == 7 * len(exp.feature_names)
-    assert list(table.columns) == ["case_id", "feature", "group", "value", "contribution", "base_value"]
-    sums = table.groupby("case_id", sort=False)["contribution"].sum().to_numpy()
-    np.testing.assert_allclose(sums + exp.base_value, exp.logit(), atol=1e-12)
+def test_wide_table_of_every_outcome_adds_up(loaded_model, features_sample):
+    model, head = loaded_model.model, features_sample.head(7)
+    explanations = explain_outcomes(model, head)
+    table = wide_table(explanations, head["case_id"]).to_pandas()
+    assert len(table) == 7 * len(model.outcomes)
+    assert list(table.columns) == ["case_id", "outcome", "base_value", *model.feature_names]
+    for outcome, exp in explanations.items():
+        rows = table.loc[table["outcome"] == outcome]
+        assert rows["case_id"].astype(str).tolist() == head["case_id"].astype(str).tolist()
+        sums = rows[model.feature_names].sum(axis=1).to_numpy()
+        np.testing.assert_allclose(sums + rows["base_value"].to_numpy(), exp.logit(), atol=1e-12)
+        p = model.for_outcome(outcome).predict_proba(head)
+        np.testing.assert_allclose(exp.logit(), np.log(p / (1 - p)), atol=1e-9)

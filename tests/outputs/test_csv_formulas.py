@@ -19,6 +19,7 @@ def _scores(ids: list[str], reason: str = "") -> pa.Table:
     n = len(ids)
     frame = pd.DataFrame({
         "case_id": ids, "status": ["scored"] * n, "not_scored_reason": [reason] * n, "score": [0.25] * n,
+        "score_persistence": [0.125] * n, "score_harm": [float("nan")] * n,
         "risk_band": ["low"] * n, "course_of_conduct": [True] * n, "consider_spo": [False] * n,
         "queue": [""] * n, "queue_reason": ["-a reason"] * n, "linked_cases": [0] * n, "reason_1": [""] * n, "reason_2": [""] * n, "reason_3": [""] * n,
         "model_name": ["m"] * n, "model_version": ["1"] * n,
@@ -43,8 +44,8 @@ def test_golden_rows():
 def test_every_text_column_and_sliced_tables():
     table = _scores(["x", "-y", "=z"], reason="-1 events")
     text = _csv(table.slice(1))  # an offset into Arrow's buffers
-    assert text == ("'-y,scored,'-1 events,0.250000,low,true,false,,'-a reason,0,,,,m,1\n"
-                    "'=z,scored,'-1 events,0.250000,low,true,false,,'-a reason,0,,,,m,1\n")
+    assert text == ("'-y,scored,'-1 events,0.250000,0.125000,,low,true,false,,'-a reason,0,,,,m,1\n"
+                    "'=z,scored,'-1 events,0.250000,0.125000,,low,true,false,,'-a reason,0,,,,m,1\n")
     assert formula_rows(pa.array(["", None, "-", "a"])).tolist() == [False, False, True, False]
 
 

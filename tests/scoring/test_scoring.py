@@ -14,6 +14,7 @@ from fixtures_messy import write_messy
 from stalkrisk.io_utils import sha256_file
 from stalkrisk.model.risk_model import logit
 from stalkrisk.pipelines.score import run as score_run
+from stalkrisk.outputs.reader import read_contributions
 from stalkrisk.outputs.schema import SCORE_COLUMNS
 from stalkrisk.scoring import assemble_scores
 
@@ -27,13 +28,19 @@ def test_every_input_case_once_in_input_order(scored_dir, caseload):
     assert csv["case_id"].tolist() == scores["case_id"].tolist()
 
 
-def test_base_plus_contributions_is_the_logit_of_every_score(scored_dir):
-    scores = pd.read_parquet(scored_dir / "scores.parquet")
-    exp = pd.read_parquet(scored_dir / "explanations.parquet")
-    per_case = exp.groupby("case_id", sort=False).agg(total=("contribution", "sum"), base=("base_value", "first"))
-    joined = scores.set_index("case_id").join(per_case)
-    assert joined["total"].notna().all()
-    np.testing.assert_allclose(joined["base"] + joined["total"], logit(joined["score"].to_numpy()), atol=1e-6, rtol=0)
+def test_base_plus_contributions_is_the_logit_of_every_score(scored_dir, loaded_model):
+    scores = pd.read_parquet(scored_dir / "scores.parquet").set_index("case_id")
+    assert loaded_model.model.outcomes == ("risk", "persistence", "harm")
+    wide = pd.read_parquet(scored_dir / "explanations.parquet")
+    features = list(loaded_model.model.feature_names)
+    assert list(wide.columns) == ["case_id", "outcome", "base_value", *features]
+    # case-major: each scored case's rows together, risk first
+    assert wide["outcome"].tolist() == ["risk", "persistence", "harm"] * len(scores)
+    for outcome, column in (("risk", "score"), ("persistence", "score_persistence"), ("harm", "score_harm")):
+        rows = read_contributions(scored_dir, outcome)
+        assert rows.index.tolist() == scores.index.tolist() and list(rows.columns) == ["base_value", *features]
+        total = rows["base_value"] + rows[features].sum(axis=1)
+        np.testing.assert_allclose(total, logit(scores[column].to_numpy()), atol=1e-9, rtol=0)
 
 
 def test_flag_follows_policy(scored_dir, loaded_model):
@@ -170,8 +177,12 @@ def test_explain_command_prints_the_full_table(scored_dir):
     cid = scores.loc[scores["consider_spo"].astype(bool), "case_id"].iloc[0]
     text = format_case(load_case(scored_dir, cid))
     assert f"case {cid}: scored" in text and "consider SPO YES" in text
-    total = float(text.strip().splitlines()[-1].split()[-1])
-    assert total == pytest.approx(float(logit(scores.set_index("case_id").loc[cid, "score"])), abs=1e-3)
+    row = scores.set_index("case_id").loc[cid]
+    totals = {line.split("(")[1].split(")")[0]: float(line.split()[-1])
+              for line in text.splitlines() if line.strip().startswith("= logit(")}
+    assert list(totals) == ["score", "score_persistence", "score_harm"]  # the long view of each outcome
+    for column, total in totals.items():
+        assert total == pytest.approx(float(logit(row[column])), abs=1e-3)
 
 
 def test_an_interrupted_run_leaves_nothing_that_looks_finished(trained, scored_dir, tmp_path, monkeypatch):

@@ -161,7 +161,7 @@ def waterfall_svg(record: CaseRecord, max_display: int = 14) -> str:
     explanation = shap.Explanation(
         values=exp["contribution"].to_numpy(dtype=float),
         base_values=float(record.base_value),
-        data=exp["value"].to_numpy(dtype=float),
+        data=None if exp["value"].isna().all() else exp["value"].to_numpy(dtype=float),  # values: not in the folder
         feature_names=exp["feature"].astype(str).tolist(),
     )
     with _style():

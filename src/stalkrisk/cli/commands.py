@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="models:/NAME@ALIAS or models:/NAME/VERSION")
     p.add_argument("--out", type=Path, required=True, help="new output folder")
 
-    p = add("explain", cmd_explain, "print one case's score, flag and full contribution table")
+    p = add("explain", cmd_explain, "print one case's scores, flag and full contribution table of each outcome")
     p.add_argument("dir", type=Path, help="a scoring output folder")
     p.add_argument("--case-id", required=True)
 

@@ -18,7 +18,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from stalkrisk.features.registry import FEATURES, FEATURES_BY_NAME, GROUPS, Feature
 from stalkrisk.model.risk_model import RiskModel
@@ -89,6 +88,11 @@ def explain(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> E
         contributions=model.platt_a * raw[:, :-1],
         base_value=model.platt_a * base + model.platt_b,
     )
+
+
+def explain_outcomes(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> dict[str, Explanation]:
+    """``explain`` for every outcome the model scores (``model.outcomes``: risk, then the domains)."""
+    return {name: explain(model.for_outcome(name), features, method=method) for name in model.outcomes}
 
 
 # -- grouping and reasons --------------------------------------------------------
@@ -223,32 +227,3 @@ def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> l
     while len(out) < top:
         out.append(np.full(grouped.shape[0], "", dtype=object))
     return out
-
-
-def long_table(explanation: Explanation, case_ids: pd.Series, features: pd.DataFrame) -> pa.Table:
-    """The long explanations table: one row per case and feature (an Arrow table).
-
-    The text columns are dictionary-encoded (indices into the case ids, feature and
-    group names): no string is repeated in memory, and a million cases make ~90
-    million rows. ``to_pandas`` gives them as categoricals; the scoring run writes
-    them to Parquet as they are, where they read back as plain text.
-    """
-    n, p = explanation.contributions.shape
-    specs = feature_specs(explanation.feature_names)
-
-    groups = list(dict.fromkeys(s.group for s in specs))
-    group_pos = np.array([groups.index(s.group) for s in specs], dtype=np.int32)
-
-    def repeated(indices: np.ndarray, dictionary: list[str]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string()))
-
-    return pa.table(
-        {
-            "case_id": repeated(np.repeat(np.arange(n, dtype=np.int32), p), [str(c) for c in case_ids]),
-            "feature": repeated(np.tile(np.arange(p, dtype=np.int32), n), list(explanation.feature_names)),
-            "group": repeated(np.tile(group_pos, n), groups),
-            "value": features[explanation.feature_names].to_numpy(dtype=np.float64).reshape(-1),
-            "contribution": explanation.contributions.reshape(-1),
-            "base_value": np.full(n * p, explanation.base_value),
-        }
-    )

@@ -27,6 +27,7 @@ class ModelMeta:
     drift_reference: dict[str, Any] | None = None  # the training slice's feature profile
     data_to: str = ""  # the last assessment date the model saw
     trained_at: str = ""  # the day the run started (set when it is logged)
+    outcomes: tuple[str, ...] = ("risk",)  # what the model scores: risk, then its domains (model.outcomes)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -34,8 +35,9 @@ class ModelMeta:
         data = dict(data or {})
         known = {f.name for f in fields(cls)} - {"extra"}
         values = {k: data.pop(k) for k in list(data) if k in known}
-        if "protected_features" in values:
-            values["protected_features"] = tuple(values["protected_features"])
+        for name in ("protected_features", "outcomes"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values, extra=data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,6 +48,8 @@ class ModelMeta:
                 continue
             value = getattr(self, f.name)
             if f.name in ("trained_at", "drift_reference", "gap_days") and value in ("", None):
+                continue
+            if f.name == "outcomes" and value == ("risk",):  # a model of one outcome reads as it always did
                 continue
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return {**out, **self.extra}

@@ -7,14 +7,15 @@ calibration would break that additivity, so it is not used.
 
 A ``RiskModel`` is saved as two plain files, ``booster.txt`` (LightGBM's own
 text format) and ``model.json`` (calibration, policy, feature list and
-metadata): nothing is pickled, so a model can be read, diffed and audited.
+metadata): nothing is pickled, so a model can be read, diffed and audited. The risk domains
+(``model.outcomes``) add one ``booster_<outcome>.txt`` each and their calibration in ``model.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -26,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from stalkrisk.io_utils import atomic_write_text
 from stalkrisk.errors import ModelMismatchError
 from stalkrisk.model.meta import ModelMeta
+from stalkrisk.model.outcomes import OutcomeModel, booster_file, load_domains, outcome_order
 
 BANDS = ("low", "medium", "high", "very_high")
 MODEL_FORMAT = 1
@@ -51,6 +53,21 @@ class RiskModel:
     threshold: float
     band_edges: tuple[float, float, float]
     meta: ModelMeta = field(default_factory=ModelMeta)
+    domains: dict[str, OutcomeModel] = field(default_factory=dict)  # persistence, harm (model.outcomes)
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """``risk`` and the domains this model scores, in output order (``OUTCOMES``'s; ``model.json``
+        keeps its keys sorted)."""
+        return ("risk", *sorted(self.domains, key=outcome_order))
+
+    def for_outcome(self, outcome: str) -> RiskModel:
+        """This model with ``outcome``'s booster and calibration in the place of ``risk``'s, so that
+        everything written for one booster (explanations, margins) serves each domain."""
+        if outcome == "risk":
+            return self
+        domain = self.domains[outcome]
+        return replace(self, booster=domain.booster, platt_a=domain.platt_a, platt_b=domain.platt_b, domains={})
 
     # -- prediction -------------------------------------------------------
     def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -106,12 +123,15 @@ class RiskModel:
             "threshold": float(self.threshold),
             "band_edges": [float(x) for x in self.band_edges],
             "meta": self.meta.to_dict(),
+            **({"outcomes": {name: d.spec() for name, d in self.domains.items()}} if self.domains else {}),
         }
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / "booster.txt", self.booster.model_to_string())
+        for name, domain in self.domains.items():
+            atomic_write_text(directory / booster_file(name), domain.booster.model_to_string())
         atomic_write_text(
             directory / "model.json", json.dumps(self.to_json_dict(), indent=2, sort_keys=True) + "\n"
         )
@@ -130,12 +150,15 @@ class RiskModel:
             threshold=float(spec["threshold"]),
             band_edges=tuple(spec["band_edges"]),
             meta=ModelMeta.from_dict(spec.get("meta")),
+            domains=load_domains(directory, spec.get("outcomes")),
         )
 
     def digest(self) -> str:
         """SHA-256 over the booster text and the JSON spec: the model's identity in audit records."""
         h = hashlib.sha256()
         h.update(self.booster.model_to_string().encode())
+        for name in self.outcomes[1:]:  # in a fixed order, however the domains were built
+            h.update(self.domains[name].booster.model_to_string().encode())
         h.update(json.dumps(self.to_json_dict(), sort_keys=True).encode())
         return h.hexdigest()
 

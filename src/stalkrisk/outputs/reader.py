@@ -77,19 +77,71 @@ def read_scored(out_dir: str | Path) -> pd.DataFrame:
 BATCH_ROWS = 1 << 18
 
 
-def read_contributions(out_dir: str | Path, outcome: str = "risk") -> pd.DataFrame:
-    """One row per explained case: ``base_value``, then one column per feature of the run's model, in
-    calibrated log-odds, indexed by ``case_id`` in the file's order; per row they add up to the logit
-    of the case's score.
+#: Where the explanations are, in a scoring output folder.
+EXPLANATIONS_FILE = "explanations.parquet"
 
-    The one reader of ``explanations.parquet``'s layout for comparisons (``--previous``): the long
-    table (one row per case and feature) is read here into the wide shape, so that when the file
-    itself becomes wide only this function changes. Each value is placed by its (case, feature)
-    codes, so the row order of the file does not matter.
+
+def read_contributions(out_dir: str | Path, outcome: str = "risk",
+                       case_ids: list[str] | None = None) -> pd.DataFrame:
+    """Contributions of ``outcome`` per scored case, indexed by ``case_id``: ``base_value``, then one
+    column per feature (calibrated log-odds; the row adds up to the logit of the outcome's score).
+
+    The one way other code reads ``explanations.parquet``. A folder written before the wide table
+    (one row per case and feature, ``risk`` only) is read into the same shape.
     """
-    if outcome != "risk":
-        raise AuditError(f"{out_dir}: explanations of outcome '{outcome}' are not in this run (only 'risk')")
-    path = Path(out_dir) / "explanations.parquet"
+    path = Path(out_dir) / EXPLANATIONS_FILE
+    names = pq.read_schema(path).names
+    filters = [("case_id", "in", list(case_ids))] if case_ids is not None else []
+    if "outcome" not in names:  # the long form
+        if outcome != "risk":
+            return pd.DataFrame(columns=["base_value"], index=pd.Index([], name="case_id"), dtype=float)
+        if case_ids is None:
+            return _read_long(path)
+        return _pivot_long(pq.read_table(path, filters=filters).to_pandas())
+    table = pq.read_table(path, filters=[("outcome", "=", outcome), *filters])
+    frame = table.drop_columns(["outcome"]).to_pandas()
+    return frame.set_index("case_id")
+
+
+def read_outcomes(out_dir: str | Path) -> tuple[str, ...]:
+    """The outcomes ``explanations.parquet`` holds, in their row order (``risk`` for the long form)."""
+    path = Path(out_dir) / EXPLANATIONS_FILE
+    if "outcome" not in pq.read_schema(path).names:
+        return ("risk",)
+    file = pq.ParquetFile(path)
+    if file.metadata.num_rows == 0:
+        return ()
+    first = file.read_row_group(0, columns=["case_id", "outcome"]).to_pandas()
+    return tuple(first.loc[first["case_id"] == first["case_id"].iloc[0], "outcome"].astype(str))
+
+
+def _pivot_long(long: pd.DataFrame) -> pd.DataFrame:
+    if long.empty:
+        return pd.DataFrame(columns=["base_value"], index=pd.Index([], name="case_id"), dtype=float)
+    long = long.assign(case_id=long["case_id"].astype(str), feature=long["feature"].astype(str))
+    features = list(dict.fromkeys(long["feature"]))
+    wide = long.pivot(index="case_id", columns="feature", values="contribution")[features]
+    base = long.groupby("case_id", sort=False)["base_value"].first()
+    order = list(dict.fromkeys(long["case_id"]))
+    out = pd.concat([base.rename("base_value"), wide], axis=1).loc[order]
+    out.columns.name = None
+    return out
+
+
+def read_case_contributions(out_dir: str | Path, case_id: str) -> pd.DataFrame:
+    """One case's contributions, indexed by ``outcome`` (``risk`` first): ``base_value`` and the
+    feature columns, as ``read_contributions`` gives them; no rows when the case was not scored."""
+    path = Path(out_dir) / EXPLANATIONS_FILE
+    if "outcome" not in pq.read_schema(path).names:
+        return read_contributions(out_dir, "risk", [case_id]).rename_axis("outcome").rename(index=lambda _: "risk")
+    frame = pq.read_table(path, filters=[("case_id", "=", case_id)]).to_pandas()
+    return frame.drop(columns=["case_id"]).assign(outcome=lambda f: f["outcome"].astype(str)).set_index("outcome")
+
+
+def _read_long(path: Path) -> pd.DataFrame:
+    """The long table (one row per case and feature) read batch by batch into the wide shape: memory
+    holds one batch besides the result; each value placed by its (case, feature) codes, so the
+    row order of the file does not matter, and a case whose rows straddle two batches is joined."""
     file = pq.ParquetFile(path, read_dictionary=["case_id", "feature"])
     names: list[str] = []
     ids: list[str] = []
@@ -124,6 +176,8 @@ def read_contributions(out_dir: str | Path, outcome: str = "risk") -> pd.DataFra
         out.insert(0, "base_value", base)
         out.index = pd.Index(out.index.to_numpy(dtype=object), dtype=object, name="case_id")
     return out
+
+
 
 
 def _wide_block(batch) -> tuple[list[str], list[str], np.ndarray]:

@@ -30,7 +30,9 @@ SCORES_SCHEMA = pa.schema(
         ("case_id", pa.string()),
         ("status", pa.string()),
         ("not_scored_reason", pa.string()),
-        ("score", pa.float64()),
+        ("score", pa.float64()),  # the flag's risk: P(persistence or harm) within the horizon
+        ("score_persistence", pa.float64()),  # P(acts on 2+ UK days); empty for a model without the domain
+        ("score_harm", pa.float64()),  # P(a threat or violence)
         ("risk_band", pa.string()),
         ("course_of_conduct", pa.bool_()),
         ("consider_spo", pa.bool_()),  # queue == "consider_spo"
@@ -43,13 +45,18 @@ SCORES_SCHEMA = pa.schema(
     ]
 )
 SCORE_COLUMNS = tuple(SCORES_SCHEMA.names)
-EXPLANATIONS_SCHEMA = pa.schema(
+#: The wide explanations' first columns; then one float64 column per model feature
+#: (``explanations_schema``). One row per scored case and outcome (``risk``, ``persistence``,
+#: ``harm``): ``base_value`` plus the feature columns = the logit of that outcome's score.
+EXPLANATIONS_KEYS = pa.schema(
     [
         ("case_id", pa.string()),
-        ("feature", pa.string()),
-        ("group", pa.string()),
-        ("value", pa.float64()),
-        ("contribution", pa.float64()),
+        ("outcome", pa.string()),
         ("base_value", pa.float64()),
     ]
 )
+
+
+def explanations_schema(feature_names: list[str] | tuple[str, ...]) -> pa.Schema:
+    """The columns of ``explanations.parquet`` for a model of ``feature_names``."""
+    return pa.schema([*EXPLANATIONS_KEYS, *((name, pa.float64()) for name in feature_names)])

@@ -14,11 +14,14 @@ import numpy as np
 import pandas as pd
 
 from stalkrisk.explain.reasons import Explanation, group_contributions, group_reason_texts
+from stalkrisk.explain.reasons import reasons as reason_texts
+from stalkrisk.model.labels import describe_domain
 from stalkrisk.features.asof import cutoff_utc, known_by_cutoff
 from stalkrisk.features.registry import GROUPS
 from stalkrisk.model.risk_model import BANDS
 from stalkrisk.report import (
     CaseView,
+    DomainView,
     FlaggedRow,
     GroupContribution,
     IndexView,
@@ -93,6 +96,24 @@ def best_pages(value: np.ndarray, seq: np.ndarray, cap: int | None) -> np.ndarra
     return order if cap is None else order[:cap]
 
 
+def _domains(loaded, result, pick: np.ndarray, features: pd.DataFrame) -> list[tuple[DomainView, ...]]:
+    """Per picked case, each risk domain's score and top reasons (the reason machinery of ``risk``)."""
+    explanations = getattr(result, "outcome_explanations", None) or {}
+    specs = (loaded.model.meta.label or {}).get("outcomes") or {}
+    per_case: list[list[DomainView]] = [[] for _ in pick]
+    for name, e in explanations.items():
+        if name == "risk":
+            continue
+        sub = Explanation(e.feature_names, e.contributions[pick], e.base_value)
+        score = 1.0 / (1.0 + np.exp(-sub.logit()))
+        texts = reason_texts(sub, features, top=3)
+        label = describe_domain(specs[name]) if name in specs else name
+        for n in range(len(pick)):
+            per_case[n].append(DomainView(name, f"{name.capitalize()}: {label}", float(score[n]),
+                                          tuple(str(t[n]) for t in texts)))
+    return [tuple(v) for v in per_case]
+
+
 def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool,
                pick: np.ndarray | None = None, changes=None) -> list[CaseView]:
     """Views for the chunk's cases to page (queued only, or all; or the rows ``pick``);
@@ -106,6 +127,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
     sub_features = result.features.iloc[pick].reset_index(drop=True)
     keys, grouped = group_contributions(sub)
     texts = group_reason_texts(sub, sub_features, np.tile(np.arange(len(keys)), (len(pick), 1)))
+    domains = _domains(loaded, result, pick, sub_features)
     info = model_info(loaded)
     cutoff = cutoff_utc(cases["assessment_date"])
     by_case = cases.assign(_cutoff=cutoff.to_numpy()).set_index("case_id")
@@ -166,6 +188,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
                 events_not_shown=hidden,
                 change=change,
                 linked=linked[0], linked_not_shown=linked[1],
+                domains=domains[n],
             )
         )
     return views
@@ -183,6 +206,7 @@ class _Picked:
     cases: pd.DataFrame
     events: pd.DataFrame
     facts: pd.DataFrame | None  # the queue's case facts (orders in force), when scoring gave them
+    domain_contributions: dict[str, np.ndarray]  # each risk domain's contributions, same rows
 
 
 class PageQueue:
@@ -202,6 +226,7 @@ class PageQueue:
         self.paged: set[str] = set()
         self.seen = 0
         self.explanation: Explanation | None = None
+        self.outcome_explanations: dict[str, Explanation] = {}  # feature names and base values per outcome
 
     def offer(self, loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> None:
         scores = result.scores
@@ -224,6 +249,8 @@ class PageQueue:
             return
         take = rows[order]
         self.explanation = result.explanation
+        domains = {k: e for k, e in (getattr(result, "outcome_explanations", None) or {}).items() if k != "risk"}
+        self.outcome_explanations = domains
         ids = scores["case_id"].iloc[take]
         wanted = set(ids)
         picked = _Picked(
@@ -232,6 +259,7 @@ class PageQueue:
             features=result.features.iloc[take].reset_index(drop=True),
             cases=cases.loc[cases["case_id"].isin(wanted)], events=events.loc[events["case_id"].isin(wanted)],
             facts=None if getattr(result, "facts", None) is None else result.facts.iloc[take].reset_index(drop=True),
+            domain_contributions={k: e.contributions[take] for k, e in domains.items()},
         )
         self.kept = picked if self.kept is None else _merge(self.kept, picked, self.cap)
         self.links = getattr(result, "links", None)
@@ -240,9 +268,12 @@ class PageQueue:
         """Write the kept pages; the names of every page written. ``changes``: ``PageChanges`` of the run."""
         if self.cap is not None and self.kept is not None and len(self.kept.value):
             k, e = self.kept, self.explanation
+            domains = {name: Explanation(d.feature_names, k.domain_contributions[name], d.base_value)
+                       for name, d in self.outcome_explanations.items()}
             result = SimpleNamespace(scores=k.scores, features=k.features, facts=k.facts,
                                      links=getattr(self, "links", None),
-                                     explanation=Explanation(e.feature_names, k.contributions, e.base_value))
+                                     explanation=Explanation(e.feature_names, k.contributions, e.base_value),
+                                     outcome_explanations=domains)
             views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)),
                                changes=changes)
             self.paged = write_case_pages(self.review_dir, views, self.paged)
@@ -265,6 +296,8 @@ def _merge(a: _Picked, b: _Picked, cap: int) -> _Picked:
         cases=cases.loc[cases["case_id"].isin(wanted)], events=events.loc[events["case_id"].isin(wanted)],
         facts=(None if a.facts is None or b.facts is None
                else pd.concat([a.facts, b.facts], ignore_index=True).iloc[order].reset_index(drop=True)),
+        domain_contributions={k: np.concatenate([a.domain_contributions[k], b.domain_contributions[k]])[order]
+                              for k in a.domain_contributions},
     )
 
 

@@ -49,6 +49,7 @@ REVIEW_CHOICES = ("flagged", "all", "none")
 DEFAULT_REVIEW_CAP = 500
 #: What a chunk whose every case is quarantined "scored": nothing, with the columns.
 NO_SCORES = pd.DataFrame({"case_id": pd.Series(dtype="str"), "score": pd.Series(dtype="float64"),
+                          "score_persistence": pd.Series(dtype="float64"), "score_harm": pd.Series(dtype="float64"),
                           "risk_band": pd.Series(dtype="str"), "course_of_conduct": pd.Series(dtype="boolean"),
                           "consider_spo": pd.Series(dtype="boolean"),
                           **{name: pd.Series(dtype="str") for name in ("queue", "queue_reason", *REASON_COLUMNS)},
@@ -147,7 +148,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         links = LinkTable.from_frames(parted.read_cases(k) for k in parted.parts())  # the whole table, once
         validator = PartValidator(parted, orders=orders, history=history)
         valid_orders = validator.orders.orders if validator.orders is not None else None
-        with open_tables(out) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
+        with open_tables(out, loaded.model.feature_names) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
                 if k is None:  # the events naming no case: validated and counted, nothing to score
                     continue

@@ -35,8 +35,8 @@ from stalkrisk.data import contract
 from stalkrisk.data import readers
 from stalkrisk.tracking import registry as tracking
 from stalkrisk.defaults import DEFAULT_CHUNK_SIZE
-from stalkrisk.errors import StalkriskError
-from stalkrisk.explain.reasons import Explanation, long_table
+from stalkrisk.explain.reasons import Explanation
+from stalkrisk.explain.wide import wide_table
 from stalkrisk.features import feature_names as registry_feature_names
 from stalkrisk.io_utils import atomic_write_text, sha256_file
 from stalkrisk.pipelines import review as review_mod
@@ -173,10 +173,11 @@ def _test_failure() -> int | None:
 
 
 def _model_files(model) -> dict[str, str]:
-    """The model's two files as text: shipped to the executors in the task closure."""
+    """The model's files as text (``booster.txt``, one booster per risk domain, ``model.json``):
+    shipped to the executors in the task closure."""
     with tempfile.TemporaryDirectory(prefix="stalkrisk-model-") as tmp:
         folder = model.save(tmp)
-        return {name: (folder / name).read_text(encoding="utf-8") for name in ("booster.txt", "model.json")}
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir()) if path.is_file()}
 
 
 def _read(spark, specs):
@@ -250,14 +251,14 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
     for names in summaries["files"].to_pylist():
         for name in names:
             files[int(name[1:7])].append(name)
-    known = [(b, f) for b, f in zip(summaries["base_value"].to_pylist(), summaries["feature_names"].to_pylist())
+    known = [(b, f) for b, f in zip(summaries["base_values"].to_pylist(), summaries["feature_names"].to_pylist())
              if b is not None]
-    base, names = known[0] if known else (0.0, list(loaded.model.feature_names))
+    base, names = known[0] if known else ([0.0] * len(loaded.model.outcomes), list(loaded.model.feature_names))
     final = work / "final"
     index_parts, flagged, n_cases, scored = [], 0, 0, 0
     queued = {"consider_spo": 0, "review": 0}
     pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the pageable cases (score, seq, id)
-    with open_tables(final) as outputs, progress.bar(n_raw, quiet) as bar:
+    with open_tables(final, loaded.model.feature_names) as outputs, progress.bar(n_raw, quiet) as bar:
         for k in range(max(1, -(-n_raw // chunk_size))):
             scores, explanations = _part(work, files.get(k, []), base, names, loaded)
             outputs.write(scores, explanations)
@@ -300,7 +301,8 @@ def _write(out: Path, work: Path, loaded, summaries: pa.Table, n_raw: int, chunk
     return counts, review_index
 
 
-def _part(work: Path, names: list[str], base: float, features: list[str], loaded) -> tuple[pd.DataFrame, pa.Table | None]:
+def _part(work: Path, names: list[str], base: list[float], features: list[str], loaded
+          ) -> tuple[pd.DataFrame, pa.Table | None]:
     """One single-machine part: its rows from every task, in input order, as ``assemble_scores`` gave them."""
     if not names:  # no case row (blank lines only, or an empty file): what the single-machine run writes
         empty = pd.DataFrame({"case_id": pd.Series(dtype="str"), "_line": pd.Series(dtype="int64")})
@@ -321,6 +323,6 @@ def _part(work: Path, names: list[str], base: float, features: list[str], loaded
     def matrix(column: str) -> np.ndarray:
         return picked[column].combine_chunks().flatten().to_numpy().reshape(-1, p)
 
-    frame = pd.DataFrame(matrix("_values"), columns=features)
-    explanation = Explanation(list(features), matrix("_contrib"), base)
-    return scores, long_table(explanation, scores["case_id"][is_scored].reset_index(drop=True), frame)
+    explanations = {o: Explanation(list(features), matrix(f"_contrib_{o}"), b)
+                    for o, b in zip(loaded.model.outcomes, base)}
+    return scores, wide_table(explanations, scores["case_id"][is_scored].reset_index(drop=True))

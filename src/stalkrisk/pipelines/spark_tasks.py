@@ -39,7 +39,7 @@ SUMMARY_SCHEMA = pa.schema([
     ("partition", pa.int64()), ("cases", pa.int64()), ("orphan_events", pa.int64()),
     ("events", pa.int64()), ("events_valid", pa.int64()), ("validation_warnings", pa.int64()),
     ("files", pa.list_(pa.string())), ("pages", pa.list_(pa.string())),
-    ("base_value", pa.float64()), ("feature_names", pa.list_(pa.string())),
+    ("base_values", pa.list_(pa.float64())), ("feature_names", pa.list_(pa.string())),
 ])
 #: Test-only: the partition whose task dies (``os._exit``) after writing its first sub-chunk.
 FAIL_ENV = "STALKRISK_SPARK_TEST_FAIL_PARTITION"
@@ -251,15 +251,17 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
                                           only_flagged=job.review == "flagged")
             pages = write_case_pages(Path(job.work) / "review", views, pages)
         rows_out = np.array([row_of_line[int(x)] for x in checked.cases_all[LINE]], dtype=np.int64)
-        files += _write_results(job, pid, attempt, s, rows_out, scores, result, list(model.feature_names))
-        if result is not None:
-            base, names = float(result.explanation.base_value), list(result.explanation.feature_names)
+        files += _write_results(job, pid, attempt, s, rows_out, scores, result, list(model.feature_names),
+                                model.outcomes)
+        if result is not None:  # one base value per outcome, in the model's outcome order
+            base = [float(result.outcome_explanations[o].base_value) for o in model.outcomes]
+            names = list(result.explanation.feature_names)
         if job.fail_partition == pid:
             os._exit(1)  # test-only: the worker dies mid-task, as when an executor is killed
     yield pa.RecordBatch.from_pylist([{
         "partition": pid, "cases": n_cases, "orphan_events": orphans, "events": n_events,
         "events_valid": n_events_valid, "validation_warnings": n_warnings, "files": files,
-        "pages": sorted(pages), "base_value": base, "feature_names": names,
+        "pages": sorted(pages), "base_values": base, "feature_names": names,
     }], schema=SUMMARY_SCHEMA)
 
 
@@ -274,8 +276,10 @@ def _threads(cpus: int) -> None:
 
 
 def _write_results(job: Job, pid: int, attempt: int, s: int, rows: np.ndarray, scores: pd.DataFrame,
-                   result, feature_names: list[str]) -> list[str]:
-    """Write the sub-chunk's rows to one Arrow file per single-machine part; return the file names."""
+                   result, feature_names: list[str], outcomes: tuple[str, ...]) -> list[str]:
+    """Write the sub-chunk's rows to one Arrow file per single-machine part; return the file names.
+
+    Each row carries its case's contributions per outcome (``_contrib_<outcome>``, a fixed-size list)."""
     from stalkrisk.outputs.schema import SCORES_SCHEMA
 
     table = pa.Table.from_pandas(scores, schema=SCORES_SCHEMA, preserve_index=False)
@@ -287,17 +291,18 @@ def _write_results(job: Job, pid: int, attempt: int, s: int, rows: np.ndarray, s
         position = pd.Series(np.arange(len(result.scores)), index=result.scores["case_id"].to_numpy())
         at = position.reindex(table["case_id"].to_numpy(zero_copy_only=False)).to_numpy()
         scored = np.asarray(pc.equal(table["status"], "scored").to_numpy(zero_copy_only=False), dtype=bool)
-        values, contrib = (np.full((len(rows), p), np.nan) for _ in range(2))
-        feats = result.features[names].to_numpy(dtype=np.float64)
-        values[scored] = feats[at[scored].astype(np.int64)]
-        contrib[scored] = result.explanation.contributions[at[scored].astype(np.int64)]
+        contrib = {}
+        for outcome in outcomes:
+            contrib[outcome] = np.full((len(rows), p), np.nan)
+            contrib[outcome][scored] = result.outcome_explanations[outcome].contributions[at[scored].astype(np.int64)]
     if result is None:
         empty = pa.nulls(len(rows), pa.list_(pa.float64(), p))
-        table = table.append_column("_values", empty).append_column("_contrib", empty)
+        for outcome in outcomes:
+            table = table.append_column(f"_contrib_{outcome}", empty)
     else:
-        for name, m in (("_values", values), ("_contrib", contrib)):
-            arr = pa.FixedSizeListArray.from_arrays(pa.array(m.reshape(-1)), p, mask=pa.array(~scored))
-            table = table.append_column(name, arr)
+        for outcome in outcomes:
+            arr = pa.FixedSizeListArray.from_arrays(pa.array(contrib[outcome].reshape(-1)), p, mask=pa.array(~scored))
+            table = table.append_column(f"_contrib_{outcome}", arr)
     table = table.append_column(ROW, pa.array(rows))
     part = rows // job.chunk_size
     out = []

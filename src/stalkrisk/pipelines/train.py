@@ -142,7 +142,7 @@ def run(
                                     cases=cases, events=events, synthetic=truth is not None, out=out,
                                     stages=stages)
     stages.finish()
-    for warning in result.warnings:
+    for warning in result.warnings + result.domain_warnings:
         log.warning(warning)
     return summary
 
@@ -255,6 +255,7 @@ def _log_and_register(result: TrainResult, validation: ValidationResult, steps: 
             fairness_warnings=result.fairness_warnings, fairness_uncertain=result.fairness_uncertain,
             warnings=result.warnings, comparisons=result.comparisons, rolling=result.rolling,
             capacity=cfg.get("capacity"), fairness_views=result.fairness_views,
+            flag_by_relationship=result.flag_by_relationship,
             inputs={Path(cases).name: validation.inputs["cases"]["sha256"], Path(events).name: validation.inputs["events"]["sha256"]},
             synthetic=synthetic, stalkrisk_version=__version__,
         )

@@ -16,6 +16,7 @@ from stalkrisk.report.render import (
 )
 from stalkrisk.report.views import (
     CaseView,
+    DomainView,
     FlaggedRow,
     GroupContribution,
     IndexView,
@@ -26,6 +27,7 @@ from stalkrisk.report.views import (
 
 __all__ = [
     "CaseView",
+    "DomainView",
     "FlaggedRow",
     "GroupContribution",
     "IndexView",

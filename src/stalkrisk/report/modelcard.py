@@ -12,6 +12,7 @@ import markdown as md
 from stalkrisk.config import flag_setting
 from stalkrisk.data.contract import PROTECTED_ATTRIBUTES
 from stalkrisk.features.registry import FEATURES
+from stalkrisk.model.labels import describe_domain
 from stalkrisk.paths import TEMPLATES_DIR
 
 HEADLINE = (
@@ -127,6 +128,7 @@ def card_context(
     rolling=None,
     capacity: dict[str, Any] | None = None,
     fairness_views=None,
+    flag_by_relationship=(),
 ) -> dict[str, Any]:
     by_name = {f.name: f for f in FEATURES}
     families: dict[str, list[str]] = OrderedDict()
@@ -169,7 +171,34 @@ def card_context(
         "rolling": rolling_view(rolling),
         "capacity": capacity_view(metrics.get("flag_rate_with_conduct_gate"), capacity),
         "fairness_views": fairness_views_context(fairness_views),
+        **flag_figures(model, metrics, flag_by_relationship),
     }
+
+
+def flag_figures(model, metrics: dict[str, float], by_relationship) -> dict[str, Any]:
+    """The card's per-domain table, the real flag's figures (the course-of-conduct gate: the queue's
+    ``consider_spo`` without order state) and the flag per relationship type."""
+    specs = (model.meta.label or {}).get("outcomes") or {}
+    domains = []
+    for outcome in getattr(model, "outcomes", ("risk",)):
+        key = f"{outcome}_" if outcome != "risk" else ""
+        domains.append({
+            "outcome": outcome,
+            "column": "score" if outcome == "risk" else f"score_{outcome}",
+            "what": ("persistence or harm (the flag's score)" if outcome == "risk" and specs
+                     else describe_domain(specs[outcome]) if outcome in specs else model.meta.label_description),
+            **{m: _fmt(metrics.get(f"{outcome}_{m}")) for m in ("positive_rate", "roc_auc", "pr_auc", "brier")},
+            "ceiling": _fmt(metrics.get(f"{key}ceiling_roc_auc")),
+            "share": _fmt(metrics.get(f"{key}share_of_ceiling")),
+        })
+    real_flag = [(label, _fmt(metrics.get(k))) for label, k in (
+        ("Flag rate (threshold and course of conduct)", "flag_rate_with_conduct_gate"),
+        ("Precision of the flag", "precision_at_flag"), ("Recall of the flag", "recall_at_flag"),
+        ("Recall at the threshold alone (no gate)", "recall")) if k in metrics]
+    groups = [{"group": r["group"].replace("_", " "), "cases": f"{r['cases']:,}", "positives": f"{r['positives']:,}",
+               "flag_rate": _fmt(r["flag_rate"]), "precision": _fmt(r["precision"]), "recall": _fmt(r["recall"])}
+              for r in by_relationship or ()]
+    return {"domains": domains, "real_flag": real_flag, "flag_by_relationship": groups}
 
 
 def render_markdown(context: dict[str, Any], template_dir: Path = TEMPLATES_DIR) -> str:

@@ -327,6 +327,8 @@ def render_case(view: CaseView) -> str:
         "waterfall_caption": caption,
         **_timeline_context(view),
         "acts": view.acts,
+        "domains": [{"label": d.label, "score_text": svg.pct(d.score), "reasons": [r for r in d.reasons if r]}
+                    for d in view.domains],
         "occasions": max((a.occasion for a in view.acts), default=0),
         "necessity_questions": NECESSITY_QUESTIONS,
         "orders_text": ("not known (no orders table was given)" if view.orders_in_force is None

@@ -122,11 +122,22 @@ class CaseView:
     change: CaseChange | None = None  # since the previous screening (``--previous``), when scored in both
     linked: tuple[LinkedCase, ...] | None = None  # the suspect's other cases; None: no suspect_id or no table
     linked_not_shown: int = 0  # earlier linked cases left off the page
+    domains: tuple[DomainView, ...] = ()  # the risk domains' scores and reasons (a model with domains)
 
     @property
     def final_log_odds(self) -> float:
         """Base value plus every group's contribution: the logit of ``score``."""
         return float(self.base_value + sum(g.contribution for g in self.groups))
+
+
+@dataclass(frozen=True)
+class DomainView:
+    """One risk domain on a case page (s.1(1)(b)): its calibrated score and its top reasons."""
+
+    outcome: str  # "persistence", "harm"
+    label: str  # what it is the chance of, in plain words
+    score: float
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """The MLflow pyfunc, logged from code (models-from-code: no pickled classes).
 
 MLflow executes this file when the model is loaded; ``set_model`` names the
-object that serves predictions. The model itself is two plain files
-(``booster.txt``, ``model.json``) passed as the ``risk_model`` artifact.
+object that serves predictions. The model itself is plain files (``booster.txt``,
+one ``booster_<domain>.txt`` per risk domain, ``model.json``) passed as the ``risk_model`` artifact.
 
 ``predict`` takes the feature table (a ``case_id`` column is optional) and
-returns ``score``, ``risk_band``, ``course_of_conduct``, ``consider_spo``, ``queue``, ``queue_reason`` and
+returns ``score`` (risk), ``score_persistence``, ``score_harm``, ``risk_band``, ``course_of_conduct``, ``consider_spo``, ``queue``, ``queue_reason`` and
 ``reason_1`` ... ``reason_3``.
 """
 

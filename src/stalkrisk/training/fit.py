@@ -8,8 +8,9 @@ is the caller's edge (``stalkrisk.tracking.registry``). Steps, as design.md agre
    horizon (``timesplit``): no training label reads events of the validation period, no
    validation label those of the test period; each suspect on one side (a suspect's cases in
    a later slice than its first are left out, counted as ``suspect_seen_cases``);
-3. LightGBM with the registry's monotone constraints, early stopping on valid;
-4. Platt calibration, flag threshold (policy) and band cut-points on valid;
+3. LightGBM with the registry's monotone constraints, early stopping on valid: one booster for
+   ``risk`` and one per risk domain (``training.domains``);
+4. Platt calibration (each outcome), flag threshold (policy) and band cut-points (``risk``) on valid;
 5. on test: metrics, baselines (the S-DASH form's count, ``features.sdash``; logistic
    regression; base rate), each compared by the paired bootstrap interval of the ROC-AUC
    difference (``evaluate.compare``), fairness by group, and on generated data the ceiling
@@ -32,13 +33,11 @@ import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import resample
 from threadpoolctl import threadpool_limits
 
-from stalkrisk.data import ids
 from stalkrisk.evaluate.fairness_run import FairnessOutcome, assess, slice_groups
 from stalkrisk.evaluate.groups import AUDIT_COLUMNS
 from stalkrisk.evaluate.mitigation import threshold_optimizer_options
@@ -64,6 +63,8 @@ from stalkrisk.model.risk_model import (
 )
 from stalkrisk.progress import Stages
 from stalkrisk.errors import TrainingError
+from stalkrisk.training.domains import ceiling as outcome_ceiling
+from stalkrisk.training.domains import domain_scores, fit_domains, flag_by_group, outcome_metrics
 from stalkrisk.training.rolling import RollingReport, origin_metrics, rolling_validation
 from stalkrisk.training.timesplit import GAP, SEEN, SLICES, day_numbers, split_by_date  # noqa: F401  (split_by_date: fit's public name)
 
@@ -90,6 +91,8 @@ class TrainResult:
     comparisons: list = field(default_factory=list)  # evaluate.compare.Difference per baseline
     fairness_views: FairnessOutcome | None = None  # intersections, per force, mitigation options
     rolling: RollingReport | None = None
+    flag_by_relationship: list[dict[str, Any]] = field(default_factory=list)  # the real flag per relationship
+    domain_warnings: list[str] = field(default_factory=list)  # a risk domain that could not be fitted
 
 
 def stratified_sample(y: np.ndarray, max_rows: int, seed: int = 0) -> np.ndarray:
@@ -167,6 +170,7 @@ class Prepared:
     days: np.ndarray | None = None  # assessment day numbers of the kept rows (``timesplit``)
     gap_days: int = 0
     suspects: np.ndarray | None = None  # suspect ids of the kept rows: the split keeps each on one side
+    y_domains: dict[str, np.ndarray] = field(default_factory=dict)  # label per risk domain, kept rows
 
 
 def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared:
@@ -184,6 +188,8 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
     dates = cases["assessment_date"].reset_index(drop=True)[keep].reset_index(drop=True)
     X_all = feats.loc[keep, feature_names].reset_index(drop=True)
     y_all = labels.loc[keep, "label"].to_numpy(dtype=np.int64)
+    y_domains = {c[len("label_"):]: labels.loc[keep, c].to_numpy(dtype=np.int64)
+                 for c in labels.columns if c.startswith("label_")}
     case_ids = cases["case_id"].reset_index(drop=True)[keep].reset_index(drop=True)
     gap = gap_days(config)
     suspects = (cases["suspect_id"].astype(object).to_numpy()[keep] if "suspect_id" in cases else None)
@@ -203,7 +209,7 @@ def prepare(cases: pd.DataFrame, events: pd.DataFrame, config: dict) -> Prepared
             )
     return Prepared(cases=cases, feature_names=feature_names, X_all=X_all, y_all=y_all, keep=keep,
                     case_ids=case_ids, slices=slices, split=split, counts=counts, days=day_numbers(dates),
-                    gap_days=gap, suspects=suspects)
+                    gap_days=gap, suspects=suspects, y_domains=y_domains)
 
 
 @dataclass
@@ -283,6 +289,10 @@ def fit_and_evaluate(
         callbacks=stages.rounds(int(mc["num_boost_round"])),
     )
     check_booster(booster)  # whatever the explain method: no model the exact explainer cannot explain
+    method = config["explain"]["method"]
+    domains, domain_warnings = fit_domains(
+        ahead.datasets, {name: (y[tr], y[va]) for name, y in prepared.y_domains.items()}, X_valid, mc, method,
+        rounds=stages.rounds)
     stages.start(f"calibrating and evaluating on {int(te.sum()):,} test cases: baselines, fairness")
     # The logistic baseline and the drift reference do not need the booster: they run on the
     # second core (BLAS and numpy release the GIL) while this thread predicts, calibrates and
@@ -293,7 +303,6 @@ def fit_and_evaluate(
     drift_reference = beside.submit(
         lambda: reference_profile(pd.DataFrame(ahead.X_train, columns=feature_names, copy=False)))
     beside.shutdown(wait=False)  # the two tasks still run; ``result()`` waits for each
-    method = config["explain"]["method"]
     margin_valid = margins(booster, X_valid, method)  # as scoring will compute them, and faster
     a, b = fit_platt(margin_valid, y_all[va])
     p_valid = sigmoid(a * margin_valid + b)
@@ -304,6 +313,7 @@ def fit_and_evaluate(
         platt_b=b,
         threshold=choose_threshold(y_all[va], p_valid, *flag_setting(config["flag"])),
         band_edges=choose_band_edges(p_valid, config["bands"]["quantiles"]),
+        domains=domains,
     )
 
     # -- evaluation on the latest slice ---------------------------------------
@@ -313,18 +323,22 @@ def fit_and_evaluate(
     metrics = evaluate.classification_metrics(y_all[te], p_test, model.threshold)
     metrics["flag_rate_with_conduct_gate"] = float(flag.mean())
     metrics["recall_at_flag"] = float((flag & (y_all[te] == 1)).sum() / max(int(y_all[te].sum()), 1))
+    metrics["precision_at_flag"] = float((flag & (y_all[te] == 1)).sum() / max(int(flag.sum()), 1))
     metrics["best_iteration"] = float(booster.best_iteration or booster.num_trees())
+    metrics.update(outcome_metrics("risk", y_all[te], p_test))
+    p_domains = domain_scores(domains, X_test, method)
+    for name, p in p_domains.items():
+        metrics.update(outcome_metrics(name, prepared.y_domains[name][te], p))
 
     sdash_score = sdash_count(pd.DataFrame(X_test, columns=feature_names, copy=False))
     # The ceiling and fairness first: the logistic baseline is still being fitted beside.
     ceiling: dict[str, float] = {}
     test_cases = cases.iloc[np.flatnonzero(keep)[te]].reset_index(drop=True)
     if truth is not None:
-        row = ids.row_of(test_cases["case_id"], truth["case_id"])  # (a merge took 0.4 s at 1M cases)
-        p_true = np.where(row >= 0, truth["p"].to_numpy(dtype=np.float64)[np.maximum(row, 0)], np.nan)
-        if len(p_true) and not np.isnan(p_true).any():
-            ceiling_auc = float(roc_auc_score(y_all[te], p_true))
-            ceiling = {"ceiling_roc_auc": ceiling_auc, "share_of_ceiling": metrics["roc_auc"] / ceiling_auc}
+        ceiling = outcome_ceiling(truth, test_cases["case_id"], "risk", y_all[te], metrics["roc_auc"])
+        for name in p_domains:
+            ceiling.update(outcome_ceiling(truth, test_cases["case_id"], name, prepared.y_domains[name][te],
+                                           metrics[f"{name}_roc_auc"]))
 
     fair_cfg = fairness_config or {}
     all_groups = slice_groups(test_cases, fair_cfg)
@@ -381,6 +395,8 @@ def fit_and_evaluate(
             "flag": flag,
             "sdash_count": sdash_score,
             "logistic": p_logistic,
+            **{f"score_{name}": p for name, p in p_domains.items()},
+            **{f"label_{name}": prepared.y_domains[name][te] for name in p_domains},
         }
     )
     test = pd.concat([test, groups.reset_index(drop=True)], axis=1)
@@ -413,6 +429,7 @@ def fit_and_evaluate(
         max_depth=int(mc["params"].get("max_depth", -1)),
         drift_reference=drift_reference.result(),
         data_to=split["test"]["to"],
+        outcomes=model.outcomes,
     )
     return TrainResult(
         model=model,
@@ -431,4 +448,7 @@ def fit_and_evaluate(
         comparisons=comparisons,
         rolling=rolling,
         fairness_views=judged,
+        domain_warnings=domain_warnings,
+        flag_by_relationship=(flag_by_group(y_all[te], flag, test_cases["relationship"])
+                              if "relationship" in test_cases.columns else []),
     )
