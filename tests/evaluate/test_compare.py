@@ -46,3 +46,20 @@ def test_a_small_gain_on_noise_is_not_clear_and_a_real_gain_is():
     near, far = auc_differences(y, signal, {"near": same, "far": weak}, n_boot=300)
     assert near.ci_low < 0 < near.ci_high and not near.clear
     assert far.clear and far.ci_low > 0.05
+
+
+def test_the_gate_is_a_margin_below_zero_with_its_own_words():
+    """Margin 0: the interval must lie above zero (beats it). A margin m: above -m (non-inferior)."""
+    from stalkrisk.evaluate.compare import GATED_BASELINES, Difference
+
+    assert GATED_BASELINES == {"S-DASH count": 0.0, "logistic regression": 0.01}
+    tie = Difference("logistic regression", 0.001, -0.004, 0.006, 500, margin=0.01)
+    assert tie.passes and not tie.clear and tie.failure() == ""
+    assert "not worse by more than 0.01" in tie.verdict()
+    worse = Difference("logistic regression", -0.006, -0.012, 0.0, 500, margin=0.01)
+    assert not worse.passes and "may be worse than the logistic regression baseline by more than 0.01" in worse.failure()
+    assert "may be worse" in worse.verdict()
+    level = Difference("S-DASH count", 0.001, -0.004, 0.006, 500)
+    assert not level.passes and level.verdict() == "**does not clearly beat it**"
+    beaten = Difference("S-DASH count", 0.05, 0.03, 0.07, 500)
+    assert beaten.passes and beaten.clear and beaten.verdict() == "beats it"

@@ -170,20 +170,21 @@ def test_promotion_needs_its_checks_or_a_recorded_reason(trained):
     key = "auc_diff_logistic_regression_ci_low"
     saved_low = client.get_run(mv.run_id).data.metrics[key]
     try:
-        # A gain whose paired bootstrap interval includes zero does not beat the baseline.
-        client.log_metric(mv.run_id, key, -0.002)
+        # Against the logistic regression the gate is non-inferiority by 0.01: an interval reaching
+        # below -0.01 fails it.
+        client.log_metric(mv.run_id, key, -0.012)
         client.set_model_version_tag(trained.name, trained.version, "fairness_warnings", "0")
         refused = promote(trained.name, trained.version)
         assert not refused.promoted
-        assert any("does not clearly beat the logistic regression baseline" in f and "includes zero" in f
-                   for f in refused.failed_checks), refused.failed_checks
+        assert any("may be worse than the logistic regression baseline by more than 0.01" in f
+                   and "reaches below -0.01" in f for f in refused.failed_checks), refused.failed_checks
         with pytest.raises(RegistryError, match="--reason"):
             promote(trained.name, trained.version, force=True)
         forced = promote(trained.name, trained.version, force=True, reason="pilot on historic data")
         assert forced.promoted and forced.forced
         tags = client.get_model_version(trained.name, trained.version).tags
         assert tags["forced_promotion_reason"] == "pilot on historic data"
-        client.log_metric(mv.run_id, key, 0.001)  # the interval now lies above zero
+        client.log_metric(mv.run_id, key, -0.002)  # no clear difference: within the margin
         others = [f for f in promote(trained.name, trained.version).failed_checks if "baseline" in f]
         assert not any("logistic regression" in f for f in others)
     finally:
@@ -226,4 +227,4 @@ def test_on_20000_generated_cases_the_model_nears_the_ceiling_of_risk():
     assert table["stalkrisk"] > table["logistic regression"] - 0.01
     assert 0.70 <= result.metrics["ceiling_roc_auc"] <= 0.82
     assert result.metrics["share_of_ceiling"] >= 0.93
-    assert all("LOGISTIC REGRESSION" in w for w in result.warnings), result.warnings  # S-DASH: clearly beaten
+    assert not any("BASELINE" in w for w in result.warnings), result.warnings  # S-DASH beaten, LR within 0.01

@@ -167,7 +167,7 @@ def card_context(
         "synthetic": synthetic,
         "gap_days": model.meta.gap_days or 0,
         "comparisons": [{"baseline": c.baseline, "text": c.text(), "n_boot": c.n_boot,
-                         "verdict": "beats it" if c.clear else "**does not clearly beat it**"} for c in comparisons],
+                         "verdict": c.verdict()} for c in comparisons],
         "rolling": rolling_view(rolling),
         "capacity": capacity_view(metrics.get("flag_rate_with_conduct_gate"), capacity),
         "fairness_views": fairness_views_context(fairness_views),

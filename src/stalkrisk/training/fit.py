@@ -365,7 +365,7 @@ def fit_and_evaluate(
     auc = metrics["roc_auc"]
     n_boot = int(config["evaluation"]["n_boot"])
     comparisons = auc_differences(y_all[te], p_test, {name: scores[name] for name in GATED_BASELINES},
-                                  n_boot=n_boot, seed=0)
+                                  n_boot=n_boot, seed=0, margins=GATED_BASELINES)
     for comparison in comparisons:
         name = comparison.baseline
         other = float(baselines.loc[baselines["score"] == name, "roc_auc"].iloc[0])
@@ -374,11 +374,12 @@ def fit_and_evaluate(
         metrics[f"auc_diff_{slug}"] = comparison.difference
         metrics[f"auc_diff_{slug}_ci_low"] = comparison.ci_low
         metrics[f"auc_diff_{slug}_ci_high"] = comparison.ci_high
-        if not comparison.clear:
+        if not comparison.passes:
+            bound = "zero" if comparison.margin == 0 else f"-{comparison.margin:.2f}"
             warnings.append(
-                f"THE MODEL DOES NOT CLEARLY BEAT THE {name.upper()} BASELINE ON ROC-AUC "
+                f"THE MODEL {comparison.failure().upper()} "
                 f"({auc:.3f} vs {other:.3f}; difference {comparison.text()}, a {n_boot}-resample paired "
-                "bootstrap 95% interval that does not exclude zero): do not promote it"
+                f"bootstrap 95% interval that does not lie above {bound}): do not promote it"
             )
     metrics["beats_baselines"] = float(not warnings)
 
