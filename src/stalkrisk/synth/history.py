@@ -4,8 +4,9 @@ Drawn from a random stream of its own, so the caseload's bytes are unchanged. Fo
 first of its cases sets the offences recorded before that case's assessment: as many stalking or
 harassment offences as its exported ``suspect_prior_stalking``, violent or sexual ones as
 ``suspect_prior_violence``, one domestic-abuse offence when ``suspect_prior_domestic_abuse`` is
-true. So the counts built from the history as of that day equal the export (for the suspect's later
-cases they are at least as many). About a quarter of suspects also get an offence recorded after
+true. So the counts built from the history as of that day equal the export; each of a serial
+suspect's earlier cases is one more stalking offence, recorded on its assessment day, for the later
+ones. About a quarter of suspects also get an offence recorded after
 the assessment (a later export's extra rows, which must shape nothing), and a few breaches and
 "other" offences, which feed no count.
 """
@@ -56,7 +57,22 @@ def make_history(cases: pd.DataFrame, seed: int) -> pd.DataFrame:
     out = pd.DataFrame({"suspect_id": first["suspect_id"].to_numpy()[owner],
                         "offence_date": pd.Series(when).dt.strftime("%Y-%m-%d"),
                         "recorded_at": stamp.to_numpy(), "offence": offence})
+    out = pd.concat([out, _series_offences(cases)], ignore_index=True)
     return out.sort_values(["suspect_id", "offence_date"], kind="stable").reset_index(drop=True)
+
+
+def _series_offences(cases: pd.DataFrame) -> pd.DataFrame:
+    """A serial suspect's earlier cases are recorded stalking offences of its later ones (the
+    generator counts the earlier victims in a later case's ``suspect_prior_stalking``): one
+    stalking offence per case that is not the suspect's latest, on its assessment day, recorded the
+    next morning (so it shapes none of its own case's features)."""
+    with_suspect = cases.dropna(subset=["suspect_id"]).sort_values("assessment_date", kind="stable")
+    earlier = with_suspect.loc[with_suspect.duplicated("suspect_id", keep="last")]
+    day = pd.to_datetime(earlier["assessment_date"])
+    return pd.DataFrame({"suspect_id": earlier["suspect_id"].to_numpy(),
+                         "offence_date": day.dt.strftime("%Y-%m-%d").to_numpy(),
+                         "recorded_at": (day + pd.Timedelta(days=1, hours=9)).dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
+                         "offence": "stalking"})
 
 
 def write_history(history: pd.DataFrame, out_dir: str | Path, fmt: str = "csv") -> Path:
