@@ -8,6 +8,8 @@ import json
 
 import pandas as pd
 
+from stalkrisk.outputs.reader import read_contributions
+
 CASES = pd.DataFrame({"case_id": ["A", "B", "C"], "assessment_date": ["2024-03-10"] * 3,
                       "relationship": ["stranger"] * 3, "victim_sex": ["female"] * 3, "suspect_sex": ["male"] * 3,
                       "suspect_id": ["S1", "S2", None], "suspect_prior_stalking": ["9", "9", "4"]}, dtype="str")
@@ -29,9 +31,21 @@ def test_scoring_reads_the_history_as_of_each_day(trained, tmp_path):
     scores = pd.read_parquet(out / "scores.parquet")
     assert scores["status"].tolist() == ["scored", "not_scored", "scored"] and s.counts["not_scored"] == 1
     assert "history line 4: offence 'weather'" in scores["not_scored_reason"].iloc[1]
-    long = pd.read_parquet(out / "explanations.parquet")
-    value = long.loc[long["feature"] == "suspect_prior_stalking"].set_index("case_id")["value"]
-    assert value.to_dict() == {"A": 1.0, "C": 4.0}  # A: one offence known by the day (the 9 exported ignored)
+    # The same cases exported with the counts as of the day (A: one offence known by the end of the
+    # day, the 9 exported ignored, and no violence or domestic abuse on record; C: no suspect id, the
+    # export's 4 and nothing else) and no history score the same, contribution for contribution:
+    # scoring read the history as of each day.
+    as_of = CASES.loc[CASES["case_id"] != "B"].assign(
+        suspect_prior_stalking=["1", "4"], suspect_prior_violence=["0", ""],
+        suspect_prior_domestic_abuse=["false", ""])
+    as_of.to_csv(tmp_path / "as_of.csv", index=False)
+    run(tmp_path / "as_of.csv", tmp_path / "events.csv", tmp_path / "plain", model=f"models:/{trained.name}/{trained.version}",
+        review="none", quiet=True, chunk_size=1)
+    got = read_contributions(out).loc[["A", "C"]]
+    want = read_contributions(tmp_path / "plain").loc[["A", "C"]]
+    pd.testing.assert_frame_equal(got, want, rtol=0, atol=1e-12)
+    plain = pd.read_parquet(tmp_path / "plain" / "scores.parquet").set_index("case_id")["score"]
+    assert scores.set_index("case_id")["score"].loc[["A", "C"]].tolist() == plain.loc[["A", "C"]].tolist()
     audit = json.loads((out / "audit.json").read_text())
     assert audit["inputs"]["history"]["path"].endswith("history.csv") and len(audit["inputs"]["history"]["sha256"]) == 64
 

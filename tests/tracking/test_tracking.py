@@ -75,8 +75,11 @@ def test_registered_model_gives_the_same_scores_in_a_fresh_process(trained, load
                    check=True, env=_env(), cwd=os.getcwd(), timeout=300)
     fresh = pd.read_parquet(tmp_path / "out.parquet")
     here = score_features(loaded_model.model, features_sample)
-    assert list(fresh.columns) == ["case_id", "score", "risk_band", "course_of_conduct", "consider_spo",
-                                   "queue", "queue_reason", "reason_1", "reason_2", "reason_3"]
+    assert list(fresh.columns) == ["case_id", "score", "score_persistence", "score_harm", "risk_band",
+                                   "course_of_conduct", "consider_spo", "queue", "queue_reason",
+                                   "reason_1", "reason_2", "reason_3"]
+    for name in ("score_persistence", "score_harm"):  # every risk domain, in a fresh process too
+        np.testing.assert_array_equal(fresh[name].to_numpy(), here[name].to_numpy())
     assert fresh["queue"].tolist() == here["queue"].tolist()
     np.testing.assert_array_equal(fresh["score"].to_numpy(), here["score"].to_numpy())
     assert fresh["reason_1"].tolist() == here["reason_1"].tolist()
