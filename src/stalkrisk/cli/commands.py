@@ -345,7 +345,7 @@ def run_and_exit() -> None:
     """The ``stalkrisk`` command: ``main``, then exit without the interpreter's last sweeps.
 
     At shutdown the interpreter garbage-collects, several times over, everything the
-    libraries leave loaded: some 700,000 objects and 2.1 s after a training run. Frozen
+    libraries leave loaded: hundreds of thousands of objects, seconds after a training run. Frozen
     objects are not collected again; what is skipped is only freeing memory that the
     exiting process hands back whole (files are closed by then: outputs are written and
     renamed inside ``main``). Not part of ``main``, which tests and notebooks call in-process.

@@ -33,7 +33,7 @@ def _utc_ns(times: pd.Series) -> np.ndarray:
 
 def _any_of(values: pd.Series, wanted) -> np.ndarray:
     """``values.isin(wanted)`` as a bool array; a categorical (the readers' behaviour column)
-    is looked up once per category (20M events: 0.07 s, where ``isin`` took 0.28 s)."""
+    is looked up once per category, not once per row."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return by_category(values, lambda categories: categories.isin(list(wanted)), False)
     return values.isin(list(wanted)).to_numpy(dtype=bool)

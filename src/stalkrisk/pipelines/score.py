@@ -115,7 +115,7 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
                   review_cap: int | None, orders: str | Path | None = None,
                   previous: str | Path | None = None,
                   history: str | Path | None = None) -> None:
-    """Everything that can be refused before the model loads (10-15 s), refused now."""
+    """Everything that can be refused before the model loads (which takes seconds), refused now."""
     if review not in REVIEW_CHOICES:
         raise ConfigError(f"--review must be one of {', '.join(REVIEW_CHOICES)}")
     if not isinstance(chunk_size, int) or chunk_size < 1:

@@ -106,7 +106,7 @@ def stratified_sample(y: np.ndarray, max_rows: int, seed: int = 0) -> np.ndarray
 def median_or_zero(values: np.ndarray) -> float:
     """The median of a column's present values, 0 when it has none: ``SimpleImputer``'s
     ``strategy="median"`` with ``keep_empty_features=True``, without its masked-array median,
-    which took 1.2 s of the 1.5 s fit on 100,000 cases (this: 0.3 s, the same statistics)."""
+    which was most of the fit's time (the same statistics)."""
     return float(np.median(values)) if len(values) else 0.0
 
 
@@ -116,9 +116,9 @@ def logistic_baseline(
     """Probabilities for ``X_test`` of a logistic regression on the same features, and the rows it used.
 
     Median imputation, scaling, then the regression, fitted on a stratified sample of
-    the ``train`` rows. Newton-Cholesky, not sklearn's default L-BFGS: on 100,000 generated
-    cases of 86 features it converges in 7 steps and 0.7 s, where L-BFGS stopped after 58
-    steps and 1.8 s with probabilities up to 0.17 away from the optimum.
+    the ``train`` rows. Newton-Cholesky, not sklearn's default L-BFGS: it converges in a few
+    steps, where L-BFGS stopped early with probabilities far from the optimum, and an
+    under-fitted baseline would flatter the model.
     """
     rows = np.flatnonzero(train)[stratified_sample(y[train], max_rows)]
     logistic = make_pipeline(
@@ -132,7 +132,7 @@ def logistic_baseline(
 
 def _on_one_thread(fn):
     """``fn`` with BLAS and OpenMP held to one thread: beside the evaluation's main thread a
-    second BLAS thread only spins (the logistic baseline at 1M cases: 2.5 CPU-s against 3.0)."""
+    second BLAS thread only spins, costing CPU and giving nothing."""
     def run(*args, **kwargs):
         with threadpool_limits(1):
             return fn(*args, **kwargs)
