@@ -38,7 +38,7 @@ CASE_FACTS = ("suspect_weapon_access", "suspect_mental_health_concern")
 
 
 def _score(model: RiskModel, features: pd.DataFrame, method: str, facts: pd.DataFrame | None = None,
-           ) -> tuple[pd.DataFrame, dict[str, explain_mod.Explanation]]:
+           ) -> tuple[pd.DataFrame, dict[str, explain_mod.Explanation], tuple[list[str], np.ndarray]]:
     explanations = explain_mod.explain_outcomes(model, features, method=method)
     explanation = explanations["risk"]
     score = 1.0 / (1.0 + np.exp(-explanation.logit()))
@@ -49,9 +49,11 @@ def _score(model: RiskModel, features: pd.DataFrame, method: str, facts: pd.Data
     if "case_id" in features.columns:
         out.insert(0, "case_id", features["case_id"].to_numpy())
     out = pd.concat([out, flag_frame(model, score, features, facts)], axis=1)
-    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=len(REASON_COLUMNS))):
+    grouped = explain_mod.group_contributions(explanation)  # once: the reasons and the pages read it
+    for name, text in zip(REASON_COLUMNS, explain_mod.reasons(explanation, features, top=len(REASON_COLUMNS),
+                                                              grouped=grouped)):
         out[name] = text
-    return out, explanations
+    return out, explanations, grouped
 
 
 def score_features(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> pd.DataFrame:
@@ -69,6 +71,7 @@ class ChunkResult:
     facts: pd.DataFrame | None = None  # the act facts and the orders in force, per case
     links: LinkTable | None = None  # the suspects' cases the linking read (review pages list them)
     outcome_explanations: dict[str, explain_mod.Explanation] | None = None  # every outcome's, risk first
+    grouped: tuple[list[str], np.ndarray] | None = None  # risk's reason groups and their sums per case
 
 
 def case_facts(cases: pd.DataFrame, acts: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
@@ -100,13 +103,13 @@ def score_chunk(
     features, acts = build_with_facts(cases, events, protected=model.meta.protected_features, links=links)
     facts = case_facts(cases, acts, orders)
     step(third)
-    scored, explanations = _score(model, features, method, facts)
+    scored, explanations, grouped = _score(model, features, method, facts)
     scored.insert(scored.columns.get_loc("queue_reason") + 1, "linked_cases", linked_counts(features))
     step(third)
     wide = wide_table(explanations, features["case_id"])
     step(len(cases) - 2 * third)
     return ChunkResult(scores=scored, explanations=wide, features=features, explanation=explanations["risk"],
-                       facts=facts, links=links, outcome_explanations=explanations)
+                       facts=facts, links=links, outcome_explanations=explanations, grouped=grouped)
 
 
 def assemble_scores(

@@ -84,3 +84,24 @@ def test_a_case_not_scored_has_no_linked_count_but_still_links(trained, tmp_path
     scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
     got = dict(zip(scores["case_id"], scores["linked_cases"]))
     assert got["X"] == 2 and pd.isna(got["Y"]) and pd.isna(got["W"]) and got["N"] == 0
+
+
+def test_the_page_reads_the_group_sums_scoring_ranked_the_reasons_on(loaded_model):
+    """Issue 17: the review page takes scoring's reason groups (``ChunkResult.grouped``), and they are
+    what grouping the page's own rows again would give; the groups add up to the logit of the score."""
+    from dataclasses import replace
+
+    cases = readers.normalise(CASES.astype("str").replace("nan", ""), contract.CASES).frame
+    events = readers.normalise(EVENTS.astype("str"), contract.EVENTS).frame
+    result = score_chunk(loaded_model.model, cases, events, links=LinkTable.from_cases(cases))
+    keys, grouped = result.grouped
+    logit = np.log(result.scores["score"] / (1 - result.scores["score"])).to_numpy()
+    np.testing.assert_allclose(result.explanation.base_value + grouped.sum(axis=1), logit, atol=1e-9)
+    pick = np.array([0, 3, 4])
+    handed = review_mod.case_views(loaded_model, result, cases, events, only_flagged=False, pick=pick)
+    regrouped = review_mod.case_views(loaded_model, replace(result, grouped=None), cases, events,
+                                      only_flagged=False, pick=pick)
+    assert handed == regrouped
+    assert [[g.group for g in v.groups] for v in handed] == [list(keys)] * len(pick)
+    for v, row in zip(handed, grouped[pick]):
+        assert [g.contribution for g in v.groups] == row.tolist()

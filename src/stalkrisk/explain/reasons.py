@@ -208,14 +208,16 @@ def group_reason_texts(
     return texts[code].reshape(which.shape)
 
 
-def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3) -> list[np.ndarray]:
+def reasons(explanation: Explanation, features: pd.DataFrame, top: int = 3,
+            grouped: tuple[list[str], np.ndarray] | None = None) -> list[np.ndarray]:
     """The ``top`` strongest reason groups per case, strongest first, in plain English.
 
     Groups are ranked by the absolute size of their summed contribution. Protected
     attributes are never a reason. Returns ``top`` object arrays (``reason_1`` ...),
-    with empty strings where a case has fewer groups that move its score.
+    with empty strings where a case has fewer groups that move its score. ``grouped`` is
+    ``group_contributions(explanation)`` when the caller has it.
     """
-    keys, grouped = group_contributions(explanation)
+    keys, grouped = grouped if grouped is not None else group_contributions(explanation)
     allowed = np.array([k != "protected" for k in keys])
     strength = np.where(allowed[None, :], np.abs(grouped), -1.0)
     order = np.argsort(-strength, axis=1, kind="stable")[:, : min(top, len(keys))]

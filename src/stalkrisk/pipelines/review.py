@@ -125,8 +125,10 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
         return []
     sub = Explanation(result.explanation.feature_names, result.explanation.contributions[pick], result.explanation.base_value)
     sub_features = result.features.iloc[pick].reset_index(drop=True)
-    keys, grouped = group_contributions(sub)
-    texts = group_reason_texts(sub, sub_features, np.tile(np.arange(len(keys)), (len(pick), 1)))
+    given = getattr(result, "grouped", None)  # scoring's group sums (the reasons were ranked on them)
+    keys, grouped = (given[0], given[1][pick]) if given is not None else group_contributions(sub)
+    texts = group_reason_texts(sub, sub_features, np.tile(np.arange(len(keys)), (len(pick), 1)),
+                               grouped=(keys, grouped))
     domains = _domains(loaded, result, pick, sub_features)
     info = model_info(loaded)
     cutoff = cutoff_utc(cases["assessment_date"])
@@ -207,6 +209,7 @@ class _Picked:
     events: pd.DataFrame
     facts: pd.DataFrame | None  # the queue's case facts (orders in force), when scoring gave them
     domain_contributions: dict[str, np.ndarray]  # each risk domain's contributions, same rows
+    grouped: np.ndarray | None = None  # risk's group sums, same rows (scoring's ``ChunkResult.grouped``)
 
 
 class PageQueue:
@@ -251,6 +254,8 @@ class PageQueue:
         self.explanation = result.explanation
         domains = {k: e for k, e in (getattr(result, "outcome_explanations", None) or {}).items() if k != "risk"}
         self.outcome_explanations = domains
+        given = getattr(result, "grouped", None)
+        self.group_keys = None if given is None else given[0]
         ids = scores["case_id"].iloc[take]
         wanted = set(ids)
         picked = _Picked(
@@ -260,6 +265,7 @@ class PageQueue:
             cases=cases.loc[cases["case_id"].isin(wanted)], events=events.loc[events["case_id"].isin(wanted)],
             facts=None if getattr(result, "facts", None) is None else result.facts.iloc[take].reset_index(drop=True),
             domain_contributions={k: e.contributions[take] for k, e in domains.items()},
+            grouped=None if given is None else given[1][take],
         )
         self.kept = picked if self.kept is None else _merge(self.kept, picked, self.cap)
         self.links = getattr(result, "links", None)
@@ -273,7 +279,9 @@ class PageQueue:
             result = SimpleNamespace(scores=k.scores, features=k.features, facts=k.facts,
                                      links=getattr(self, "links", None),
                                      explanation=Explanation(e.feature_names, k.contributions, e.base_value),
-                                     outcome_explanations=domains)
+                                     outcome_explanations=domains,
+                                     grouped=(None if k.grouped is None or getattr(self, "group_keys", None) is None
+                                              else (self.group_keys, k.grouped)))
             views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)),
                                changes=changes)
             self.paged = write_case_pages(self.review_dir, views, self.paged)
@@ -298,6 +306,8 @@ def _merge(a: _Picked, b: _Picked, cap: int) -> _Picked:
                else pd.concat([a.facts, b.facts], ignore_index=True).iloc[order].reset_index(drop=True)),
         domain_contributions={k: np.concatenate([a.domain_contributions[k], b.domain_contributions[k]])[order]
                               for k in a.domain_contributions},
+        grouped=(None if a.grouped is None or b.grouped is None
+                 else np.concatenate([a.grouped, b.grouped])[order]),
     )
 
 
