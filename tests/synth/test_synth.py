@@ -22,16 +22,6 @@ from stalkrisk.synth import write_caseload
 LONDON = ZoneInfo(contract.LOCAL_TZ)
 
 
-@pytest.fixture(scope="module")
-def small() -> synth.Caseload:
-    return synth.generate(2_000, seed=7)
-
-
-@pytest.fixture(scope="module")
-def large() -> synth.Caseload:
-    return synth.generate(20_000, seed=11)
-
-
 # -------------------------------------------------------------------- determinism
 def test_same_seed_gives_same_frames(small: synth.Caseload) -> None:
     again = synth.generate(2_000, seed=7)

@@ -22,16 +22,6 @@ LONDON = ZoneInfo(contract.LOCAL_TZ)
 LABELS = {"label": "p", "label_persistence": "p_persistence", "label_harm": "p_harm"}
 
 
-@pytest.fixture(scope="module")
-def small() -> synth.Caseload:
-    return synth.generate(2_000, seed=7)
-
-
-@pytest.fixture(scope="module")
-def large() -> synth.Caseload:
-    return synth.generate(20_000, seed=11)
-
-
 # ------------------------------------------------------------ oracles (slow, plain Python)
 def day_end_utc(d: date) -> datetime:
     """The end of UK-local day ``d`` as an aware UTC datetime."""
