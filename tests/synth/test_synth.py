@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from sklearn.metrics import roc_auc_score
 
 from stalkrisk.data import contract
-
 from stalkrisk.synth import caseload as synth
 from stalkrisk.synth import write_caseload
 
