@@ -6,9 +6,9 @@ Generates N cases (Parquet), then in separate child processes
   1. the whole `stalkrisk train` (read, validate, features, labels, split, LightGBM,
      calibration, baselines, fairness with bootstrap, plots, MLflow logging and registration
      into a temporary SQLite store),
-  2. LightGBM's own training on the same feature matrix: the same training rows, validation
-     rows, parameters, monotone constraints and early stopping (features built beforehand,
-     not timed),
+  2. LightGBM's own training on the same feature matrix: one booster per outcome the model
+     holds (risk, persistence, harm), the same training rows, validation rows, parameters,
+     monotone constraints and early stopping (features built beforehand, not timed),
   3. the whole `stalkrisk train` again with the rolling-origin validation off
      (``evaluation.rolling.origins: 1``): the difference is the rolling validation's cost,
 and prints the times, the ratios and the peak memory of the whole run: of its main process,
@@ -53,12 +53,18 @@ X = feats.loc[keep, names].to_numpy(dtype=np.float64)
 y = labels.loc[keep, "label"].to_numpy()
 slices = split_by_date(cases["assessment_date"][keep].reset_index(drop=True), cfg["split"], gap_days(cfg))
 tr, va = slices == "train", slices == "valid"
+# One booster per outcome the model holds (risk, then each risk domain), as a LightGBM user would fit them.
+outcomes = ["label"] + [c for c in labels.columns if c.startswith("label_")]
 t, c = time.perf_counter(), time.process_time()
-booster = fit_booster(X[tr], y[tr], X[va], y[va], feature_names=names, monotone=monotone_constraints(names),
-                      params=cfg["model"]["params"], num_boost_round=cfg["model"]["num_boost_round"],
-                      early_stopping_rounds=cfg["model"]["early_stopping_rounds"])
+trees = []
+for column in outcomes:
+    yo = labels.loc[keep, column].to_numpy()
+    booster = fit_booster(X[tr], yo[tr], X[va], yo[va], feature_names=names, monotone=monotone_constraints(names),
+                          params=cfg["model"]["params"], num_boost_round=cfg["model"]["num_boost_round"],
+                          early_stopping_rounds=cfg["model"]["early_stopping_rounds"])
+    trees.append(booster.num_trees())
 print(json.dumps({"seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - c,
-                  "trees": booster.num_trees(), "train_rows": int(tr.sum())}))
+                  "trees": "+".join(map(str, trees)), "train_rows": int(tr.sum())}))
 '''
 
 
