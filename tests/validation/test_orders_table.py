@@ -114,3 +114,14 @@ def test_spark_scoring_takes_orders_and_says_in_one_line_when_spark_is_missing(t
     err = capsys.readouterr().err
     assert code == 2 and "the spark engine needs pyspark" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_a_bad_row_naming_a_case_and_its_suspect_is_said_once(runner):
+    """The row reaches the case by its case id and by its suspect: one reason, not the same one twice."""
+    orders = pd.DataFrame({"order_id": ["o1"], "case_id": ["C"], "suspect_id": ["S3"], "order_type": ["spo"],
+                           "made_on": ["2024-02-01"], "expires_on": ["2024-01-31"]}, dtype="str")
+    check = check_orders(readers.normalise(orders, contract.ORDERS, first_line=2), runner)
+    base = validate(readers.normalise(CASES, contract.CASES), readers.normalise(EVENTS, contract.EVENTS),
+                    runner=runner)
+    reasons = apply_orders(base, check).quarantine.set_index("case_id")["reasons"]
+    assert reasons["C"] == "orders line 2: expires_on '2024-01-31' is before made_on"

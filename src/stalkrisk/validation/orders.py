@@ -124,7 +124,9 @@ def apply_orders(result, check: OrdersCheck | None):
     quarantine = result.quarantine
     if named.any():
         hit = cases.loc[named]
-        why = [("; ".join(r for r in (check.reasons.get(c), check.reasons.get(("suspect", s))) if r))
+        # An orders row naming a case and its suspect reaches the case both ways: say it once.
+        why = ["; ".join(dict.fromkeys(part for r in (check.reasons.get(c), check.reasons.get(("suspect", s))) if r
+                                       for part in r.split("; ")))
                for c, s in zip(hit["case_id"], suspects[named])]
         extra = pd.DataFrame({"case_id": hit["case_id"].to_numpy(), "reasons": why, "line": hit[LINE].to_numpy()})
         quarantine = pd.concat([quarantine, extra.astype(quarantine.dtypes.to_dict())], ignore_index=True)
