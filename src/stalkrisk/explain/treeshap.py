@@ -198,6 +198,14 @@ def _assign_units(
     visit(walk.root, [])
 
 
+def _path_arrays(paths: list[list[tuple[int, bool]]], uidx: list[list[int]]) -> dict[str, np.ndarray]:
+    """The padded path arrays every kind of unit and leaf carries: length, nodes, sides, unique slots."""
+    return {"path_len": np.array([len(p) for p in paths], dtype=np.int64),
+            "path_node": _pad([[m for m, _ in p] for p in paths], np.int64),
+            "path_left": _pad([[int(g) for _, g in p] for p in paths], np.int64),
+            "path_u": _pad(uidx, np.int64)}
+
+
 def _pad(rows: list[list], dtype: type, fill: float = 0) -> np.ndarray:
     """Ragged lists as a 2-D array padded with ``fill`` (at least one column)."""
     width = max([len(r) for r in rows], default=0)
@@ -353,20 +361,14 @@ def _flatten(dump: dict, unit_bits: int, leaf_bits: int, max_values: int) -> Fla
         ),
         leaves=TableLeaves(
             unit=np.array([lf.unit for lf in leaves], dtype=np.int64),
-            path_len=np.array([len(lf.path) for lf in leaves], dtype=np.int64),
-            path_node=_pad([[m for m, _ in lf.path] for lf in leaves], np.int64),
-            path_left=_pad([[int(g) for _, g in lf.path] for lf in leaves], np.int64),
-            path_u=_pad([lf.uidx for lf in leaves], np.int64),
+            **_path_arrays([lf.path for lf in leaves], [lf.uidx for lf in leaves]),
             d=np.array([len(lf.feats) for lf in leaves], dtype=np.int64),
             slot=_pad([lf.slot for lf in leaves], np.int64),
             z=_pad([lf.z for lf in leaves], np.float64, 1.0),
             value=np.array([lf.value for lf in leaves], dtype=np.float64),
         ),
         units=Units(
-            path_len=np.array([len(u.path) for u in units], dtype=np.int64),
-            path_node=_pad([[m for m, _ in u.path] for u in units], np.int64),
-            path_left=_pad([[int(g) for _, g in u.path] for u in units], np.int64),
-            path_u=_pad([u.path_u for u in units], np.int64),
+            **_path_arrays([u.path for u in units], [u.path_u for u in units]),
             dpath=np.array([u.dpath for u in units], dtype=np.int64),
             sub_start=np.array([u.sub_start for u in units], dtype=np.int64),
             sub_len=np.array([u.sub_len for u in units], dtype=np.int64),
@@ -375,10 +377,7 @@ def _flatten(dump: dict, unit_bits: int, leaf_bits: int, max_values: int) -> Fla
             table_off=np.array([u.offset for u in units], dtype=np.int64),
         ),
         fly=FlyLeaves(
-            path_len=np.array([len(lf.path) for lf in fly], dtype=np.int64),
-            path_node=_pad([[m for m, _ in lf.path] for lf in fly], np.int64),
-            path_left=_pad([[int(g) for _, g in lf.path] for lf in fly], np.int64),
-            path_u=_pad([lf.uidx for lf in fly], np.int64),
+            **_path_arrays([lf.path for lf in fly], [lf.uidx for lf in fly]),
             d=np.array([len(lf.feats) for lf in fly], dtype=np.int64),
             feat=_pad([lf.feats for lf in fly], np.int64),
             **_quadrature_tables(fly),
