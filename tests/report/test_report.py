@@ -23,6 +23,7 @@ from stalkrisk.report.render import (
     render_case,
     render_index,
     waterfall_steps,
+    write_case_pages,
     write_review,
 )
 from stalkrisk.report.views import (
@@ -396,6 +397,16 @@ def test_write_review_writes_linked_pages_atomically(tmp_path: Path) -> None:
 def test_write_review_refuses_duplicate_case_ids(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unique"):
         write_review(tmp_path, make_index(), [make_case(), make_case()])
+
+
+def test_pages_written_without_create_never_re_create_a_removed_folder(tmp_path: Path) -> None:
+    # a Spark task still running after its job failed must not bring back the building folder
+    gone = tmp_path / "building" / "review"
+    with pytest.raises(FileNotFoundError, match="gone"):
+        write_case_pages(gone, [make_case()], set(), create=False)
+    assert not (tmp_path / "building").exists()
+    (gone / "cases").mkdir(parents=True)
+    assert write_case_pages(gone, [make_case()], set(), create=False) == {"MPS-2025-000123.html"}
 
 
 def test_month_ticks_fall_on_uk_local_month_starts() -> None:

@@ -136,6 +136,7 @@ def test_a_task_that_dies_leaves_nothing_complete_and_the_rerun_succeeds(tmp_pat
     assert not out.exists()
     assert not list(tmp_path.rglob("audit.json"))
     assert all(p.name.startswith(".") for p in tmp_path.iterdir())
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None  # the caller's session as it was
     monkeypatch.delenv(FAIL_ENV)
     summary = spark_engine.run(small_files["cases"], small_files["events"], out, model=model_uri,
                                quiet=True, chunk_size=CHUNK, spark=spark)

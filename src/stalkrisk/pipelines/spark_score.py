@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import tempfile
+import time
+import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +57,8 @@ from stalkrisk.pipelines.spark_tasks import (EID, FAIL_ENV, KEY, PREFIX, ROW, SI
 log = logging.getLogger(__name__)
 
 READ_BATCH_ROWS = 1 << 16
+#: How long a failed job's cancelled tasks may take to end before the building folder goes.
+TASK_END_TIMEOUT = 60.0
 
 
 def _spark_schema(specs) -> pa.Schema:
@@ -128,6 +132,8 @@ def _run(spark, specs, digests, loaded, cases, events, out: Path, *, review, qui
     with tempfile.TemporaryDirectory(prefix=".stalkrisk-spark-", dir=out, ignore_cleanup_errors=True) as work:
         work = Path(work)
         (work / "results").mkdir()
+        if review != "none":
+            (work / "review" / "cases").mkdir(parents=True)  # the tasks write into it, never create it
         stages.start(f"reading {Path(cases).name} and {Path(events).name} on Spark ({master})")
         rows, n_raw, context = _read(spark, specs)
         try:
@@ -214,8 +220,36 @@ def _score(spark, rows, job: Job, partitions: int) -> pa.Table:
     from stalkrisk.pipelines.spark_tasks import score_partition
 
     spread = co_partition_keys(rows).repartition(max(1, partitions), KEY).sortWithinPartitions(KEY, TAG, LINE)
-    return spread.mapInArrow(lambda batches: score_partition(job, batches),
-                             from_arrow_schema(SUMMARY_SCHEMA)).toArrow()
+    scored = spread.mapInArrow(lambda batches: score_partition(job, batches), from_arrow_schema(SUMMARY_SCHEMA))
+    sc = spark.sparkContext
+    group = f"stalkrisk-score-{uuid.uuid4().hex}"
+    sc.setJobGroup(group, "stalkrisk score", interruptOnCancel=True)
+    try:
+        return scored.toArrow()
+    except BaseException:
+        sc.cancelJobGroup(group)
+        _wait_for_tasks(sc, group)
+        raise
+    finally:
+        for name in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(name, None)
+
+
+def _wait_for_tasks(sc, group: str, timeout: float = TASK_END_TIMEOUT) -> None:
+    """Wait (up to ``timeout`` seconds) until no task of ``group``'s jobs still runs.
+
+    A failed job's other tasks are cancelled, not stopped at once: one still writing into the
+    building folder while the driver removes it could leave part of it behind."""
+    tracker = sc.statusTracker()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(group)]
+        stages = [tracker.getStageInfo(s) for info in jobs if info is not None for s in info.stageIds]
+        if not any(info is not None and info.status == "RUNNING" for info in jobs) and \
+                not any(stage is not None and stage.numActiveTasks > 0 for stage in stages):
+            return
+        time.sleep(0.2)
+    log.warning("Spark tasks of the failed job still ran %.0f s after it was cancelled", timeout)
 
 
 def co_partition_keys(rows):

@@ -249,7 +249,7 @@ def score_partition(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
 
             views = review_mod.case_views(loaded, result, checked.cases, checked.events,
                                           only_flagged=job.review == "flagged")
-            pages = write_case_pages(Path(job.work) / "review", views, pages)
+            pages = write_case_pages(Path(job.work) / "review", views, pages, create=False)
         rows_out = np.array([row_of_line[int(x)] for x in checked.cases_all[LINE]], dtype=np.int64)
         files += _write_results(job, pid, attempt, s, rows_out, scores, result, list(model.feature_names),
                                 model.outcomes)

@@ -492,11 +492,18 @@ def write_review(out_dir: Path, index: IndexView, cases: Iterable[CaseView]) -> 
     log.debug("wrote %d case pages to %s", len(written), Path(out_dir) / "cases")
 
 
-def write_case_pages(out_dir: Path, cases: Iterable[CaseView], written: set[str]) -> set[str]:
+def write_case_pages(out_dir: Path, cases: Iterable[CaseView], written: set[str], *,
+                     create: bool = True) -> set[str]:
     """Write each case's page; ``written`` (page names so far) spans calls, so a chunked
-    run refuses a case id seen in an earlier chunk too. Returns ``written``."""
+    run refuses a case id seen in an earlier chunk too. Returns ``written``.
+
+    ``create=False``: ``out_dir/cases`` must exist already. A Spark task writes so, so that a
+    task still running after its job failed cannot re-create a folder the driver removed."""
     case_dir = Path(out_dir) / "cases"
-    case_dir.mkdir(parents=True, exist_ok=True)
+    if create:
+        case_dir.mkdir(parents=True, exist_ok=True)
+    elif not case_dir.is_dir():
+        raise FileNotFoundError(f"{case_dir}: the run's folder is gone (its job was stopped)")
     for view in cases:
         name = case_page_name(view.case_id)
         if name in written:
