@@ -96,3 +96,33 @@ def test_a_paused_preload_holds_between_whole_modules(tmp_path):
     done = subprocess.run([sys.executable, "-c", PAUSE_CHILD, str(tmp_path)], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.split() == ["(True,", "False)", "False", "0", "True"]
+
+
+FROZEN_CHILD = """
+import gc
+from stalkrisk._runtime.preload import collector_frozen
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+old = [Cycle() for _ in range(3)]
+try:
+    with collector_frozen() as settled:
+        set_up = [Cycle() for _ in range(4)]
+        settled()
+        del old, set_up
+        inside = gc.collect()  # all seven were alive when frozen: none is collected
+        churn = [Cycle() for _ in range(5)]
+        del churn
+        churned = gc.collect()  # what the loop makes and drops still is
+        raise ValueError("x")
+except ValueError:
+    pass
+print(inside, churned >= 5, gc.get_freeze_count(), gc.collect() >= 7)
+"""
+
+
+def test_the_collector_frozen_spares_the_set_up_collects_the_rest_and_thaws_even_on_a_raise():
+    done = subprocess.run([sys.executable, "-c", FROZEN_CHILD], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "True", "0", "True"]

@@ -77,21 +77,29 @@ def _fast_explainer(booster):
     return explainer
 
 
-def explain(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> Explanation:
-    """Calibrated contributions for every row of ``features``."""
+def explain(model: RiskModel, features: pd.DataFrame | np.ndarray, method: str = "fast") -> Explanation:
+    """Calibrated contributions for every row of ``features`` (a frame, or ``model.matrix`` of one).
+
+    The contributions are scaled in place and kept as a view of the raw array (its last
+    column, the expected value, left out): a second ``(n, p)`` array per outcome would cost
+    its allocation and page faults on every part of a run."""
     X = model.matrix(features)
     raw = raw_contributions(model, X, method)
     base = float(raw[0, -1]) if len(raw) else float(model.booster.predict(X[:0], pred_contrib=True).sum())
+    contributions = raw[:, :-1]
+    contributions *= model.platt_a
     return Explanation(
         feature_names=list(model.feature_names),
-        contributions=model.platt_a * raw[:, :-1],
+        contributions=contributions,
         base_value=model.platt_a * base + model.platt_b,
     )
 
 
 def explain_outcomes(model: RiskModel, features: pd.DataFrame, method: str = "fast") -> dict[str, Explanation]:
-    """``explain`` for every outcome the model scores (``model.outcomes``: risk, then the domains)."""
-    return {name: explain(model.for_outcome(name), features, method=method) for name in model.outcomes}
+    """``explain`` for every outcome the model scores (``model.outcomes``: risk, then the domains),
+    from one feature matrix (the outcomes' boosters read the same features)."""
+    X = model.matrix(features)
+    return {name: explain(model.for_outcome(name), X, method=method) for name in model.outcomes}
 
 
 # -- grouping and reasons --------------------------------------------------------

@@ -164,7 +164,7 @@ def case_views(loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, onl
         )
         acts = act_rows(timeline)
         groups = tuple(GroupContribution(g.group, g.label, g.contribution, g.reason,
-                                         acts=cited_occasions(g.group, timeline, acts)) for g in groups)
+                                         acts=cited_occasions(g.group, acts)) for g in groups)
         facts_row = result.facts.iloc[i] if getattr(result, "facts", None) is not None else None
         orders_text = (None if facts_row is None or pd.isna(facts_row.get("order_in_force", pd.NA))
                        else str(facts_row.get("orders_in_force", "") or ""))

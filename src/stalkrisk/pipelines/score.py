@@ -13,10 +13,12 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from stalkrisk import __version__, progress
+from stalkrisk._runtime.preload import collector_frozen
 from stalkrisk.data import contract, readers
 from stalkrisk.data.memory import release_free_memory
 from stalkrisk.data.partition import partition
@@ -101,11 +103,10 @@ def run(
         registry_feature_names() + list(loaded.model.meta.protected_features)
     )
     method = method or loaded.model.meta.explain_method
-    with building(out, overwrite=overwrite) as work:
+    with collector_frozen() as settled, building(out, overwrite=overwrite) as work:
         summary = _run_into(work, cases, events, loaded, review=review, stages=stages, quiet=quiet,
                             chunk_size=chunk_size, method=method, started=started, review_cap=review_cap,
-                            orders=orders, previous=previous,
-                            history=history)
+                            orders=orders, previous=previous, history=history, settled=settled)
     final = Path(os.path.abspath(out))
     index = None if summary.review_index is None else final / summary.review_index.relative_to(work)
     return ScoreSummary(final, summary.counts, index, summary.model_name, summary.model_version, summary.warnings)
@@ -133,7 +134,9 @@ def check_request(cases, events, out, *, review: str, chunk_size: int, overwrite
 def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: bool, chunk_size: int,
               method: str, started: datetime, review_cap: int | None,
               orders: str | Path | None = None, previous: str | Path | None = None,
-              history: str | Path | None = None) -> ScoreSummary:
+              history: str | Path | None = None, settled: Callable[[], None] = lambda: None) -> ScoreSummary:
+    """The run inside its building folder; ``settled()`` is called once the whole-run state is
+    built (``_runtime.preload.collector_frozen``)."""
     review_dir = out / REVIEW_DIR
     index_parts: list[pd.DataFrame] = []
     prev = None if previous is None else changes_mod.load_previous(previous)
@@ -148,6 +151,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         links = LinkTable.from_frames(parted.read_cases(k) for k in parted.parts())  # the whole table, once
         validator = PartValidator(parted, orders=orders, history=history)
         valid_orders = validator.orders.orders if validator.orders is not None else None
+        settled()  # the libraries, the model, the links and the suites live to the end of the run
         with open_tables(out, loaded.model.feature_names) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
             for k, checked in validator:
                 if k is None:  # the events naming no case: validated and counted, nothing to score

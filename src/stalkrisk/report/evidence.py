@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from stalkrisk.data.contract import ACT_BEHAVIOURS, LOCAL_TZ, STATUTORY_BEHAVIOURS
@@ -57,31 +58,30 @@ def act_rows(events: Iterable[TimelineEvent]) -> tuple[ActRow, ...]:
     if not acts:
         return ()
     local = pd.to_datetime([e.event_time for e in acts], utc=True).tz_convert(LOCAL_TZ)
-    order = sorted(range(len(acts)), key=lambda i: local[i])
+    order = np.argsort(local.asi8, kind="stable")  # converted and formatted in one go, not per act
+    dates, whens = local.date, local.strftime("%d %b %Y %H:%M")
     days: dict = {}
     rows = []
     for i in order:
-        e, t = acts[i], local[i]
-        occasion = days.setdefault(t.date(), len(days) + 1)
+        e = acts[i]
+        occasion = days.setdefault(dates[i], len(days) + 1)
         label = _ACT_LABELS.get(e.behaviour, e.behaviour.replace("_", " ").capitalize())
         if e.behaviour in S2A3:
             label += f" ({S2A3[e.behaviour]})"
         elif e.behaviour == "other":
             label += " (through a third party)"
         channel = (e.channel or "not recorded").replace("_", " ")
-        rows.append(ActRow(when=t.strftime("%d %b %Y %H:%M"), act=label, occasion=occasion, channel=channel,
-                           target=_TARGETS.get(e.target or "", "not recorded")))
+        rows.append(ActRow(when=whens[i], act=label, occasion=occasion, channel=channel,
+                           target=_TARGETS.get(e.target or "", "not recorded"), behaviour=e.behaviour))
     return tuple(rows)
 
 
-def cited_occasions(group: str, events: Iterable[TimelineEvent], rows: tuple[ActRow, ...]) -> str:
+def cited_occasions(group: str, rows: tuple[ActRow, ...]) -> str:
     """The occasions of the acts behind a reason group: "occasions 1, 3 and 4", or ""."""
     wanted = GROUP_BEHAVIOURS.get(group)
     if not wanted or not rows:
         return ""
-    acts = sorted((e for e in events if is_act(e.behaviour, e.channel, e.target)),
-                  key=lambda e: pd.Timestamp(e.event_time))
-    found = sorted({r.occasion for e, r in zip(acts, rows) if e.behaviour in wanted})
+    found = sorted({r.occasion for r in rows if r.behaviour in wanted})
     if not found:
         return ""
     if len(found) == 1:

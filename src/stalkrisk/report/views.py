@@ -47,6 +47,7 @@ class ActRow:
     occasion: int  # 1, 2, ...: the distinct UK days with acts, in date order
     channel: str
     target: str  # "the victim", "a third party (stalking by proxy)", "not recorded"
+    behaviour: str = ""  # the contract's value ("following", ...): which reason groups cite the act
 
 
 @dataclass(frozen=True)
