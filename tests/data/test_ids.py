@@ -53,6 +53,22 @@ def test_first_row_finds_the_first_holder(ids, lookups):
     assert index.first_row(pa.array(lookups, pa.large_string())).tolist() == expected
 
 
+@given(id_lists, st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["A", "B", "AB", "C1", "Z"])),
+                                    st.integers(1, 5)), max_size=12), st.booleans())
+def test_first_row_of_values_in_runs_is_each_values_own(ids, runs, collide):
+    # events exported by case come in runs: looked up once a run, each row still gets its own answer
+    lookups = [v for v, n in runs for _ in range(n)]
+    strong = ids_mod.hash_ids
+    if collide:
+        ids_mod.hash_ids = _weak_hash
+    try:
+        index = IdIndex(pa.array(ids, pa.large_string()))
+        got = index.first_row(pa.array(lookups, pa.large_string())).tolist()
+    finally:
+        ids_mod.hash_ids = strong
+    assert got == [ids.index(v) if v is not None and v in ids else -1 for v in lookups]
+
+
 @given(id_lists, id_lists)
 def test_row_of_is_the_first_row_holding_each_value(ids, values):
     got = row_of(pd.Series(values, dtype="str"), pd.Series(ids, dtype="str"))

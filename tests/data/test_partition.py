@@ -59,6 +59,18 @@ def test_parts_hold_their_cases_and_exactly_their_events(tmp_path: Path) -> None
     assert parted.context["events"].empty
 
 
+def test_events_sorted_by_case_are_cut_into_the_same_parts(tmp_path: Path) -> None:
+    # each part's events one run of the batch: written as slices (not gathered row by row)
+    (tmp_path / "cases.csv").write_text(CASES)
+    (tmp_path / "events.csv").write_text("case_id,event_time,behaviour\n" + "".join(
+        f"{c},2023-12-0{d},following\n" for c, d in (("c0", 1), ("c0", 2), ("c2", 1), ("c3", 1), ("c5", 1),
+                                                     ("c6", 1), ("zz", 1))))
+    parted = partition(tmp_path / "cases.csv", tmp_path / "events.csv", tmp_path / "work", chunk_size=3)
+    # line:  2  3  4  5  6  7  8
+    assert [_lines(parted.read(k)[1].frame) for k in (0, 1, 2, None)] == [[2, 3, 4], [5, 6], [7], [8]]
+    assert parted.read(0)[1].frame["event_time"].dt.day.tolist() == [1, 2, 1]  # in file order
+
+
 def _combined(cases: Path, events: Path, workdir: Path, chunk_size: int) -> validation.ValidationResult:
     validator = PartValidator(partition(cases, events, workdir, chunk_size=chunk_size))
     for _ in validator:

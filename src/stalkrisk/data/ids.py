@@ -86,7 +86,16 @@ class IdIndex:
         self.rows, self.hashes = present[order], hashes[order]
 
     def first_row(self, values: pa.Array) -> np.ndarray:
-        """The first row holding each value (-1 for missing values and ids not found)."""
+        """The first row holding each value (-1 for missing values and ids not found).
+
+        Values in runs (events exported by case: twenty a case) are looked up once a run."""
+        heads = run_heads(values)
+        if len(heads) < len(values):
+            found = self._first_row(values.take(pa.array(heads)))
+            return np.repeat(found, np.diff(np.append(heads, len(values))))
+        return self._first_row(values)
+
+    def _first_row(self, values: pa.Array) -> np.ndarray:
         out = np.full(len(values), -1, dtype=np.int64)
         if len(self.hashes) == 0 or len(values) == 0:
             return out

@@ -209,9 +209,10 @@ def _spill_events(
             where = index.first_row(ids)
             part = np.where(where >= 0, case_part[np.maximum(where, 0)], -1)
             table = pa.Table.from_batches([batch])
-            lo, hi = (int(part.min()), int(part.max())) if len(part) else (0, -1)
-            if lo == hi:  # the common case for an export sorted by case: one part, no copy
-                write(None if lo < 0 else lo, table)
+            starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]]) if len(part) else np.empty(0, np.int64)
+            if len(starts) == len(np.unique(part)):  # each part one run (an export sorted by case): slices, no copy
+                for s, e in zip(starts.tolist(), [*starts[1:].tolist(), len(part)]):
+                    write(None if part[s] < 0 else int(part[s]), table.slice(s, e - s))
             else:
                 for k in np.unique(part).tolist():
                     write(None if k < 0 else k, table.take(pa.array(np.flatnonzero(part == k))))
