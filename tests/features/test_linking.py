@@ -140,6 +140,10 @@ def test_parts_give_the_whole_table_even_when_a_case_id_spans_two_parts():
     pd.testing.assert_frame_equal(parts.features_for(frame(rows)), whole.features_for(frame(rows)), check_exact=True)
     got = whole.features_for(frame(rows))["linked_cases"].fillna(-1).tolist()
     assert got == [1, -1, 0, 2, -1, -1]  # X knows Z only; W knows X and Z; both Y rows link to nothing
+    for case in ("X", "W", "Y", "nobody"):  # the pages' lists: the same from parts (rows of many chunks)
+        pd.testing.assert_frame_equal(parts.others(case).reset_index(drop=True),
+                                      whole.others(case).reset_index(drop=True))
+    assert parts.others("W")["case_id"].tolist() == ["X", "Z"]  # latest first
 
 
 def test_recency_looks_back_a_year():

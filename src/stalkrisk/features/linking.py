@@ -30,6 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from stalkrisk.data.ids import IdIndex, repeated
 
 #: The linking features, in registry order (``registry`` declares them).
 LINK_FEATURES = ("linked_cases", "linked_victims", "linked_forces", "linked_cases_365d",
@@ -65,7 +68,9 @@ def linkable(cases: pd.DataFrame) -> pd.DataFrame:
     once = np.bincount(ids[ids >= 0], minlength=1)[np.maximum(ids, 0)] == 1
     ok = (ids >= 0) & once & (cases["suspect_id"].notna() & cases["assessment_date"].notna()).to_numpy(dtype=bool)
     rows = cases.loc[ok]
-    return pd.DataFrame({c: (rows[c].to_numpy() if c in rows else np.full(len(rows), None, dtype=object))
+    # the columns as they are (Arrow text stays Arrow text: as Python strings a million cases' ids
+    # took a second to convert and twice the memory)
+    return pd.DataFrame({c: (rows[c].array if c in rows else np.full(len(rows), None, dtype=object))
                          for c in LINK_COLUMNS})
 
 
@@ -147,6 +152,17 @@ def link_values(rows: pd.DataFrame, sort: _Sorted | None = None) -> pd.DataFrame
     return pd.DataFrame({f: out[f] for f in LINK_FEATURES})
 
 
+def _one_chunk(column: pd.Series) -> pd.Series:
+    """Arrow text in one chunk: a few rows taken from a column of many chunks (one a part) cost
+    a join of all of them, each time a review page lists a suspect's cases."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        data = pa.array(column)
+        if isinstance(data, pa.ChunkedArray):
+            data = data.combine_chunks()
+        return pd.Series(pd.array(data, dtype=column.dtype))
+    return column.reset_index(drop=True)
+
+
 @dataclass
 class LinkTable:
     """The linkable rows of a whole cases table and their values: built once, read by every chunk."""
@@ -157,7 +173,12 @@ class LinkTable:
 
     @classmethod
     def from_cases(cls, cases: pd.DataFrame) -> "LinkTable":
-        rows = linkable(cases).reset_index(drop=True)
+        return cls._of(linkable(cases))
+
+    @classmethod
+    def _of(cls, rows: pd.DataFrame) -> "LinkTable":
+        """From ``linkable`` rows (each case id once)."""
+        rows = pd.DataFrame({c: _one_chunk(rows[c]) for c in rows.columns})
         sort = _Sorted.of(rows) if len(rows) else None
         return cls(rows=rows, values=link_values(rows, sort), sort=sort)
 
@@ -167,27 +188,29 @@ class LinkTable:
         parts, ids = [], []
         for frame in frames:
             parts.append(linkable(frame))
-            ids.append(frame["case_id"].dropna().to_numpy(dtype=object))
+            ids.append(pa.array(frame["case_id"], type=pa.large_string(), from_pandas=True))
         parts = [p for p in parts if len(p)]
         rows = pd.concat(parts, ignore_index=True) if parts else linkable(pd.DataFrame())
-        every = pd.Series(np.concatenate(ids) if ids else np.empty(0, dtype=object))
-        twice = every[every.duplicated()]  # a case id held by rows of two parts, linkable or not
+        every = pa.chunked_array(ids, type=pa.large_string())
+        twice = every.filter(pa.array(repeated(every)))  # a case id held by rows of two parts, linkable or not
         if len(twice):
-            rows = rows.loc[~rows["case_id"].isin(set(twice))]
-        return cls.from_cases(rows)
+            rows = rows.loc[~rows["case_id"].isin(set(twice.to_pylist()))]
+        return cls._of(rows)
 
     def position(self, case_ids) -> np.ndarray:
-        """The row of each case id in ``rows`` (-1: it does not link). The index is built once."""
+        """The row of each case id in ``rows`` (-1: it does not link). The index (hashed: a few
+        tens of megabytes for a million cases, where a pandas index of them took hundreds) is
+        built once."""
         if not hasattr(self, "_index"):
-            self._ids = self.rows["case_id"].to_numpy(dtype=object)  # (converted once: the column is Arrow text)
-            self._index = pd.Index(self._ids)
-        return self._index.get_indexer(np.asarray(case_ids, dtype=object))
+            self._index = IdIndex(pa.array(self.rows["case_id"], type=pa.large_string(), from_pandas=True))
+        values = pd.Series(np.asarray(case_ids, dtype=object) if not isinstance(case_ids, pd.Series) else case_ids)
+        return self._index.first_row(pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True))
 
     def features_for(self, cases: pd.DataFrame) -> pd.DataFrame:
         """``LINK_FEATURES`` (float64) for each row of ``cases``, by case id; NaN where it does not link."""
         if not len(self.rows):
             return pd.DataFrame({f: np.full(len(cases), np.nan) for f in LINK_FEATURES})
-        where = self.position(cases["case_id"].to_numpy(dtype=object))
+        where = self.position(cases["case_id"])
         hit = where >= 0
         out = {}
         for f in LINK_FEATURES:
@@ -203,7 +226,7 @@ class LinkTable:
             return self.rows.iloc[:0]
         group = self.sort.order[self.sort.start[at]:self.sort.upto[at]]
         group = group[group != at]
-        ids = self._ids[group]
+        ids = self.rows["case_id"].iloc[group].to_numpy(dtype=object)
         return self.rows.iloc[group[np.lexsort((ids, -self.sort.day[group]))]]
 
 
