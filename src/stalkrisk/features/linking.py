@@ -226,6 +226,8 @@ class LinkTable:
             return self.rows.iloc[:0]
         group = self.sort.order[self.sort.start[at]:self.sort.upto[at]]
         group = group[group != at]
+        if not len(group):
+            return self.rows.iloc[:0]
         ids = self.rows["case_id"].iloc[group].to_numpy(dtype=object)
         return self.rows.iloc[group[np.lexsort((ids, -self.sort.day[group]))]]
 

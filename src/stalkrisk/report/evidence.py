@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stalkrisk.data.contract import ACT_BEHAVIOURS, LOCAL_TZ, STATUTORY_BEHAVIOURS
+from stalkrisk.report.svg import minute_texts
 from stalkrisk.report.views import ActRow, LinkedCase, TimelineEvent
 
 #: s.2A(3) Protection from Harassment Act 1997: the paragraph of each example.
@@ -57,9 +58,9 @@ def act_rows(events: Iterable[TimelineEvent]) -> tuple[ActRow, ...]:
     acts = [e for e in events if is_act(e.behaviour, e.channel, e.target)]
     if not acts:
         return ()
-    local = pd.to_datetime([e.event_time for e in acts], utc=True).tz_convert(LOCAL_TZ)
-    order = np.argsort(local.asi8, kind="stable")  # converted and formatted in one go, not per act
-    dates, whens = local.date, local.strftime("%d %b %Y %H:%M")
+    times = pd.to_datetime([e.event_time for e in acts], utc=True)
+    order = np.argsort(times.asi8, kind="stable")  # converted and formatted in one go, not per act
+    dates, whens = times.tz_convert(LOCAL_TZ).date, minute_texts(times)
     days: dict = {}
     rows = []
     for i in order:
@@ -109,8 +110,10 @@ def linked_rows(links, case_id: str) -> tuple[tuple[LinkedCase, ...] | None, int
     at = int(links.position([case_id])[0]) if len(links.rows) else -1
     if at < 0:
         return None, 0
-    victim = links.rows["victim_id"].iloc[at]
     found = links.others(case_id)
+    if found.empty:
+        return (), 0
+    victim = links.rows["victim_id"].iloc[at]
     rows = tuple(
         LinkedCase(case_id=str(r.case_id), force=_plain(r.force_code),
                    assessment_date=str(pd.Timestamp(r.assessment_date).date()),

@@ -281,6 +281,14 @@ class Dot:
     when: str
 
 
+def minute_texts(times: pd.DatetimeIndex) -> list[str]:
+    """Each UTC time as UK local ``dd Mon yyyy HH:MM``, formatted from its parts in one go
+    (``strftime`` on each took most of a case page's time)."""
+    local = times.tz_convert(LOCAL_TZ)
+    return [f"{d:02d} {MONTHS[m - 1]} {y} {h:02d}:{mi:02d}"
+            for d, m, y, h, mi in zip(local.day, local.month, local.year, local.hour, local.minute, strict=True)]
+
+
 def known_events(events: Iterable[tuple[pd.Timestamp, str, str | None]], assessment_date: str) -> list[Dot]:
     """Events up to the end of the UK assessment day, in time order (times converted in one go).
 
@@ -290,13 +298,10 @@ def known_events(events: Iterable[tuple[pd.Timestamp, str, str | None]], assessm
     if not rows:
         return []
     times = pd.to_datetime([r[0] for r in rows], utc=True).as_unit("ns")
-    local = times.tz_convert(LOCAL_TZ)
     end = assessment_end(assessment_date).value
     dots = [
-        Dot(int(ns), behaviour, channel, f"{d:02d} {MONTHS[m - 1]} {y} {h:02d}:{mi:02d}")
-        for ns, (_, behaviour, channel), d, m, y, h, mi in zip(
-            times.asi8, rows, local.day, local.month, local.year, local.hour, local.minute, strict=True
-        )
+        Dot(int(ns), behaviour, channel, when)
+        for ns, (_, behaviour, channel), when in zip(times.asi8, rows, minute_texts(times), strict=True)
         if ns < end
     ]
     dots.sort(key=lambda dot: (dot.ns, dot.behaviour, dot.channel or ""))
