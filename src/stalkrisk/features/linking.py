@@ -37,9 +37,11 @@ from stalkrisk.data.ids import IdIndex, repeated
 #: The linking features, in registry order (``registry`` declares them).
 LINK_FEATURES = ("linked_cases", "linked_victims", "linked_forces", "linked_cases_365d",
                  "linked_cases_victim_afraid", "linked_cases_order_in_force")
-#: What a review page lists of each linked case.
+#: What linking reads of each case.
 LINK_COLUMNS = ("case_id", "suspect_id", "victim_id", "force_code", "assessment_date", "relationship",
                 "victim_fear", "protective_order_in_force")
+#: What a ``LinkTable`` keeps of each case once its values are known: what a review page lists.
+PAGE_COLUMNS = ("case_id", "victim_id", "force_code", "assessment_date", "relationship")
 _DAY_BITS = 20  # days of a (suspect, day) key: 2**20 days is 2,870 years
 #: Recency: the other cases assessed in the year up to the day (a count, as the events' windows are;
 #: "days since the latest" drifted with the length of the data: docs/design-notes.md).
@@ -164,12 +166,30 @@ def _one_chunk(column: pd.Series) -> pd.Series:
 
 
 @dataclass
-class LinkTable:
-    """The linkable rows of a whole cases table and their values: built once, read by every chunk."""
+class _Spans:
+    """What listing a case's linked cases needs of ``_Sorted`` (int32: kept for a whole run)."""
 
-    rows: pd.DataFrame  # ``LINK_COLUMNS``
-    values: pd.DataFrame  # ``LINK_FEATURES``, row for row
-    sort: _Sorted | None = None
+    order: np.ndarray
+    start: np.ndarray
+    upto: np.ndarray
+    day: np.ndarray
+
+    @classmethod
+    def of(cls, t: _Sorted) -> "_Spans":
+        return cls(*(a.astype(np.int32) for a in (t.order, t.start, t.upto, t.day)))
+
+
+@dataclass
+class LinkTable:
+    """The linkable rows of a whole cases table and their values: built once, read by every chunk.
+
+    Held for a whole run, so kept small: the page columns as Arrow text in one chunk, the values
+    and spans as int32, and a hashed index of the case ids (at a million cases, 138 MB of
+    Python strings and a pandas index of hundreds became about 90 MB in all)."""
+
+    rows: pd.DataFrame  # ``PAGE_COLUMNS``
+    values: pd.DataFrame  # ``LINK_FEATURES`` (int32), row for row
+    sort: _Spans | None = None
 
     @classmethod
     def from_cases(cls, cases: pd.DataFrame) -> "LinkTable":
@@ -178,9 +198,11 @@ class LinkTable:
     @classmethod
     def _of(cls, rows: pd.DataFrame) -> "LinkTable":
         """From ``linkable`` rows (each case id once)."""
-        rows = pd.DataFrame({c: _one_chunk(rows[c]) for c in rows.columns})
+        rows = rows.reset_index(drop=True)
         sort = _Sorted.of(rows) if len(rows) else None
-        return cls(rows=rows, values=link_values(rows, sort), sort=sort)
+        values = link_values(rows, sort).astype(np.int32)
+        return cls(rows=pd.DataFrame({c: _one_chunk(rows[c]) for c in PAGE_COLUMNS}), values=values,
+                   sort=None if sort is None else _Spans.of(sort))
 
     @classmethod
     def from_frames(cls, frames) -> "LinkTable":
@@ -220,7 +242,7 @@ class LinkTable:
         return pd.DataFrame(out)
 
     def others(self, case_id: str) -> pd.DataFrame:
-        """The case's linked cases (``LINK_COLUMNS``), latest first (then by case id); empty when none."""
+        """The case's linked cases (``PAGE_COLUMNS``), latest first (then by case id); empty when none."""
         at = int(self.position([case_id])[0]) if len(self.rows) else -1
         if at < 0:
             return self.rows.iloc[:0]

@@ -18,6 +18,7 @@ from typing import Callable
 import pandas as pd
 
 from stalkrisk import __version__, progress
+from stalkrisk._runtime.ahead import made_ahead
 from stalkrisk._runtime.preload import collector_frozen
 from stalkrisk.data import contract, readers
 from stalkrisk.data.memory import release_free_memory
@@ -153,7 +154,7 @@ def _run_into(out: Path, cases, events, loaded, *, review: str, stages, quiet: b
         valid_orders = validator.orders.orders if validator.orders is not None else None
         settled()  # the libraries, the model, the links and the suites live to the end of the run
         with open_tables(out, loaded.model.feature_names) as outputs, progress.bar(parted.counts["cases"], quiet) as bar:
-            for k, checked in validator:
+            for k, checked in made_ahead(validator):  # the next part validated meanwhile (_runtime.ahead)
                 if k is None:  # the events naming no case: validated and counted, nothing to score
                     continue
                 result = None
