@@ -9,7 +9,6 @@ from stalkrisk.explain.reasons import explain
 from stalkrisk.features import build_features
 from stalkrisk.synth.caseload import MECHANISM_GROUP_WEIGHTS
 from stalkrisk.tracking.registry import load_model
-from stalkrisk.synth.caseload import MECHANISM_GROUP_WEIGHTS
 
 
 def test_rank_correlation_golden() -> None:

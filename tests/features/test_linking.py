@@ -3,7 +3,6 @@ purity that lets Spark run it per partition of suspects."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd

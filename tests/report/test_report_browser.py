@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import is_blank, require_chromium
-from test_report import HOSTILE, make_case, make_index
+from test_report import make_case, make_index
 
 from stalkrisk.report.render import case_page_link, case_page_name, write_review
 from stalkrisk.report.evidence import act_rows

@@ -3,7 +3,6 @@ back from the registered test period. Golden cases worked by hand, a property, a
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
