@@ -77,6 +77,20 @@ def test_another_forces_case_is_refused_without_its_content(server, results, cas
     assert r.status_code == 404
 
 
+def test_the_case_page_shows_each_risk_domains_score(server, results, case_ids) -> None:
+    from stalkrisk.workbench.app import pct
+
+    cid = case_ids["ours"]
+    row = results.row(cid)
+    s, _ = sign_in(server.url, "alice")
+    page = s.get(f"{server.url}/cases/{cid}", timeout=30).text
+    for name, label in (("score", "Score (risk of persistence or harm)"),
+                        ("score_persistence", "Persistence: acts associated with stalking on two or more days"),
+                        ("score_harm", "Harm: a threat or violence")):
+        shown = re.search(rf"<dt>{re.escape(label)}</dt><dd id=\"[a-z-]+\">([^<]+)</dd>", page)
+        assert shown is not None and shown.group(1) == pct(row[name]), name
+
+
 def test_a_supervisor_sees_both_forces_and_an_auditor_reads_but_never_decides(server, db, case_ids) -> None:
     sam, _ = sign_in(server.url, "sam")
     queue = sam.get(f"{server.url}/queue", timeout=30).text

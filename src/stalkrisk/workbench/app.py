@@ -216,7 +216,7 @@ def create_app(results: str | Path | Results, db: str | Database | None = None, 
             acts=None if acts is None else [
                 {"when": when(a.when), "behaviour": BEHAVIOURS.get(a.behaviour, a.behaviour),
                  "channel": CHANNELS.get(a.channel or "", "not recorded")} for a in acts],
-            decisions=decisions, outcomes=outcomes, review_page=review.is_file(),
+            decisions=decisions, outcomes=outcomes, review_page=review.is_file(), domains=runs.domains(case_id),
             may_decide=g.account.may_decide, has_pdf=chromium() is not None,
         ), status
 

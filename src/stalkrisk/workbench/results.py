@@ -36,6 +36,9 @@ FLAGGED = "flagged: score at or above the threshold, with a course of conduct"
 QUEUES = ("consider_spo", "review")
 QUEUE_TITLES = {"consider_spo": "Consider an SPO", "review": "Review"}
 REASONS = ("reason_1", "reason_2", "reason_3")
+#: Each risk domain's score column (scores output, issue 18) and what it is the chance of.
+DOMAIN_FIGURES = (("score_persistence", "Persistence: acts associated with stalking on two or more days"),
+                  ("score_harm", "Harm: a threat or violence"))
 FACT_COLUMNS = {
     "relationship": "Relationship to the victim",
     "suspect_prior_stalking": "Suspect's earlier stalking or harassment offences",
@@ -90,6 +93,14 @@ class Results:
 
     def row(self, case_id: str) -> pd.Series | None:
         return self.scores.loc[case_id] if case_id in self.scores.index else None
+
+    def domains(self, case_id: str) -> list[tuple[str, str, float]]:
+        """Each risk domain's (column, label, score) for a scored case; none for a model without them."""
+        row = self.row(case_id)
+        if row is None:
+            return []
+        return [(name, label, float(row[name])) for name, label in DOMAIN_FIGURES
+                if name in row.index and pd.notna(row[name])]
 
     def facts(self, case_id: str) -> list[tuple[str, str]]:
         if self.cases is None or case_id not in self.cases.index:
