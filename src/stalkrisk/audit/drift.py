@@ -53,13 +53,15 @@ def drift_table(model, features: pd.DataFrame, *, psi_threshold: float = PSI_THR
 
 
 def drift_audit(model_uri: str, cases: str | Path, events: str | Path, *,
-                psi_threshold: float = PSI_THRESHOLD, missing_threshold: float = MISSING_THRESHOLD) -> DriftAudit:
-    """Build the caseload's features and compare them with the model's reference profile."""
+                psi_threshold: float = PSI_THRESHOLD, missing_threshold: float = MISSING_THRESHOLD,
+                orders: str | Path | None = None, history: str | Path | None = None) -> DriftAudit:
+    """Build the caseload's features and compare them with the model's reference profile
+    (``history``: the prior counts rebuilt from it, as the scoring run built them)."""
     from stalkrisk.report.views import model_info
     from stalkrisk.tracking import registry as tracking
 
     loaded = tracking.load_model(model_uri)
-    data = score_caseload(loaded, cases, events)
+    data = score_caseload(loaded, cases, events, orders=orders, history=history)
     table = drift_table(loaded.model, data.features[list(loaded.model.feature_names)],
                         psi_threshold=psi_threshold, missing_threshold=missing_threshold)
     profile = loaded.model.meta.drift_reference

@@ -97,8 +97,11 @@ def fairness_audit(
     proxy_threshold: float = PROXY_WARN_AUC,
     proxy_max_rows: int = 10_000,
     seed: int = 0,
+    orders: str | Path | None = None,
+    history: str | Path | None = None,
 ) -> FairnessAudit:
-    """Score the caseload with the model and measure the flag by group (see module doc)."""
+    """Score the caseload with the model and measure the flag by group (see module doc); give the
+    orders and history tables the scoring run was given, so the flag is the one it gave."""
     from stalkrisk.config import load_fairness_config
     from stalkrisk.report.views import model_info
     from stalkrisk.tracking import registry as tracking
@@ -106,7 +109,7 @@ def fairness_audit(
     config = load_fairness_config(fairness_config)
     n_boot = int(config.get("n_boot", 200)) if n_boot is None else n_boot
     loaded = tracking.load_model(model_uri)
-    data = score_caseload(loaded, cases, events)
+    data = score_caseload(loaded, cases, events, orders=orders, history=history)
     model = loaded.model
     groups_all = slice_groups(data.cases.reset_index(drop=True), config)
     labels = labels_for(model, data.cases, data.events)

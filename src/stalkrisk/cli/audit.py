@@ -47,8 +47,8 @@ def cmd_fairness(args) -> int:
 
     if args.n_boot is not None and args.n_boot < 0:
         return _unusable(args, ValueError("--n-boot must be 0 or more"))
-    audit = fairness_audit(args.model, args.cases, args.events,
-                           fairness_config=args.fairness_config, n_boot=args.n_boot)
+    audit = fairness_audit(args.model, args.cases, args.events, fairness_config=args.fairness_config,
+                           n_boot=args.n_boot, orders=args.orders, history=args.history)
     print(format_fairness(audit))
     if args.out:
         from stalkrisk.audit.pages import render_fairness, write_page
@@ -60,7 +60,7 @@ def cmd_fairness(args) -> int:
 def cmd_drift(args) -> int:
     from stalkrisk.audit.drift import drift_audit, format_drift
 
-    audit = drift_audit(args.model, args.cases, args.events)
+    audit = drift_audit(args.model, args.cases, args.events, orders=args.orders, history=args.history)
     print(format_drift(audit))
     if args.out:
         from stalkrisk.audit.pages import render_drift, write_page
@@ -86,6 +86,10 @@ def _inputs(p: argparse.ArgumentParser) -> None:
                    help="models:/NAME@ALIAS, models:/NAME/VERSION or an exported model folder")
     p.add_argument("--cases", required=True, type=Path, help="cases table (.csv, .csv.gz or .parquet)")
     p.add_argument("--events", required=True, type=Path, help="events table (.csv, .csv.gz or .parquet)")
+    p.add_argument("--orders", type=Path, help="the protective orders table the scoring run was given (the "
+                   "queue reads an SPO in force from it)")
+    p.add_argument("--history", type=Path, help="the suspects' offence history the scoring run was given "
+                   "(prior counts are rebuilt from it as of each assessment day)")
 
 
 def add_audit_commands(sub) -> None:

@@ -124,6 +124,8 @@ class ValidationResult:
     #: Rows that are reported but quarantine nothing (a case's protective_order_in_force that
     #: disagrees with the orders table), in the failures' columns.
     warnings: pd.DataFrame = field(default_factory=lambda: _empty_failures())
+    #: The orders rows that break no rule, when an orders table was applied (the queue reads them).
+    orders: pd.DataFrame | None = None
 
 
 #: A folder of a force's own suites, run after the packaged ones (an installed package is no place
@@ -309,6 +311,8 @@ def apply_tables(result: ValidationResult, runner: SuiteRunner, *, orders: str |
         result = apply(result, check)
         result.failures = sort_failures(pd.concat([result.failures, check.failures], ignore_index=True))
         result.inputs[name] = {"path": str(check.path), "sha256": check.sha256, "rows": check.rows}
+        if name == "orders":
+            result.orders = check.orders
     return result
 
 
