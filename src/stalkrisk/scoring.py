@@ -83,6 +83,14 @@ def case_facts(cases: pd.DataFrame, acts: pd.DataFrame, orders: pd.DataFrame | N
     return pd.concat([acts.reset_index(drop=True), state, own], axis=1)
 
 
+def features_and_facts(model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame,
+                       orders: pd.DataFrame | None, links: LinkTable) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The features the model reads and the facts the queue reads, for valid cases: what scoring
+    and the audits' re-scoring share, so their flags cannot drift apart."""
+    features, acts = build_with_facts(cases, events, protected=model.meta.protected_features, links=links)
+    return features, case_facts(cases, acts, orders)
+
+
 def score_chunk(
     model: RiskModel, cases: pd.DataFrame, events: pd.DataFrame, method: str = "fast",
     orders: pd.DataFrame | None = None,
@@ -100,8 +108,7 @@ def score_chunk(
     step = progress or (lambda n: None)
     third = len(cases) // 3
     links = links if links is not None else LinkTable.from_cases(cases)
-    features, acts = build_with_facts(cases, events, protected=model.meta.protected_features, links=links)
-    facts = case_facts(cases, acts, orders)
+    features, facts = features_and_facts(model, cases, events, orders, links)
     step(third)
     scored, explanations, grouped = _score(model, features, method, facts)
     scored.insert(scored.columns.get_loc("queue_reason") + 1, "linked_cases", linked_counts(features))

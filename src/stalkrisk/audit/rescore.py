@@ -87,20 +87,17 @@ def score_caseload(loaded, cases: str | Path, events: str | Path, *, orders: str
     """Validate, build features, score and flag, as ``stalkrisk score`` does (no explanations):
     with the orders table the queue reads an SPO in force, and with the history table the prior
     counts are rebuilt as of each day, so the audit judges the flag the run gave."""
-    from stalkrisk.features.build import build_with_facts
     from stalkrisk.features.linking import LinkTable
     from stalkrisk.model.flagging import flag_frame
-    from stalkrisk.scoring import case_facts
+    from stalkrisk.scoring import features_and_facts
     from stalkrisk.validation.suite import load_and_validate
 
     model = loaded.model
     validation = load_and_validate(cases, events, orders_path=orders, history_path=history)
-    features, acts = build_with_facts(  # linked over every readable case row, as scoring links them
-        validation.cases, validation.events, protected=model.meta.protected_features,
-        links=LinkTable.from_cases(validation.cases_all),
-    )
+    features, facts = features_and_facts(  # linked over every readable case row, as scoring links them
+        model, validation.cases, validation.events, validation.orders,
+        LinkTable.from_cases(validation.cases_all))
     score = model.predict_proba(features) if len(features) else np.zeros(0)
-    facts = case_facts(validation.cases, acts, validation.orders if orders is not None else None)
     flags = flag_frame(model, score, features, facts) if len(features) else pd.DataFrame({"consider_spo": []})
     return ScoredCaseload(
         loaded=loaded,

@@ -230,6 +230,8 @@ class PageQueue:
         self.seen = 0
         self.explanation: Explanation | None = None
         self.outcome_explanations: dict[str, Explanation] = {}  # feature names and base values per outcome
+        self.group_keys: list[str] | None = None  # risk's reason groups (scoring's ``ChunkResult.grouped``)
+        self.links = None  # the run's link table (the pages list a suspect's other cases)
 
     def offer(self, loaded, result, cases: pd.DataFrame, events: pd.DataFrame, *, only_flagged: bool) -> None:
         scores = result.scores
@@ -276,11 +278,10 @@ class PageQueue:
             k, e = self.kept, self.explanation
             domains = {name: Explanation(d.feature_names, k.domain_contributions[name], d.base_value)
                        for name, d in self.outcome_explanations.items()}
-            result = SimpleNamespace(scores=k.scores, features=k.features, facts=k.facts,
-                                     links=getattr(self, "links", None),
+            result = SimpleNamespace(scores=k.scores, features=k.features, facts=k.facts, links=self.links,
                                      explanation=Explanation(e.feature_names, k.contributions, e.base_value),
                                      outcome_explanations=domains,
-                                     grouped=(None if k.grouped is None or getattr(self, "group_keys", None) is None
+                                     grouped=(None if k.grouped is None or self.group_keys is None
                                               else (self.group_keys, k.grouped)))
             views = case_views(loaded, result, k.cases, k.events, only_flagged=False, pick=np.arange(len(k.value)),
                                changes=changes)

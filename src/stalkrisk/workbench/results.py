@@ -130,18 +130,14 @@ class Results:
     def contributions(self, case_id: str) -> pd.DataFrame:
         """Contribution per reason group (log-odds), strongest first: columns group, label, contribution."""
         from stalkrisk.features.registry import FEATURES, GROUPS
+        from stalkrisk.outputs.reader import read_case_contributions
 
-        path = self.folder / "explanations.parquet"
-        table = pq.read_table(path, filters=[("case_id", "=", case_id)]).to_pandas()
-        if table.empty:
+        wide = read_case_contributions(self.folder, case_id)  # either layout of the explanations file
+        if "risk" not in wide.index:
             return pd.DataFrame({"group": [], "label": [], "contribution": []})
-        if "group" in table.columns:  # the long table: one row per feature
-            grouped = table.groupby("group", sort=False)["contribution"].sum()
-        else:  # the wide table (data contract version 2): one row per outcome, one column per feature
-            if "outcome" in table.columns:
-                table = table.loc[table["outcome"] == "risk"]
-            groups = {f.name: f.group for f in FEATURES if f.name in table.columns}
-            grouped = table[list(groups)].iloc[0].groupby(pd.Series(groups)).sum()
+        row = wide.loc["risk"]
+        groups = {f.name: f.group for f in FEATURES if f.name in row.index}
+        grouped = row[list(groups)].astype(float).groupby(pd.Series(groups)).sum()
         out = grouped.rename("contribution").rename_axis("group").reset_index()
         out["label"] = out["group"].map(lambda k: GROUPS.get(k, str(k)))
         order = out["contribution"].abs().sort_values(ascending=False, kind="stable").index
